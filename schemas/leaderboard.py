@@ -1,0 +1,32 @@
+"""The leaderboard as served by ``GET /leaderboard``, streamed over SSE and kept on ``leaderboard-updates``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Window = Literal["alltime", "daily", "weekly"]
+WINDOWS: tuple[Window, ...] = ("alltime", "daily", "weekly")
+
+
+class LeaderboardRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    rank: int
+    user_id: str
+    username: str | None
+    score: int
+
+
+class LeaderboardSnapshot(BaseModel):
+    """The board body; ``version`` only grows and equals the SSE event id of the same state."""
+
+    model_config = ConfigDict(frozen=True)
+
+    data: list[LeaderboardRow]
+    timestamp: datetime
+    window: Window
+    period: str | None = None
+    version: int

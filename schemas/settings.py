@@ -1,0 +1,55 @@
+"""Settings every service shares (broker, environment, topic names); each service extends it in one frozen class.
+
+Environment names are those of CONTRACT.md; a ``.env`` file may set the same names and the environment wins.
+Tests build settings objects directly (``Settings(field=...)``) and never touch ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.catalog import EXAMPLE_CATALOG
+from schemas.topics import TopicNames
+
+
+def env(name: str) -> AliasChoices:
+    """Accept the contract's environment name (and the field name, for settings built in code)."""
+    return AliasChoices(name)
+
+
+class CommonSettings(BaseSettings):
+    """Shared by all services.
+
+    Environment:
+      KAFKA_BOOTSTRAP_SERVERS     broker list (default ``127.0.0.1:9092``)
+      SCOREBOARD_ENV              ``dev`` or ``prod`` (default ``prod``: insecure defaults are refused)
+      SCOREBOARD_TOPIC_PREFIX     prefix for every topic name (default empty; tests isolate themselves with it)
+      SCOREBOARD_PARTITIONS       partitions of ``score-events``/``score-applied`` (default 6)
+      SCOREBOARD_TOP_K            ranks kept by the pipeline and the largest ``limit`` (default 100)
+      SCOREBOARD_ACTIONS_FILE     action catalog file (default: the shipped example)
+      SCOREBOARD_KAFKA_CONNECT_TIMEOUT  seconds to keep retrying the broker at start (default 60)
+      SCOREBOARD_LOG_LEVEL        logging level (default INFO)
+      SCOREBOARD_AUDIT_RETENTION_MS  retention of ``score-events``, the audit log (default -1: forever)
+    """
+
+    model_config = SettingsConfigDict(
+        frozen=True, env_file=".env", extra="ignore", populate_by_name=True, validate_by_name=True
+    )
+
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias=env("KAFKA_BOOTSTRAP_SERVERS"))
+    env: Literal["dev", "prod"] = Field("prod", validation_alias=env("SCOREBOARD_ENV"))
+    topic_prefix: str = Field("", validation_alias=env("SCOREBOARD_TOPIC_PREFIX"))
+    partitions: int = Field(6, ge=1, le=1000, validation_alias=env("SCOREBOARD_PARTITIONS"))
+    top_k: int = Field(100, ge=1, le=10_000, validation_alias=env("SCOREBOARD_TOP_K"))
+    actions_file: Path = Field(EXAMPLE_CATALOG, validation_alias=env("SCOREBOARD_ACTIONS_FILE"))
+    kafka_connect_timeout: float = Field(60.0, gt=0, validation_alias=env("SCOREBOARD_KAFKA_CONNECT_TIMEOUT"))
+    log_level: str = Field("INFO", validation_alias=env("SCOREBOARD_LOG_LEVEL"))
+    audit_retention_ms: int = Field(-1, ge=-1, validation_alias=env("SCOREBOARD_AUDIT_RETENTION_MS"))
+
+    @property
+    def topics(self) -> TopicNames:
+        return TopicNames.with_prefix(self.topic_prefix)

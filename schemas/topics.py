@@ -1,0 +1,103 @@
+"""Topic names and settings of CONTRACT.md, and the idempotent admin step that creates them.
+
+``scoreboard-topics`` (also run by ``make run`` and the compose topic-init service) creates what is missing and
+leaves existing topics alone, so it is safe to run at every start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+DAY_MS = 24 * 3600 * 1000
+TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    score_events: str = "score-events"
+    dlq: str = "score-events-dlq"
+    applied: str = "score-applied"
+    leaderboard_updates: str = "leaderboard-updates"
+    candidates: str = "leaderboard-candidates"
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> TopicNames:
+        base = cls()
+        return cls(**{name: prefix + value for name, value in vars(base).items()})
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def contract_topics(names: TopicNames, partitions: int = 6, audit_retention_ms: int = -1) -> list[TopicSpec]:
+    """The topics of CONTRACT.md with their settings.
+
+    ``score-events`` is the audit log (retention ``audit_retention_ms``, -1 = forever);
+    ``leaderboard-updates`` is compacted so its latest value per board is the current board.
+    """
+    return [
+        TopicSpec(names.score_events, partitions, {"retention.ms": str(audit_retention_ms),
+                                                   "cleanup.policy": "delete"}),
+        TopicSpec(names.dlq, 1, {"retention.ms": str(30 * DAY_MS), "cleanup.policy": "delete"}),
+        TopicSpec(names.applied, partitions, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete"}),
+        TopicSpec(names.leaderboard_updates, 1, {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1",
+                                                 "segment.ms": str(3600 * 1000)}),
+        TopicSpec(names.candidates, 1, {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}),
+    ]
+
+
+async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 60.0) -> list[str]:
+    """Create the topics that do not exist yet; return the names created. Existing topics are not altered.
+
+    Every spec is sent to the controller and ``TOPIC_ALREADY_EXISTS`` counts as success: listing first would
+    race with metadata propagation and with other creators.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import for_code
+
+    from schemas.kafka import start_with_retry
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    await start_with_retry(admin, "topics", timeout)
+    created: list[str] = []
+    try:
+        response = await admin.create_topics(
+            [NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in specs]
+        )
+        for entry in response.topic_errors:
+            name, code = entry[0], entry[1]
+            if code == 0:
+                created.append(name)
+                log.info("created topic %s", name)
+            elif code != TOPIC_ALREADY_EXISTS:
+                raise for_code(code)(f"cannot create topic {name}: {entry[2] if len(entry) > 2 else ''}")
+        return created
+    finally:
+        await admin.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``scoreboard-topics``: create the contract's topics (idempotent), configured like the services."""
+    from schemas.settings import CommonSettings
+
+    parser = argparse.ArgumentParser(prog="scoreboard-topics", description=main.__doc__)
+    parser.parse_args(argv)
+    settings = CommonSettings()
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    specs = contract_topics(settings.topics, settings.partitions, settings.audit_retention_ms)
+    created = asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, specs, settings.kafka_connect_timeout))
+    print(f"topics: ready ({len(created)} created, {len(specs) - len(created)} already there)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,215 @@
+"""A real single-node Apache Kafka broker (KRaft) for development and tests.
+
+Why this exists: the project is Kafka-native and its tests must run against the real broker, not a mock,
+on machines without Docker. The broker's jars come from Maven Central (``tools/kafka/pom.xml``) into a
+per-user cache outside the work tree, so a second start is fast and a fresh clone needs nothing installed
+by hand but Java 17 and Maven. ``make run`` and the pytest session fixture both use :class:`LocalKafka`.
+
+CLI (used by ``make kafka``)::
+
+    python -m tools.kafka_local fetch               # download the jars into the cache
+    python -m tools.kafka_local run --data-dir .data/kafka --port 9092
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+KAFKA_VERSION = "4.1.1"
+CLUSTER_ID = "c2NvcmVib2FyZC1sb2NhbA"  # fixed 22-char base64url id: formatting is repeatable
+HERE = Path(__file__).resolve().parent
+POM = HERE / "kafka" / "pom.xml"
+LOG4J = HERE / "kafka" / "log4j2.properties"
+READY_LINE = "Kafka Server started"
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("SCOREBOARD_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "scoreboard"
+    )
+    return Path(base) / f"kafka-{KAFKA_VERSION}"
+
+
+def ensure_jars() -> Path:
+    """Return the folder of broker jars, fetching them with Maven on first use (about 25 s)."""
+    lib = cache_dir() / "lib"
+    marker = cache_dir() / ".complete"
+    if marker.exists():
+        return lib
+    if shutil.which("java") is None or shutil.which("mvn") is None:
+        raise RuntimeError("Java 17+ and Maven are needed to fetch the local Kafka broker")
+    tmp = cache_dir() / "lib.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    cmd = ["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+           "-DincludeScope=runtime", f"-DoutputDirectory={tmp}"]
+    print(f"kafka: fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central ...", flush=True)
+    subprocess.run(cmd, check=True)  # noqa: S603 - fixed argument list
+    shutil.rmtree(lib, ignore_errors=True)
+    tmp.rename(lib)
+    marker.write_text(KAFKA_VERSION)
+    return lib
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def bootstrap_answers(servers: str) -> bool:
+    """True when any host:port of a bootstrap list accepts a TCP connection."""
+    for entry in servers.split(","):
+        host, _, port = entry.strip().rpartition(":")
+        if host and port.isdigit() and port_answers(host.strip("[]"), int(port)):
+            return True
+    return False
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Ask Linux to SIGTERM the broker if the process that started it dies (no orphan brokers)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class LocalKafka:
+    """One KRaft broker+controller on 127.0.0.1, data in ``data_dir``."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, controller_port: int | None = None,
+                 heap: str = "768M") -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.port = port or free_port()
+        self.controller_port = controller_port or free_port()
+        self.heap = heap
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = self.data_dir / "broker.log"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _properties(self) -> Path:
+        logs = self.data_dir / "log"
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(logs),
+            "num.partitions": "1",
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "10",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "4",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "log.cleaner.backoff.ms": "1000",
+        }
+        path = self.data_dir / "server.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        return path
+
+    def _java(self, *args: str, heap: str) -> list[str]:
+        lib = ensure_jars()
+        return ["java", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
+                "-Djava.awt.headless=true", f"-Dkafka.logs.dir={self.data_dir / 'logs'}",
+                f"-Dlog4j2.configurationFile={LOG4J}", "-cp", f"{lib}/*", *args]
+
+    def start(self, timeout: float = 90.0) -> LocalKafka:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        props = self._properties()
+        fmt = self._java("kafka.tools.StorageTool", "format", "--standalone", "-t", CLUSTER_ID,
+                         "-c", str(props), "--ignore-formatted", heap="256M")
+        subprocess.run(fmt, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(  # noqa: S603
+            self._java("kafka.Kafka", str(props), heap=self.heap),
+            stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,  # noqa: PLW1509
+        )
+        log.close()
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Kafka broker exited with {self.proc.returncode}; see {self.log_path}")
+            with self.log_path.open("rb") as fh:
+                fh.seek(start)
+                if READY_LINE.encode() in fh.read() and port_answers("127.0.0.1", self.port):
+                    return
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"Kafka broker not ready after {timeout}s; see {self.log_path}")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self) -> LocalKafka:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kafka_local", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("fetch", help="download the broker jars into the cache")
+    run = sub.add_parser("run", help="run a broker in the foreground until SIGINT/SIGTERM")
+    run.add_argument("--data-dir", default=".data/kafka")
+    run.add_argument("--port", type=int, default=9092)
+    run.add_argument("--controller-port", type=int, default=9093)
+    args = parser.parse_args(argv)
+    if args.cmd == "fetch":
+        print(ensure_jars())
+        return 0
+    broker = LocalKafka(Path(args.data_dir), args.port, args.controller_port)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    broker.start()
+    print(f"kafka: ready on {broker.bootstrap} (data in {broker.data_dir})", flush=True)
+    try:
+        assert broker.proc is not None
+        broker.proc.wait()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        broker.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
