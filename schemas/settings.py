@@ -41,7 +41,6 @@ class CommonSettings(BaseSettings):
     )
 
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias=env("KAFKA_BOOTSTRAP_SERVERS"))
-    env: Literal["dev", "prod"] = Field("prod", validation_alias=env("SCOREBOARD_ENV"))
     topic_prefix: str = Field("", validation_alias=env("SCOREBOARD_TOPIC_PREFIX"))
     partitions: int = Field(6, ge=1, le=1000, validation_alias=env("SCOREBOARD_PARTITIONS"))
     top_k: int = Field(100, ge=1, le=10_000, validation_alias=env("SCOREBOARD_TOP_K"))
@@ -49,6 +48,9 @@ class CommonSettings(BaseSettings):
     kafka_connect_timeout: float = Field(60.0, gt=0, validation_alias=env("SCOREBOARD_KAFKA_CONNECT_TIMEOUT"))
     log_level: str = Field("INFO", validation_alias=env("SCOREBOARD_LOG_LEVEL"))
     audit_retention_ms: int = Field(-1, ge=-1, validation_alias=env("SCOREBOARD_AUDIT_RETENTION_MS"))
+    # last: the field name shadows the env() helper inside this class body
+    env: Literal["dev", "prod"] = Field("prod", validation_alias=env("SCOREBOARD_ENV"))
+    # last: from here on, ``env`` in this class body is this field, not the helper function
 
     @property
     def topics(self) -> TopicNames:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.services"]
+pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.services", "tests.fixtures.sse",
+                  "tests.fixtures.api"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -34,7 +34,9 @@ async def _describe(bootstrap: str, names: list[str]) -> tuple[dict[str, int], d
         await admin.close()
 
 
-async def test_topics_created_with_contract_settings(bootstrap: str, make_topics: Callable[..., Awaitable[Topics]]) -> None:
+async def test_topics_created_with_contract_settings(
+    bootstrap: str, make_topics: Callable[..., Awaitable[Topics]]
+) -> None:
     topics = await make_topics(partitions=6)
     names = topics.names
     partitions, configs = await _describe(

@@ -1,0 +1,48 @@
+"""``scoreboard-worker`` / ``python -m stream_app``: create the topics if missing, then run the Faust worker.
+
+Logs ``worker: ready`` once table recovery is complete and the worker is processing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Any
+
+import faust
+from pydantic import ValidationError
+
+from schemas.catalog import ActionCatalog, CatalogError
+from schemas.topics import contract_topics, ensure_topics
+from stream_app.app import create_app
+from stream_app.settings import WorkerSettings
+
+log = logging.getLogger("stream_app")
+
+
+class ScoreboardWorker(faust.Worker):
+    async def on_startup_finished(self) -> None:
+        await super().on_startup_finished()
+        log.info("worker: ready (partitions assigned, tables recovered)")
+
+
+def main() -> int:
+    try:
+        settings = WorkerSettings()
+        catalog = ActionCatalog.load(settings.actions_file)
+    except (ValidationError, CatalogError) as exc:
+        print(f"stream_app: configuration error: {exc}", file=sys.stderr)
+        return 2
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    specs = contract_topics(settings.topics, settings.partitions, settings.audit_retention_ms)
+    loop.run_until_complete(ensure_topics(settings.kafka_bootstrap_servers, specs, settings.kafka_connect_timeout))
+    worker: Any = create_app(settings, catalog)
+    runner = ScoreboardWorker(worker.app, loop=loop, loglevel=settings.log_level, redirect_stdouts=False)
+    runner.execute_from_commandline()  # handles SIGINT/SIGTERM: stops cleanly, commits offsets
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""Build the Faust app: ``create_app(settings, catalog)`` wires topics, the table and the agents explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from schemas.catalog import ActionCatalog
+from stream_app.agents import register_ingest
+from stream_app.ingest import Ingestor
+from stream_app.settings import WorkerSettings
+from stream_app.tables import create_state_table
+from stream_app.topics import WorkerTopics, create_topics
+
+
+@dataclass
+class Worker:
+    """The app and the parts tests and ``__main__`` need to reach."""
+
+    app: Any
+    topics: WorkerTopics
+    table: Any
+    ingestor: Ingestor
+
+
+def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
+    app = faust.App(
+        settings.worker_id,
+        broker=settings.broker_urls,
+        store="rocksdb://",
+        datadir=str(settings.data_dir),
+        autodiscover=False,
+        topic_partitions=settings.partitions,
+        table_standby_replicas=settings.standby_replicas,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger_ms=1,
+        stream_buffer_maxsize=32768,
+        broker_commit_every=10_000,
+        broker_commit_interval=1.0,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 10),
+        web_enabled=settings.web_enabled,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+    )
+    topics = create_topics(app, settings.topics, settings.partitions)
+    table = create_state_table(app, settings.partitions)
+    ingestor = Ingestor(table, topics, catalog, settings)
+    register_ingest(app, topics.score_events, ingestor, settings)
+    return Worker(app, topics, table, ingestor)

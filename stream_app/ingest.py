@@ -1,0 +1,153 @@
+"""Apply a batch of ``score-events`` records to the ``state`` table, exactly once per event.
+
+Per batch (``stream.take_events``): validate each record (bad ones become dead letters), decide with
+``scoring.decide`` whether it is new, a replay or a client retry, aggregate the new user states in memory, then
+write each event record as it is decided and each changed user once at the end — all in the event context of
+the source record, so every write lands in the changelog partition of the user's events. One ``score-applied``
+record answers each event (a retry repeats the first answer).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from schemas.catalog import ActionCatalog
+from schemas.events import ScoreApplied, ScoreEvent
+from stream_app.dlq import send_dead_letter
+from stream_app.scoring import Decision, EventRecord, UserState, apply_event, decide
+from stream_app.settings import WorkerSettings
+from stream_app.tables import EVENT, USER, event_context
+from stream_app.topics import WorkerTopics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UserChange:
+    """A user whose boards changed in a batch (what the top-K stage needs)."""
+
+    partition: int
+    user_id: str
+    state: UserState
+    boards: frozenset[str]
+
+
+ChangeSink = Callable[[list[UserChange]], Awaitable[None]]
+
+
+def _problem(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())[:500]
+
+
+def parse_record(key: bytes | None, value: bytes | None, catalog: ActionCatalog) -> tuple[ScoreEvent, int] | str:
+    """The event and its points, or the reason it cannot be applied."""
+    if value is None:
+        return "empty value (tombstone)"
+    try:
+        raw = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return "value is not JSON"
+    if not isinstance(raw, dict):
+        return "value is not a JSON object"
+    try:
+        event = ScoreEvent.model_validate(raw)
+    except ValidationError as exc:
+        return f"invalid event: {_problem(exc)}"
+    if key != event.user_id.encode():
+        return "record key must be the user_id (it decides the partition that owns the user)"
+    points = catalog.points(event.action_id)
+    if points is None:
+        return f"unknown action_id {event.action_id!r}"
+    return event, points
+
+
+class Ingestor:
+    """Holds the table, topics and catalog; ``process`` applies one batch of Faust events."""
+
+    def __init__(self, table: Any, topics: WorkerTopics, catalog: ActionCatalog, settings: WorkerSettings,
+                 on_changes: ChangeSink | None = None) -> None:
+        self.table = table
+        self.topics = topics
+        self.catalog = catalog
+        self.ttl_ms = settings.idempotency_ttl_s * 1000
+        self.retention = settings.period_retention
+        self.on_changes = on_changes
+        self.applied = self.duplicates = self.replays = self.dead_letters = 0
+
+    async def process(self, events: list[Any]) -> None:
+        users: dict[str, tuple[UserState, Any, set[str]]] = {}
+        records: dict[str, EventRecord] = {}
+        replies: list[ScoreApplied] = []
+        for event in events:
+            message = event.message
+            parsed = parse_record(message.key, message.value, self.catalog)
+            if isinstance(parsed, str):
+                self.dead_letters += 1
+                await send_dead_letter(self.topics.dlq, message, parsed)
+                continue
+            score_event, points = parsed
+            reply = self._decide_one(event, score_event, points, users, records)
+            if reply is not None:
+                replies.append(reply)
+        changes: list[UserChange] = []
+        for user_id, (state, last_event, boards) in users.items():
+            with event_context(last_event):
+                self.table[USER + user_id] = state.to_json()
+            if boards:
+                changes.append(UserChange(last_event.message.partition, user_id, state, frozenset(boards)))
+        for reply in replies:
+            await self.topics.applied.send(key=reply.user_id.encode(), value=orjson.dumps(reply.model_dump()))
+        if changes and self.on_changes is not None:
+            await self.on_changes(changes)
+
+    def _decide_one(self, event: Any, ev: ScoreEvent, points: int,
+                    users: dict[str, tuple[UserState, Any, set[str]]],
+                    records: dict[str, EventRecord]) -> ScoreApplied | None:
+        message = event.message
+        now = datetime.fromtimestamp(message.timestamp, UTC)
+        now_ms = int(message.timestamp * 1000)
+        pending = users.get(ev.user_id)
+        state = pending[0] if pending else UserState.from_json(self.table.get(USER + ev.user_id))
+        boards = pending[2] if pending else set()
+        event_id = ev.event_id or f"{message.topic}:{message.partition}:{message.offset}"
+        record = None
+        if ev.event_id is not None:
+            record = records.get(event_id) or EventRecord.from_json(self.table.get(EVENT + event_id))
+        decision = decide(state, record, message.offset, now_ms, self.ttl_ms)
+        if decision is Decision.REPLAY:
+            # Already applied before a crash; write the state again so the changelog surely holds it.
+            self.replays += 1
+            users[ev.user_id] = (state, event, boards)
+            if record is None:
+                return None
+            if record.offset == message.offset:
+                with event_context(event):
+                    self.table[EVENT + event_id] = record.to_json()
+            return self._reply(event_id, ev, record, now)  # the first answer, as before the crash
+        if decision is Decision.DUPLICATE and record is not None:
+            self.duplicates += 1
+            return self._reply(event_id, ev, record, now)
+        state, changed = apply_event(state, points=points, offset=message.offset,
+                                     occurred_at=ev.occurred_at or now, username=ev.username,
+                                     now=now, retention=self.retention)
+        boards.update(changed)
+        users[ev.user_id] = (state, event, boards)
+        record = EventRecord(message.offset, state.score(), points, now_ms)
+        if ev.event_id is not None:
+            records[event_id] = record
+            with event_context(event):  # before the user's state: see scoring's docstring
+                self.table[EVENT + event_id] = record.to_json()
+        self.applied += 1
+        return self._reply(event_id, ev, record, now)
+
+    @staticmethod
+    def _reply(event_id: str, ev: ScoreEvent, record: EventRecord, now: datetime) -> ScoreApplied:
+        return ScoreApplied(event_id=event_id, user_id=ev.user_id, action_id=ev.action_id,
+                            points=record.points, new_score=record.new_score, applied_at=now)

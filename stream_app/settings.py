@@ -1,0 +1,49 @@
+"""Settings of the stream worker (one frozen class; env names as in CONTRACT.md / README)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field
+
+from schemas.settings import CommonSettings, env
+
+
+class WorkerSettings(CommonSettings):
+    """Stream worker settings (plus everything in :class:`CommonSettings`).
+
+    Environment:
+      SCOREBOARD_WORKER_ID                 Faust app id = consumer group and changelog prefix (``scoreboard-worker``)
+      SCOREBOARD_DATA_DIR                  RocksDB state directory (``.data/worker``)
+      SCOREBOARD_WORKER_WEB_ENABLED        serve Faust's web endpoint (``true``)
+      SCOREBOARD_WORKER_WEB_HOST / _PORT   where it listens (``127.0.0.1`` / ``6066``)
+      SCOREBOARD_WORKER_STANDBY_REPLICAS   standby copies of each table partition on other workers (``1``)
+      SCOREBOARD_BATCH_MAX                 events applied per batch at most (``500``)
+      SCOREBOARD_BATCH_WITHIN_MS           longest wait to fill a batch (``5``)
+      SCOREBOARD_IDEMPOTENCY_TTL_S         how long an event id is remembered (``86400``: 24 h)
+      SCOREBOARD_PERIOD_RETENTION_DAYS     days a daily/weekly period is kept after it ends (``7``)
+      SCOREBOARD_EMIT_INTERVAL_MS          at most one board emission per board per interval (``50``)
+      SCOREBOARD_WORKER_SESSION_TIMEOUT_S  how long a silent (crashed) worker keeps its partitions (``30``)
+    """
+
+    worker_id: str = Field("scoreboard-worker", min_length=1, validation_alias=env("SCOREBOARD_WORKER_ID"))
+    data_dir: Path = Field(Path(".data/worker"), validation_alias=env("SCOREBOARD_DATA_DIR"))
+    web_enabled: bool = Field(True, validation_alias=env("SCOREBOARD_WORKER_WEB_ENABLED"))
+    web_host: str = Field("127.0.0.1", validation_alias=env("SCOREBOARD_WORKER_WEB_HOST"))
+    web_port: int = Field(6066, ge=1, le=65535, validation_alias=env("SCOREBOARD_WORKER_WEB_PORT"))
+    standby_replicas: int = Field(1, ge=0, validation_alias=env("SCOREBOARD_WORKER_STANDBY_REPLICAS"))
+    batch_max: int = Field(500, ge=1, le=100_000, validation_alias=env("SCOREBOARD_BATCH_MAX"))
+    batch_within_ms: int = Field(5, ge=1, le=10_000, validation_alias=env("SCOREBOARD_BATCH_WITHIN_MS"))
+    idempotency_ttl_s: int = Field(86_400, ge=1, validation_alias=env("SCOREBOARD_IDEMPOTENCY_TTL_S"))
+    period_retention_days: int = Field(7, ge=0, validation_alias=env("SCOREBOARD_PERIOD_RETENTION_DAYS"))
+    emit_interval_ms: int = Field(50, ge=0, le=60_000, validation_alias=env("SCOREBOARD_EMIT_INTERVAL_MS"))
+    session_timeout_s: float = Field(30.0, ge=3, le=300, validation_alias=env("SCOREBOARD_WORKER_SESSION_TIMEOUT_S"))
+
+    @property
+    def period_retention(self) -> timedelta:
+        return timedelta(days=self.period_retention_days)
+
+    @property
+    def broker_urls(self) -> list[str]:
+        return [f"kafka://{h.strip()}" for h in self.kafka_bootstrap_servers.split(",") if h.strip()]

@@ -1,0 +1,41 @@
+"""The worker's RocksDB-backed changelog table.
+
+One table, ``state``, holds two kinds of keys in the partition of the user's events:
+``u:<user_id>`` -> the user's totals per board, name and last applied source offset (``scoring.UserState``);
+``e:<event_id>`` -> the first answer for an event id (``scoring.EventRecord``), for the idempotency window.
+Keeping both in one table puts them in one changelog partition, whose order the exactly-once argument
+in ``scoring`` relies on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import faust
+from faust.streams import _current_event  # Faust's own "current event" context variable
+
+USER = "u:"
+EVENT = "e:"
+
+
+def create_state_table(app: Any, partitions: int) -> Any:
+    schema: Any = faust.Schema(key_type=str, key_serializer="json", value_serializer="json")
+    return app.Table("state", default=None, partitions=partitions, schema=schema,
+                     help="per-user totals and last offset (u:), first answers per event id (e:)")
+
+
+@contextlib.contextmanager
+def event_context(event: Any) -> Iterator[None]:
+    """Make ``event`` the current event while writing the table.
+
+    Faust routes a table write to the changelog partition (and RocksDB partition) of the current event;
+    ``stream.take_events`` hands over a batch without setting it per event, so each write sets it here.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)

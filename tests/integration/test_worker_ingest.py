@@ -1,0 +1,86 @@
+"""The stream worker on the real broker: direct producers, dead letters, idempotency, periods."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from tests.fixtures.kafka import Topics, consume_until
+from tests.fixtures.services import ServiceProcess
+
+pytestmark = pytest.mark.integration
+
+MakeTopics = Callable[..., Awaitable[Topics]]
+
+
+def event(user: str, action: str = "win_match", **extra: object) -> bytes:
+    return orjson.dumps({"user_id": user, "action_id": action, **extra})
+
+
+async def test_direct_events_are_counted_and_poison_goes_to_dlq(
+    bootstrap: str, make_topics: MakeTopics, producer: AIOKafkaProducer,
+    start_worker: Callable[..., ServiceProcess],
+) -> None:
+    topics = await make_topics(partitions=3)
+    start_worker(topics)
+    src = topics.names.score_events
+    await producer.send_and_wait(src, event("alice"), key=b"alice")
+    await producer.send_and_wait(src, b"\xff\x00 not json", key=b"alice")
+    await producer.send_and_wait(src, event("alice", "no_such_action"), key=b"alice")
+    await producer.send_and_wait(src, orjson.dumps({"user_id": "", "action_id": "win_match"}), key=b"")
+    await producer.send_and_wait(src, event("bob"), key=b"someone-else")
+    await producer.send_and_wait(src, event("alice", "find_secret"), key=b"alice")
+
+    applied = await consume_until(bootstrap, topics.names.applied, lambda r: len(r) >= 2)
+    scores = [orjson.loads(r.value)["new_score"] for r in applied]
+    assert scores == [25, 125]  # win_match 25, then find_secret 100: the poison in between did not stop it
+
+    dead = await consume_until(bootstrap, topics.names.dlq, lambda r: len(r) >= 4)
+    by_value = {r.value: dict(r.headers)["x-dlq-reason"].decode() for r in dead}
+    assert by_value[b"\xff\x00 not json"] == "value is not JSON"  # the original bytes, as received
+    assert by_value[event("alice", "no_such_action")] == "unknown action_id 'no_such_action'"
+    assert by_value[orjson.dumps({"user_id": "", "action_id": "win_match"})].startswith("invalid event: user_id")
+    assert by_value[event("bob")].startswith("record key must be the user_id")
+
+
+async def test_repeated_event_id_counts_once_and_answers_as_first(
+    bootstrap: str, make_topics: MakeTopics, producer: AIOKafkaProducer,
+    start_worker: Callable[..., ServiceProcess],
+) -> None:
+    topics = await make_topics(partitions=2)
+    start_worker(topics)
+    src = topics.names.score_events
+    for eid in ["a", "a", "b", "a"]:
+        await producer.send_and_wait(src, event("carol", event_id=eid), key=b"carol")
+    applied = await consume_until(bootstrap, topics.names.applied, lambda r: len(r) >= 4)
+    answers = [(v["event_id"], v["new_score"]) for v in (orjson.loads(r.value) for r in applied)]
+    assert answers == [("a", 25), ("a", 25), ("b", 50), ("a", 25)]
+
+
+async def test_daily_and_weekly_follow_occurred_at_across_boundary(
+    bootstrap: str, make_topics: MakeTopics, producer: AIOKafkaProducer,
+    start_worker: Callable[..., ServiceProcess], tmp_path: object,
+) -> None:
+    topics = await make_topics(partitions=1)
+    worker = start_worker(topics, SCOREBOARD_PERIOD_RETENTION_DAYS="36500")
+    src = topics.names.score_events
+    times = ["2026-11-29T23:59:59Z", "2026-11-30T00:00:00Z", "2026-11-30T10:00:00Z"]  # Sun W48 -> Mon W49
+    for i, at in enumerate(times):
+        await producer.send_and_wait(src, event("dave", event_id=f"d{i}", occurred_at=at), key=b"dave")
+    await consume_until(bootstrap, topics.names.applied, lambda r: len(r) >= 3)
+    worker.stop()
+    from stream_app.scoring import UserState, boards_for
+
+    changelog = f"{topics.prefix}worker-state-changelog"
+    records = await consume_until(bootstrap, changelog, lambda r: any(x.key == b'"u:dave"' for x in r))
+    state = UserState.from_json(orjson.loads([r for r in records if r.key == b'"u:dave"'][-1].value))
+    assert state.score("alltime") == 75
+    assert state.score("daily:2026-11-29") == 25
+    assert state.score("daily:2026-11-30") == 50
+    assert state.score("weekly:2026-W48") == 25
+    assert state.score("weekly:2026-W49") == 50
+    assert boards_for(datetime(2026, 11, 30, tzinfo=UTC))[1:] == ["daily:2026-11-30", "weekly:2026-W49"]
