@@ -1,6 +1,10 @@
-"""The worker's agents, registered explicitly on the app (no autodiscovery).
+"""The worker's agents and timer, registered explicitly on the app (no autodiscovery).
 
-``ingest`` consumes ``score-events`` in batches and hands them to :class:`~stream_app.ingest.Ingestor`.
+- ``scoreboard.ingest``: consumes ``score-events`` in batches -> :class:`~stream_app.ingest.Ingestor`,
+  whose changes feed stage 1 of the boards (:class:`~stream_app.boards.LocalTopK`).
+- ``scoreboard.boards``: consumes ``leaderboard-candidates`` -> stage 2 (:class:`~stream_app.boards.GlobalTopK`).
+- ``scoreboard.partitions`` timer: indexes newly assigned partitions from the table (after recovery) and re-sends
+  their lists, drops revoked ones, and prunes expired periods.
 """
 
 from __future__ import annotations
@@ -8,12 +12,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
+
+from stream_app.boards import GlobalTopK, LocalTopK
 from stream_app.ingest import Ingestor
 from stream_app.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
 INGEST = "scoreboard.ingest"
+BOARDS = "scoreboard.boards"
 
 
 def register_ingest(app: Any, source: Any, ingestor: Ingestor, settings: WorkerSettings) -> Any:
@@ -23,8 +31,51 @@ def register_ingest(app: Any, source: Any, ingestor: Ingestor, settings: WorkerS
         async for events in stream.take_events(settings.batch_max, within=within):
             try:
                 await ingestor.process(list(events))
-            except Exception:  # a bug must not stop the stream silently: log loudly, then crash the worker
+            except Exception:  # a bug must not pass silently: log loudly, then crash; the batch is redelivered
                 log.exception("ingest batch failed; the worker stops and redelivers the batch on restart")
                 raise
 
     return app.agent(source, name=INGEST)(ingest)
+
+
+def register_boards(app: Any, source: Any, stage2: GlobalTopK) -> Any:
+    async def boards(stream: Any) -> None:
+        async for value in stream:
+            try:
+                await stage2.on_candidates(value)
+            except (ValueError, KeyError, TypeError) as exc:  # not ours or corrupt: skip it, say why
+                log.warning("skipping a malformed candidates record: %r", exc)
+
+    return app.agent(source, name=BOARDS)(boards)
+
+
+def partition_items(table: Any, partition: int) -> list[tuple[str, Any]]:
+    """Decoded (key, value) pairs of one partition of a RocksDB-backed table (Faust has no public API for it)."""
+    store = table.data
+    db = store._dbs.get(partition)
+    if db is None:
+        return []
+    return [(orjson.loads(k), orjson.loads(v)) for k, v in store._visible_items(db) if v is not None]
+
+
+def register_partition_timer(app: Any, source_topic: str, table: Any, stage1: LocalTopK) -> Any:
+    generation = {"id": None}
+
+    async def follow_partitions() -> None:
+        if app.rebalancing or app.in_recovery:
+            return
+        if generation["id"] != app.consumer_generation_id:  # after a rebalance every partition re-sends
+            generation["id"] = app.consumer_generation_id
+            for partition in list(stage1.indexes):
+                stage1.drop(partition)
+        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == source_topic}
+        for partition in set(stage1.indexes) - owned:
+            stage1.drop(partition)
+        for partition in sorted(owned - set(stage1.indexes)):
+            stage1.rebuild(partition, partition_items(table, partition))
+            log.info("boards: indexed partition %d (%s)", partition,
+                     {b: len(i) for b, i in stage1.indexes[partition].items()})
+            await stage1.resend(partition)
+        stage1.prune_expired()
+
+    return app.timer(interval=0.5, name="scoreboard.partitions")(follow_partitions)

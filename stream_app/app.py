@@ -8,10 +8,11 @@ from typing import Any
 import faust
 
 from schemas.catalog import ActionCatalog
-from stream_app.agents import register_ingest
+from stream_app.agents import register_boards, register_ingest, register_partition_timer
+from stream_app.boards import Emitter, GlobalTopK, LocalTopK
 from stream_app.ingest import Ingestor
 from stream_app.settings import WorkerSettings
-from stream_app.tables import create_state_table
+from stream_app.tables import create_candidates_table, create_state_table
 from stream_app.topics import WorkerTopics, create_topics
 
 
@@ -23,6 +24,8 @@ class Worker:
     topics: WorkerTopics
     table: Any
     ingestor: Ingestor
+    stage1: LocalTopK
+    stage2: GlobalTopK
 
 
 def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
@@ -49,6 +52,11 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     )
     topics = create_topics(app, settings.topics, settings.partitions)
     table = create_state_table(app, settings.partitions)
-    ingestor = Ingestor(table, topics, catalog, settings)
+    stage1 = LocalTopK(table, topics.candidates, settings.top_k, settings.period_retention)
+    emitter = Emitter(topics.updates, settings.emit_interval_ms / 1000)
+    stage2 = GlobalTopK(create_candidates_table(app), emitter, settings.top_k, settings.period_retention)
+    ingestor = Ingestor(table, topics, catalog, settings, on_changes=stage1.on_changes)
     register_ingest(app, topics.score_events, ingestor, settings)
-    return Worker(app, topics, table, ingestor)
+    register_boards(app, topics.candidates, stage2)
+    register_partition_timer(app, settings.topics.score_events, table, stage1)
+    return Worker(app, topics, table, ingestor, stage1, stage2)

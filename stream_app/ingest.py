@@ -93,7 +93,8 @@ class Ingestor:
                 await send_dead_letter(self.topics.dlq, message, parsed)
                 continue
             score_event, points = parsed
-            reply = self._decide_one(event, score_event, points, users, records)
+            with event_context(event):  # reads and writes go to the partition that owns this user
+                reply = self._decide_one(event, score_event, points, users, records)
             if reply is not None:
                 replies.append(reply)
         changes: list[UserChange] = []
@@ -128,8 +129,7 @@ class Ingestor:
             if record is None:
                 return None
             if record.offset == message.offset:
-                with event_context(event):
-                    self.table[EVENT + event_id] = record.to_json()
+                self.table[EVENT + event_id] = record.to_json()
             return self._reply(event_id, ev, record, now)  # the first answer, as before the crash
         if decision is Decision.DUPLICATE and record is not None:
             self.duplicates += 1
@@ -142,8 +142,7 @@ class Ingestor:
         record = EventRecord(message.offset, state.score(), points, now_ms)
         if ev.event_id is not None:
             records[event_id] = record
-            with event_context(event):  # before the user's state: see scoring's docstring
-                self.table[EVENT + event_id] = record.to_json()
+            self.table[EVENT + event_id] = record.to_json()  # before the user's state: see scoring's docstring
         self.applied += 1
         return self._reply(event_id, ev, record, now)
 

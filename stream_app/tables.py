@@ -27,6 +27,13 @@ def create_state_table(app: Any, partitions: int) -> Any:
                      help="per-user totals and last offset (u:), first answers per event id (e:)")
 
 
+def create_candidates_table(app: Any) -> Any:
+    """Stage 2 of the boards: the latest local top-K list per ``<board>|<partition>`` (one partition)."""
+    schema: Any = faust.Schema(key_type=str, key_serializer="json", value_serializer="json")
+    return app.Table("candidates", default=None, partitions=1, schema=schema,
+                     help="latest local top-K list per board and source partition")
+
+
 @contextlib.contextmanager
 def event_context(event: Any) -> Iterator[None]:
     """Make ``event`` the current event while writing the table.

@@ -82,7 +82,7 @@ def bootstrap_answers(servers: str) -> bool:
     return False
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+def die_with_parent() -> None:  # pragma: no cover - runs in the child
     """Ask Linux to SIGTERM the broker if the process that started it dies (no orphan brokers)."""
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -147,7 +147,7 @@ class LocalKafka:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(  # noqa: S603
             self._java("kafka.Kafka", str(props), heap=self.heap),
-            stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,  # noqa: PLW1509
+            stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,  # noqa: PLW1509
         )
         log.close()
         self._wait_ready(timeout)

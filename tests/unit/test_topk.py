@@ -1,0 +1,79 @@
+"""Property: the two-stage top-K equals a brute-force sort, for random events, partitions and decreases."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stream_app.boards import Emitter
+from stream_app.topk import BoardIndex, Entry, merge_top
+
+pytestmark = pytest.mark.unit
+
+events = st.lists(
+    st.tuples(st.integers(0, 40), st.integers(-50, 100), st.integers(0, 20)),  # user, points (may drop), time
+    min_size=1, max_size=300,
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(events=events, partitions=st.integers(1, 8), k=st.integers(1, 15))
+def test_two_stage_top_k_equals_brute_force(events: list[tuple[int, int, int]], partitions: int, k: int) -> None:
+    totals: dict[str, tuple[int, int]] = {}
+    indexes = [BoardIndex() for _ in range(partitions)]
+    owner = {f"u{u}": (u * 7919) % partitions for u in range(41)}  # any fixed user -> partition map
+    sent: list[list[Entry]] = [[] for _ in range(partitions)]
+    for user, points, when in events:
+        uid = f"u{user}"
+        score, since = totals.get(uid, (0, when))
+        totals[uid] = (score + points, when if points else since)
+        p = owner[uid]
+        indexes[p].upsert(Entry(uid, *totals[uid]))
+        sent[p] = indexes[p].top(k)  # stage 1 re-sends the whole local list (replace, never add)
+    expected = sorted((Entry(u, s, t) for u, (s, t) in totals.items()), key=lambda e: (-e.score, e.since, e.user_id))
+    assert merge_top(sent, k) == expected[:k]
+
+
+def test_index_handles_decrease_and_removal() -> None:
+    index = BoardIndex()
+    for uid, score in [("a", 10), ("b", 20), ("c", 30)]:
+        index.upsert(Entry(uid, score, 0))
+    index.upsert(Entry("c", 5, 1))
+    assert [e.user_id for e in index.top(3)] == ["b", "a", "c"]
+    index.remove("b")
+    assert [e.user_id for e in index.top(3)] == ["a", "c"]
+    assert len(index) == 2
+
+
+def test_ties_broken_by_who_reached_first_then_user_id() -> None:
+    index = BoardIndex()
+    index.upsert(Entry("zed", 10, 100))
+    index.upsert(Entry("amy", 10, 200))
+    index.upsert(Entry("bob", 10, 100))
+    assert [e.user_id for e in index.top(3)] == ["bob", "zed", "amy"]
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, bytes]] = []
+
+    async def send(self, key: bytes, value: bytes) -> None:
+        self.sent.append((key, value))
+
+
+async def test_emitter_coalesces_bursts_and_always_sends_the_last_state() -> None:
+    sink = _Sink()
+    emitter = Emitter(sink, interval_s=0.05)
+    for i in range(50):
+        await emitter.offer("alltime", [Entry("u", i, 0)])
+    assert len(sink.sent) == 1  # the first goes out at once, the burst waits for the interval
+    deadline = asyncio.get_running_loop().time() + 5
+    while len(sink.sent) < 2 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+    bodies = [orjson.loads(v) for _, v in sink.sent]
+    assert len(bodies) == 2 and bodies[-1]["data"][0]["score"] == 49
+    assert bodies[1]["version"] > bodies[0]["version"]
