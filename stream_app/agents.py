@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import orjson
-
 from stream_app.boards import GlobalTopK, LocalTopK
 from stream_app.ingest import Ingestor
 from stream_app.settings import WorkerSettings
+from stream_app.tables import partition_items
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +46,6 @@ def register_boards(app: Any, source: Any, stage2: GlobalTopK) -> Any:
                 log.warning("skipping a malformed candidates record: %r", exc)
 
     return app.agent(source, name=BOARDS)(boards)
-
-
-def partition_items(table: Any, partition: int) -> list[tuple[str, Any]]:
-    """Decoded (key, value) pairs of one partition of a RocksDB-backed table (Faust has no public API for it)."""
-    store = table.data
-    db = store._dbs.get(partition)
-    if db is None:
-        return []
-    return [(orjson.loads(k), orjson.loads(v)) for k, v in store._visible_items(db) if v is not None]
 
 
 def register_partition_timer(app: Any, source_topic: str, table: Any, stage1: LocalTopK) -> Any:

@@ -10,6 +10,7 @@ record answers each event (a retry repeats the first answer).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from schemas.events import ScoreApplied, ScoreEvent
 from stream_app.dlq import send_dead_letter
 from stream_app.scoring import Decision, EventRecord, UserState, apply_event, decide
 from stream_app.settings import WorkerSettings
-from stream_app.tables import EVENT, USER, event_context
+from stream_app.tables import EVENT, USER, event_context, expired_event_keys
 from stream_app.topics import WorkerTopics
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ class Ingestor:
         self.ttl_ms = settings.idempotency_ttl_s * 1000
         self.retention = settings.period_retention
         self.on_changes = on_changes
+        self.sweep_every_s = settings.idempotency_sweep_s
+        self.last_sweep: dict[int, float] = {}
         self.applied = self.duplicates = self.replays = self.dead_letters = 0
 
     async def process(self, events: list[Any]) -> None:
@@ -107,6 +110,22 @@ class Ingestor:
             await self.topics.applied.send(key=reply.user_id.encode(), value=orjson.dumps(reply.model_dump()))
         if changes and self.on_changes is not None:
             await self.on_changes(changes)
+        self.sweep_due({e.message.partition: e for e in events})
+
+    def sweep_due(self, last_event_by_partition: dict[int, Any]) -> None:
+        """Forget event ids whose idempotency window is over (storage hygiene: lookups already ignore them)."""
+        clock = time.monotonic()
+        for partition, event in last_event_by_partition.items():
+            if clock - self.last_sweep.setdefault(partition, clock) < self.sweep_every_s:
+                continue
+            self.last_sweep[partition] = clock
+            now_ms = int(event.message.timestamp * 1000)
+            with event_context(event):
+                keys = expired_event_keys(self.table, partition, now_ms, self.ttl_ms)
+                for key in keys:
+                    del self.table[key]
+            if keys:
+                log.info("forgot %d expired event ids in partition %d", len(keys), partition)
 
     def _decide_one(self, event: Any, ev: ScoreEvent, points: int,
                     users: dict[str, tuple[UserState, Any, set[str]]],

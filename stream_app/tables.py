@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import faust
+import orjson
 from faust.streams import _current_event  # Faust's own "current event" context variable
 
 USER = "u:"
@@ -46,3 +47,29 @@ def event_context(event: Any) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+def raw_partition_items(table: Any, partition: int) -> Iterator[tuple[bytes, bytes]]:
+    """Raw (key, value) pairs of one partition of a RocksDB-backed table (Faust has no public API for it)."""
+    store = table.data
+    db = store._dbs.get(partition)
+    if db is None:
+        return
+    for key, value in store._visible_items(db):
+        if value is not None:
+            yield key, value
+
+
+def partition_items(table: Any, partition: int) -> list[tuple[str, Any]]:
+    """Decoded (key, value) pairs of one partition (keys and values are JSON in this project's tables)."""
+    return [(orjson.loads(k), orjson.loads(v)) for k, v in raw_partition_items(table, partition)]
+
+
+def expired_event_keys(table: Any, partition: int, now_ms: int, ttl_ms: int) -> list[str]:
+    """``e:`` keys of a partition whose idempotency window is over."""
+    prefix = orjson.dumps(EVENT)[:-1]  # b'"e:' — keys are JSON strings
+    out = []
+    for key, value in raw_partition_items(table, partition):
+        if key.startswith(prefix) and now_ms - int(orjson.loads(value)[3]) >= ttl_ms:
+            out.append(orjson.loads(key))
+    return out

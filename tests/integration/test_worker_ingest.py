@@ -84,3 +84,27 @@ async def test_daily_and_weekly_follow_occurred_at_across_boundary(
     assert state.score("weekly:2026-W48") == 25
     assert state.score("weekly:2026-W49") == 50
     assert boards_for(datetime(2026, 11, 30, tzinfo=UTC))[1:] == ["daily:2026-11-30", "weekly:2026-W49"]
+
+
+async def test_event_ids_expire_after_the_window_and_are_swept(
+    bootstrap: str, make_topics: MakeTopics, producer: AIOKafkaProducer,
+    start_worker: Callable[..., ServiceProcess],
+) -> None:
+    topics = await make_topics(partitions=1)
+    start_worker(topics, SCOREBOARD_IDEMPOTENCY_TTL_S="60", SCOREBOARD_IDEMPOTENCY_SWEEP_S="0")
+    src = topics.names.score_events
+    t0 = int(datetime.now(UTC).timestamp() * 1000)
+    await producer.send_and_wait(src, event("erin", event_id="x"), key=b"erin", timestamp_ms=t0)
+    await producer.send_and_wait(src, event("erin", event_id="x"), key=b"erin", timestamp_ms=t0 + 30_000)
+    await producer.send_and_wait(src, event("erin", event_id="y"), key=b"erin", timestamp_ms=t0 + 61_000)
+    await consume_until(bootstrap, topics.names.applied, lambda r: len(r) >= 3)  # y's batch (and sweep) is done
+    await producer.send_and_wait(src, event("erin", event_id="x"), key=b"erin", timestamp_ms=t0 + 62_000)
+    applied = await consume_until(bootstrap, topics.names.applied, lambda r: len(r) >= 4)
+    answers = [(v["event_id"], v["new_score"]) for v in (orjson.loads(r.value) for r in applied)]
+    # within 60 s the repeat answers as the first; after it, the same id is a new event
+    assert answers == [("x", 25), ("x", 25), ("y", 50), ("x", 75)]
+    changelog = f"{topics.prefix}worker-state-changelog"
+    records = await consume_until(
+        bootstrap, changelog, lambda rs: any(r.key == b'"e:x"' and r.value is None for r in rs)
+    )
+    assert any(r.key == b'"e:x"' and r.value is None for r in records)  # the expired id was deleted

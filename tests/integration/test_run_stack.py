@@ -1,0 +1,79 @@
+"""``make run``'s supervisor: starts its own broker when none answers, reaches ready, stops everything on Ctrl-C,
+and the next run finds the earlier data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tools.kafka_local import free_port, port_answers
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run_until_ready(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-m", "tools.run_stack"], cwd=ROOT, env=env,
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"run_stack exited early:\n{log.read_text()[-3000:]}")
+        if "[stack ] ready:" in log.read_text(errors="replace"):
+            return proc
+        time.sleep(0.3)
+    proc.kill()
+    raise AssertionError(f"run_stack not ready:\n{log.read_text()[-3000:]}")
+
+
+def _post(api: str, key: str) -> httpx.Response:
+    return httpx.post(f"{api}/scores", json={"user_id": "runner", "action_id": "win_match"},
+                      headers={"X-API-KEY": key}, timeout=10)
+
+
+def _post_until_200(api: str, key: str) -> int:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        response = _post(api, key)
+        if response.status_code == 200:
+            return int(response.json()["new_score"])
+        time.sleep(0.2)
+    raise AssertionError("no 200 from the stack")
+
+
+def test_make_run_starts_stops_and_keeps_data(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in ("kafka", "controller", "api", "sse")}
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SCOREBOARD_", "KAFKA_"))}
+    env = {**keep, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports['kafka']}",
+           "SCOREBOARD_KAFKA_CONTROLLER_PORT": str(ports["controller"]),
+           "SCOREBOARD_RUN_DIR": str(tmp_path / "data"), "SCOREBOARD_API_PORT": str(ports["api"]),
+           "SCOREBOARD_SSE_PORT": str(ports["sse"]), "SCOREBOARD_WORKER_WEB_ENABLED": "false",
+           "SCOREBOARD_WORKER_SESSION_TIMEOUT_S": "6", "SCOREBOARD_PARTITIONS": "2"}
+    api = f"http://127.0.0.1:{ports['api']}"
+    log = tmp_path / "run.log"
+    proc = _run_until_ready(env, log)
+    key = (tmp_path / "data" / "dev-api-key").read_text().strip()
+    assert key in log.read_text()  # the dev key is printed for the user
+    assert _post_until_200(api, key) == 25
+    assert httpx.get(f"http://127.0.0.1:{ports['sse']}/leaderboard", timeout=5).status_code == 200
+
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(90) == 0
+    for port in ports.values():
+        assert not port_answers("127.0.0.1", port), f"port {port} still bound after Ctrl-C"
+    assert "stopped: no process left running" in log.read_text()
+
+    proc = _run_until_ready(env, log)  # second run: same data dir
+    try:
+        assert _post_until_200(api, key) == 50  # the first run's total survived
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(90) == 0
