@@ -45,7 +45,7 @@ schemas: $(STAMP)
 	$(BIN)/python -m schemas.export
 
 browser:
-	@true
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 bench: setup
 	@echo "benchmarks: see bench/README.md"

@@ -34,6 +34,8 @@ class CommonSettings(BaseSettings):
       SCOREBOARD_KAFKA_CONNECT_TIMEOUT  seconds to keep retrying the broker at start (default 60)
       SCOREBOARD_LOG_LEVEL        logging level (default INFO)
       SCOREBOARD_AUDIT_RETENTION_MS  retention of ``score-events``, the audit log (default -1: forever)
+      SCOREBOARD_REPLICATION_FACTOR  replicas of every topic the project creates, changelogs included (default 1;
+                                  use 3 on a real cluster)
     """
 
     model_config = SettingsConfigDict(
@@ -48,6 +50,7 @@ class CommonSettings(BaseSettings):
     kafka_connect_timeout: float = Field(60.0, gt=0, validation_alias=env("SCOREBOARD_KAFKA_CONNECT_TIMEOUT"))
     log_level: str = Field("INFO", validation_alias=env("SCOREBOARD_LOG_LEVEL"))
     audit_retention_ms: int = Field(-1, ge=-1, validation_alias=env("SCOREBOARD_AUDIT_RETENTION_MS"))
+    replication_factor: int = Field(1, ge=1, le=16, validation_alias=env("SCOREBOARD_REPLICATION_FACTOR"))
     # last: the field name shadows the env() helper inside this class body
     env: Literal["dev", "prod"] = Field("prod", validation_alias=env("SCOREBOARD_ENV"))
     # last: from here on, ``env`` in this class body is this field, not the helper function

@@ -36,15 +36,18 @@ class TopicSpec:
     name: str
     partitions: int
     config: dict[str, str] = field(default_factory=dict)
+    replication_factor: int = 1
 
 
-def contract_topics(names: TopicNames, partitions: int = 6, audit_retention_ms: int = -1) -> list[TopicSpec]:
+def contract_topics(
+    names: TopicNames, partitions: int = 6, audit_retention_ms: int = -1, replication_factor: int = 1
+) -> list[TopicSpec]:
     """The topics of CONTRACT.md with their settings.
 
     ``score-events`` is the audit log (retention ``audit_retention_ms``, -1 = forever);
     ``leaderboard-updates`` is compacted so its latest value per board is the current board.
     """
-    return [
+    specs = [
         TopicSpec(names.score_events, partitions, {"retention.ms": str(audit_retention_ms),
                                                    "cleanup.policy": "delete"}),
         TopicSpec(names.dlq, 1, {"retention.ms": str(30 * DAY_MS), "cleanup.policy": "delete"}),
@@ -53,6 +56,7 @@ def contract_topics(names: TopicNames, partitions: int = 6, audit_retention_ms: 
                                                  "segment.ms": str(3600 * 1000)}),
         TopicSpec(names.candidates, 1, {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}),
     ]
+    return [TopicSpec(s.name, s.partitions, s.config, replication_factor) for s in specs]
 
 
 async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 60.0) -> list[str]:
@@ -71,7 +75,7 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float =
     created: list[str] = []
     try:
         response = await admin.create_topics(
-            [NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in specs]
+            [NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=s.config) for s in specs]
         )
         for entry in response.topic_errors:
             name, code = entry[0], entry[1]
@@ -93,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     settings = CommonSettings()
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
-    specs = contract_topics(settings.topics, settings.partitions, settings.audit_retention_ms)
+    specs = contract_topics(settings.topics, settings.partitions, settings.audit_retention_ms,
+                            settings.replication_factor)
     created = asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, specs, settings.kafka_connect_timeout))
     print(f"topics: ready ({len(created)} created, {len(specs) - len(created)} already there)", flush=True)
     return 0

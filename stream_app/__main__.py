@@ -36,7 +36,8 @@ def main() -> int:
         return 2
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    specs = contract_topics(settings.topics, settings.partitions, settings.audit_retention_ms)
+    specs = contract_topics(settings.topics, settings.partitions, settings.audit_retention_ms,
+                            settings.replication_factor)
     loop.run_until_complete(ensure_topics(settings.kafka_bootstrap_servers, specs, settings.kafka_connect_timeout))
     worker: Any = create_app(settings, catalog)
     runner = ScoreboardWorker(worker.app, loop=loop, loglevel=settings.log_level, redirect_stdouts=False)

@@ -36,6 +36,7 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
         datadir=str(settings.data_dir),
         autodiscover=False,
         topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
         table_standby_replicas=settings.standby_replicas,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,

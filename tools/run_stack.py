@@ -133,7 +133,8 @@ def main() -> int:
     try:
         stack.start_broker(settings)
         env["KAFKA_BOOTSTRAP_SERVERS"] = stack.broker.bootstrap if stack.broker else settings.kafka_bootstrap_servers
-        specs = contract_topics(settings.topics, settings.partitions, settings.audit_retention_ms)
+        specs = contract_topics(settings.topics, settings.partitions, settings.audit_retention_ms,
+                            settings.replication_factor)
         created = asyncio.run(ensure_topics(env["KAFKA_BOOTSTRAP_SERVERS"], specs, settings.kafka_connect_timeout))
         stack.say(f"topics: ready ({len(created)} created)")
         for name, module in SERVICES:

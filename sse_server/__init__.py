@@ -1,0 +1,1 @@
+"""Read/stream API: tails ``leaderboard-updates``; serves ``GET /leaderboard``, SSE and the live page."""

@@ -1,0 +1,71 @@
+"""``create_app(settings)``: the read/stream API; the lifespan owns the Kafka tail and the period follower."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.middleware.cors import CORSMiddleware
+from starlette.staticfiles import StaticFiles
+
+from sse_server.board_feed import BoardFeed
+from sse_server.boards import BoardStore
+from sse_server.broadcast import Broadcaster, follow_periods
+from sse_server.metrics import SseMetrics
+from sse_server.routes import ReadModel, router
+from sse_server.settings import SseSettings
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def describe_validation_error(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "header", "path", "body")]
+        parts.append(f"{'.'.join(loc) or 'request'}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+async def validation_error_to_400(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
+    return JSONResponse({"detail": describe_validation_error(exc)}, status_code=400)
+
+
+def create_app(settings: SseSettings, *, tail_kafka: bool = True) -> FastAPI:
+    """The app. ``tail_kafka=False`` (HTTP-layer tests) starts no consumer: the feed is filled in-process
+    through ``model.feed.handle(key, value)`` and counts as caught up from the start."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        metrics = SseMetrics()
+        store = BoardStore()
+        broadcaster = Broadcaster(store, metrics)
+        feed = BoardFeed(settings, store, broadcaster.board_changed, metrics)
+        tasks = [asyncio.create_task(follow_periods(broadcaster), name="sse-periods")]
+        if tail_kafka:
+            tasks.append(asyncio.create_task(feed.run(), name="sse-board-feed"))
+        else:
+            feed.mark_caught_up()
+        try:
+            yield {"model": ReadModel(settings, feed, broadcaster, metrics)}
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    app = FastAPI(title="Scoreboard read/stream API", version="0.1.0", lifespan=lifespan)
+    app.add_exception_handler(RequestValidationError, validation_error_to_400)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET"],
+            allow_headers=["Last-Event-ID", "Cache-Control"], max_age=600,
+        )
+    app.include_router(router)
+    app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
+    return app

@@ -1,0 +1,54 @@
+"""Prometheus metrics of one read/stream app instance, in its own ``CollectorRegistry``.
+
+A registry per app (not the global one) lets tests build several apps in one process.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class SseMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.clients = Gauge(
+            "scoreboard_sse_clients", "open SSE streams by window", ["window"], registry=self.registry,
+        )
+        self.events_sent = Counter(
+            "scoreboard_sse_events_sent", "leaderboard_update events written to SSE streams, by window",
+            ["window"], registry=self.registry,
+        )
+        self.frames_built = Counter(
+            "scoreboard_sse_frames_built", "board changes serialized (once each, whatever the client count)",
+            ["window"], registry=self.registry,
+        )
+        self.boards = Gauge(
+            "scoreboard_sse_boards", "boards held in memory (one per board id)", registry=self.registry,
+        )
+        self.records = Counter(
+            "scoreboard_sse_records", "leaderboard-updates records read, by outcome",
+            ["outcome"], registry=self.registry,
+        )
+        self.consumer_lag = Gauge(
+            "scoreboard_sse_consumer_lag", "records of leaderboard-updates not read yet (all partitions)",
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            "scoreboard_sse_ready", "1 once the board feed has caught up with the log",
+            registry=self.registry,
+        )
+        self._last_update: float | None = None
+        age = Gauge(
+            "scoreboard_sse_last_update_age_seconds",
+            "seconds since the last board change was applied (NaN before the first)", registry=self.registry,
+        )
+        age.set_function(self._age)
+
+    def mark_update(self) -> None:
+        self._last_update = time.monotonic()
+
+    def _age(self) -> float:
+        return math.nan if self._last_update is None else time.monotonic() - self._last_update

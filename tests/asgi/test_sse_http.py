@@ -1,0 +1,133 @@
+"""The read/stream API's HTTP layer in-process (httpx.ASGITransport): validation 400s, bodies, health, CORS.
+
+The app runs without a broker; its feed is filled with the same record bytes ``leaderboard-updates`` carries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import pytest
+
+from tests.fixtures.sse import AsgiSse, board_record
+
+pytestmark = pytest.mark.asgi
+
+SseFactory = Callable[..., contextlib.AbstractAsyncContextManager[AsgiSse]]
+ROWS = [(f"user-{i:03d}", 1000 - i) for i in range(30)]
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "21", "1000"])
+async def test_limit_outside_1_to_top_k_is_400(sse_asgi: SseFactory, limit: str) -> None:
+    async with sse_asgi(top_k=20) as sse:
+        resp = await sse.client.get("/leaderboard", params={"limit": limit})
+    assert resp.status_code == 400
+    assert "limit" in resp.json()["detail"]
+
+
+@pytest.mark.parametrize("limit", ["ten", "1.5", ""])
+async def test_limit_not_an_integer_is_400_not_422(sse_asgi: SseFactory, limit: str) -> None:
+    async with sse_asgi() as sse:
+        resp = await sse.client.get("/leaderboard", params={"limit": limit})
+    assert resp.status_code == 400
+    assert resp.headers["content-type"] == "application/json"
+    assert "limit" in resp.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/leaderboard", "/leaderboard/stream"])
+@pytest.mark.parametrize("window", ["monthly", "ALLTIME", ""])
+async def test_unknown_window_is_400(sse_asgi: SseFactory, path: str, window: str) -> None:
+    async with sse_asgi() as sse:
+        resp = await sse.client.get(path, params={"window": window})
+    assert resp.status_code == 400
+    assert "window" in resp.json()["detail"]
+
+
+async def test_leaderboard_defaults_to_alltime_top_10_with_the_record_version(sse_asgi: SseFactory) -> None:
+    async with sse_asgi() as sse:
+        sse.feed(board_record("alltime", 7, ROWS, usernames={"user-000": "Ada"}))
+        resp = await sse.client.get("/leaderboard")
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["window"] == "alltime" and body["period"] is None and body["version"] == 7
+    assert [r["rank"] for r in body["data"]] == list(range(1, 11))
+    assert body["data"][0] == {"rank": 1, "user_id": "user-000", "username": "Ada", "score": 1000}
+    assert body["timestamp"].endswith("Z")
+
+
+async def test_limit_truncates_and_top_k_is_accepted(sse_asgi: SseFactory) -> None:
+    async with sse_asgi(top_k=25) as sse:
+        sse.feed(board_record("alltime", 1, ROWS[:25]))
+        three = (await sse.client.get("/leaderboard", params={"limit": 3})).json()
+        full = (await sse.client.get("/leaderboard", params={"limit": 25})).json()
+    assert [r["user_id"] for r in three["data"]] == ["user-000", "user-001", "user-002"]
+    assert len(full["data"]) == 25
+
+
+async def test_daily_and_weekly_serve_the_current_period_board(sse_asgi: SseFactory) -> None:
+    async with sse_asgi() as sse:
+        sse.feed(board_record("daily", 4, ROWS[:2]))
+        sse.feed(board_record("weekly", 9, ROWS[:3]))
+        sse.feed(board_record("daily", 50, ROWS[:5], period="2000-01-01"))  # an old day, not shown
+        daily = (await sse.client.get("/leaderboard", params={"window": "daily"})).json()
+        weekly = (await sse.client.get("/leaderboard", params={"window": "weekly"})).json()
+    assert (daily["version"], len(daily["data"])) == (4, 2)
+    assert (weekly["version"], len(weekly["data"])) == (9, 3)
+    assert daily["period"] is not None and "-W" in weekly["period"]
+
+
+async def test_window_without_a_board_is_empty_with_the_highest_version_seen(sse_asgi: SseFactory) -> None:
+    async with sse_asgi() as sse:
+        empty = (await sse.client.get("/leaderboard", params={"window": "daily"})).json()
+        sse.feed(board_record("daily", 12, ROWS[:2], period="2000-01-01"))
+        after_old_day = (await sse.client.get("/leaderboard", params={"window": "daily"})).json()
+    assert empty["data"] == [] and empty["version"] == 0 and empty["window"] == "daily"
+    assert after_old_day["data"] == [] and after_old_day["version"] == 12
+
+
+async def test_invalid_record_is_skipped_and_the_board_kept(sse_asgi: SseFactory) -> None:
+    async with sse_asgi() as sse:
+        sse.feed(board_record("alltime", 3, ROWS[:4]))
+        sse.feed((b"alltime", b"{not json"))
+        sse.feed((b"alltime", b'{"data": [], "window": "alltime"}'))
+        sse.feed((b"daily:2026-01-01", board_record("alltime", 9, ROWS[:1])[1]))  # key/window mismatch
+        body = (await sse.client.get("/leaderboard")).json()
+        metrics = (await sse.client.get("/metrics")).text
+    assert body["version"] == 3 and len(body["data"]) == 4
+    assert 'scoreboard_sse_records_total{outcome="invalid"} 3.0' in metrics
+
+
+async def test_tombstone_removes_the_board(sse_asgi: SseFactory) -> None:
+    async with sse_asgi() as sse:
+        sse.feed(board_record("alltime", 5, ROWS[:4]))
+        sse.feed((b"alltime", None))
+        body = (await sse.client.get("/leaderboard")).json()
+    assert body["data"] == [] and body["version"] == 5
+
+
+async def test_health_ready_metrics_and_page(sse_asgi: SseFactory) -> None:
+    async with sse_asgi() as sse:
+        health = await sse.client.get("/healthz")
+        ready = await sse.client.get("/readyz")
+        metrics = await sse.client.get("/metrics")
+        page = await sse.client.get("/")
+        script = await sse.client.get("/app.js")
+        missing = await sse.client.get("/nope")
+    assert health.status_code == 200 and ready.status_code == 200
+    assert "scoreboard_sse_clients" in metrics.text and "scoreboard_sse_boards" in metrics.text
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "EventSource" in script.text
+    assert missing.status_code == 404
+
+
+async def test_cors_only_for_configured_origins(sse_asgi: SseFactory) -> None:
+    origin = {"Origin": "https://game.example"}
+    async with sse_asgi(cors_origins="https://game.example,https://other.example") as sse:
+        allowed = await sse.client.get("/leaderboard", headers=origin)
+        refused = await sse.client.get("/leaderboard", headers={"Origin": "https://evil.example"})
+    async with sse_asgi() as sse:
+        default = await sse.client.get("/leaderboard", headers=origin)
+    assert allowed.headers.get("access-control-allow-origin") == "https://game.example"
+    assert "access-control-allow-origin" not in refused.headers
+    assert "access-control-allow-origin" not in default.headers

@@ -1,0 +1,200 @@
+"""The read/stream API as a real process on the real broker: GET /leaderboard and SSE follow the log.
+
+Boards are produced straight to ``leaderboard-updates`` (the worker's output topic, a public interface), so
+these tests cover the SSE server alone; the end-to-end path through the worker is tested with the pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from schemas.leaderboard import Window
+from schemas.topics import TopicNames, contract_topics, ensure_topics
+from tests.fixtures.kafka import Topics
+from tests.fixtures.services import ServiceProcess, base_env
+from tests.fixtures.sse import board_record, next_update, poll, produce_board, sse_events
+from tools.kafka_local import free_port
+
+pytestmark = pytest.mark.integration
+
+MakeTopics = Callable[..., Awaitable[Topics]]
+StartSse = Callable[..., tuple[ServiceProcess, str]]
+
+
+async def get_board(url: str, window: Window = "alltime", limit: int = 10) -> dict[str, object]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.get(f"{url}/leaderboard", params={"window": window, "limit": limit})
+        assert resp.status_code == 200, resp.text
+        body: dict[str, object] = resp.json()
+        return body
+
+
+@pytest.mark.parametrize("window", ["alltime", "daily", "weekly"])
+async def test_get_and_stream_follow_the_log_in_order(
+    make_topics: MakeTopics, producer: AIOKafkaProducer, start_sse: StartSse, window: Window
+) -> None:
+    topics = await make_topics()
+    topic = topics.names.leaderboard_updates
+    await produce_board(producer, topic, board_record(window, 1, [("ann", 10)]))
+    _, url = start_sse(topics)
+    assert (await get_board(url, window))["version"] == 1
+
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as client, client.stream(
+        "GET", f"{url}/leaderboard/stream", params={"window": window}
+    ) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(resp.aiter_lines())
+        first = await next_update(events)
+        assert first.id == "1" and first.json()["data"][0]["user_id"] == "ann"
+        boards = [
+            [("bob", 20), ("ann", 10)],
+            [("bob", 20), ("cid", 15), ("ann", 10)],
+            [("ann", 30), ("bob", 20), ("cid", 15)],
+        ]
+        for version, rows in enumerate(boards, start=2):
+            await produce_board(producer, topic, board_record(window, version, rows))
+            ev = await next_update(events)
+            body = ev.json()
+            assert ev.id == str(version) == str(body["version"])
+            assert body["window"] == window
+            assert [(r["user_id"], r["score"]) for r in body["data"]] == rows
+            assert [r["rank"] for r in body["data"]] == list(range(1, len(rows) + 1))
+            got = await get_board(url, window)
+            assert got["version"] == version and got["data"] == body["data"]
+
+
+async def test_reconnect_with_current_last_event_id_gets_nothing_until_the_next_change(
+    make_topics: MakeTopics, producer: AIOKafkaProducer, start_sse: StartSse
+) -> None:
+    topics = await make_topics()
+    topic = topics.names.leaderboard_updates
+    await produce_board(producer, topic, board_record("alltime", 5, [("ann", 10)]))
+    _, url = start_sse(topics)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as client, client.stream(
+        "GET", f"{url}/leaderboard/stream", headers={"Last-Event-ID": "5"}
+    ) as resp:
+        events = sse_events(resp.aiter_lines())
+        await poll(lambda: clients(url, 1), 30, "the reconnected client is registered")
+        await produce_board(producer, topic, board_record("alltime", 6, [("bob", 11), ("ann", 10)]))
+        ev = await next_update(events)
+        assert ev.id == "6"  # the first event is the change, board 5 was not resent
+
+
+async def test_reconnect_after_a_missed_change_gets_the_current_board_at_once(
+    make_topics: MakeTopics, producer: AIOKafkaProducer, start_sse: StartSse
+) -> None:
+    topics = await make_topics()
+    topic = topics.names.leaderboard_updates
+    await produce_board(producer, topic, board_record("alltime", 5, [("ann", 10)]))
+    await produce_board(producer, topic, board_record("alltime", 6, [("bob", 11), ("ann", 10)]))
+    _, url = start_sse(topics)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as client, client.stream(
+        "GET", f"{url}/leaderboard/stream", headers={"Last-Event-ID": "5"}
+    ) as resp:
+        ev = await next_update(sse_events(resp.aiter_lines()))
+        assert ev.id == "6" and ev.json()["data"][0]["user_id"] == "bob"
+
+
+async def test_restart_keeps_the_version_from_the_log(
+    make_topics: MakeTopics, producer: AIOKafkaProducer, start_sse: StartSse
+) -> None:
+    topics = await make_topics()
+    topic = topics.names.leaderboard_updates
+    for version in (40, 41, 42):
+        await produce_board(producer, topic, board_record("alltime", version, [("ann", version)]))
+    proc, url = start_sse(topics)
+    before = await get_board(url)
+    proc.stop()
+    _, url = start_sse(topics, name="sse-restarted")
+    after = await get_board(url)
+    assert before["version"] == after["version"] == 42
+    assert after["data"] == before["data"]
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as client, client.stream(
+        "GET", f"{url}/leaderboard/stream"
+    ) as resp:
+        assert (await next_update(sse_events(resp.aiter_lines()))).id == "42"
+
+
+async def test_readyz_waits_for_the_log_and_metrics_are_served(
+    make_topics: MakeTopics, producer: AIOKafkaProducer, start_sse: StartSse
+) -> None:
+    topics = await make_topics()
+    topic = topics.names.leaderboard_updates
+    for version in range(1, 201):
+        await producer.send(topic, board_record("alltime", version, [("ann", version)])[1], key=b"alltime")
+    await producer.flush()
+    _, url = start_sse(topics)  # waits for /readyz = 200
+    assert (await get_board(url))["version"] == 200  # ready means caught up: the last record is served
+    async with httpx.AsyncClient(timeout=10) as client:
+        assert (await client.get(f"{url}/healthz")).status_code == 200
+        metrics = (await client.get(f"{url}/metrics")).text
+    assert "scoreboard_sse_ready 1.0" in metrics
+    assert "scoreboard_sse_boards 1.0" in metrics
+    assert "scoreboard_sse_consumer_lag 0.0" in metrics
+
+
+async def test_not_ready_until_the_log_is_read(
+    bootstrap: str, producer: AIOKafkaProducer, start_service: Callable[..., ServiceProcess]
+) -> None:
+    prefix = f"t{uuid.uuid4().hex[:10]}-"
+    topics = Topics(prefix, TopicNames.with_prefix(prefix), 1)  # not created yet: the feed cannot start
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    start_service("sse_server", base_env(bootstrap, topics, SCOREBOARD_SSE_PORT=str(port)),
+                  ready_url=f"{url}/healthz")
+    async with httpx.AsyncClient(timeout=10) as client:
+        assert (await client.get(f"{url}/healthz")).status_code == 200
+        assert (await client.get(f"{url}/readyz")).status_code == 503
+        await ensure_topics(bootstrap, contract_topics(topics.names, 1))
+        await produce_board(producer, topics.names.leaderboard_updates, board_record("alltime", 3, [("ann", 1)]))
+
+        async def ready() -> bool:
+            return (await client.get(f"{url}/readyz")).status_code == 200
+
+        await poll(ready, 90, "/readyz turns 200 once the topic exists and is read")
+    assert (await get_board(url))["version"] == 3
+
+
+async def test_stream_sends_retry_hint_and_heartbeats_and_ends_cleanly_on_sigterm(
+    make_topics: MakeTopics, producer: AIOKafkaProducer, start_sse: StartSse
+) -> None:
+    topics = await make_topics()
+    await produce_board(producer, topics.names.leaderboard_updates, board_record("alltime", 1, [("ann", 1)]))
+    proc, url = start_sse(topics, SCOREBOARD_SSE_HEARTBEAT_S="0.5", SCOREBOARD_SSE_RETRY_MS="1234")
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as client, client.stream(
+        "GET", f"{url}/leaderboard/stream"
+    ) as resp:
+        assert resp.headers["cache-control"] == "no-store"
+        events = sse_events(resp.aiter_lines())
+        first = await anext(events)
+        assert first.retry == 1234
+        assert (await next_update(events)).id == "1"
+        heartbeat = await asyncio.wait_for(anext(events), 30)
+        assert heartbeat.comments == ["ping"] and heartbeat.event is None
+        started = time.monotonic()
+        # SIGTERM with a stream open: a prompt exit (uvicorn re-raises the signal after its clean shutdown)
+        assert await asyncio.to_thread(proc.stop) in (0, -signal.SIGTERM)
+        assert time.monotonic() - started < 20
+        with pytest.raises((StopAsyncIteration, httpx.HTTPError)):
+            while True:  # the stream ends instead of hanging
+                await asyncio.wait_for(anext(events), 30)
+    log = proc.output()
+    assert "Application shutdown complete" in log
+    assert "ERROR" not in log and "Traceback" not in log  # streams were completed, not cut
+
+
+async def clients(url: str, expected: int) -> bool:
+    async with httpx.AsyncClient(timeout=10) as client:
+        text = (await client.get(f"{url}/metrics")).text
+    total = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                if line.startswith("scoreboard_sse_clients{"))
+    return total == expected
