@@ -53,7 +53,7 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     )
     topics = create_topics(app, settings.topics, settings.partitions)
     table = create_state_table(app, settings.partitions)
-    stage1 = LocalTopK(table, topics.candidates, settings.top_k, settings.period_retention)
+    stage1 = LocalTopK(table, topics.candidates_out, settings.top_k, settings.period_retention)
     emitter = Emitter(topics.updates, settings.emit_interval_ms / 1000)
     stage2 = GlobalTopK(create_candidates_table(app), emitter, settings.top_k, settings.period_retention)
     ingestor = Ingestor(table, topics, catalog, settings, on_changes=stage1.on_changes)
