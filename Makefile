@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup kafka-jars run test test-unit lint fmt schemas bench browser clean
+.PHONY: help setup kafka-jars run test test-unit lint fmt schemas bench bench-deps browser clean
 
 help:
 	@echo "make run    - start Kafka (unless KAFKA_BOOTSTRAP_SERVERS answers), the worker, the write API and the read API"
@@ -28,7 +28,7 @@ kafka-jars: $(STAMP)
 run: setup
 	$(BIN)/python -m tools.run_stack
 
-test: setup browser
+test: setup browser bench-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
@@ -47,8 +47,18 @@ schemas: $(STAMP)
 browser:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
-bench: setup
-	@echo "benchmarks: see bench/README.md"
+# the bench extra (redis client, py-spy) and Debian's redis-server; the bench smoke in `make test` needs them too
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench-deps: $(BENCH_STAMP)
+	@command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
+
+BENCH_ARGS ?=
+bench: setup bench-deps
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts

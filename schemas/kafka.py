@@ -3,43 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 log = logging.getLogger(__name__)
 
 
-class Startable(Protocol):
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
+T = TypeVar("T")
 
 
-async def start_with_retry(client: object, what: str, timeout: float) -> None:
-    """``await client.start()`` until it succeeds or ``timeout`` seconds pass (then the last error is raised).
+async def start_with_retry(make: Callable[[], T], what: str, timeout: float) -> T:
+    """A started client from ``make()``, retrying with a *new* client until ``timeout`` seconds pass.
 
     Each service starts before or beside the broker (``make run``, compose, Kubernetes); a few seconds of
-    lateness must not crash it.
+    lateness must not crash it. A stopped aiokafka client cannot be started again, so every attempt builds a
+    fresh one; the last error is raised when time is up.
     """
     deadline = time.monotonic() + timeout
     delay = 0.2
     while True:
+        client: Any = make()
         try:
-            await client.start()  # type: ignore[attr-defined]
-            return
+            await client.start()
+            return cast(T, client)
         except (KafkaConnectionError, KafkaError, OSError) as exc:
+            stop = getattr(client, "stop", None) or getattr(client, "close", None)
+            if stop is not None:
+                with contextlib.suppress(Exception):  # a half-started client may fail to stop
+                    await stop()
             if time.monotonic() + delay > deadline:
                 raise
             log.warning("%s: broker not reachable yet (%s); retrying in %.1fs", what, exc, delay)
-            stop = getattr(client, "stop", None) or getattr(client, "close", None)
-            if stop is not None:
-                try:
-                    await stop()
-                except Exception:  # noqa: BLE001, S110 - a half-started client may fail to stop
-                    pass
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 

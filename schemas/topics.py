@@ -70,8 +70,9 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float =
 
     from schemas.kafka import start_with_retry
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
-    await start_with_retry(admin, "topics", timeout)
+    admin = await start_with_retry(
+        lambda: AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000), "topics", timeout
+    )
     created: list[str] = []
     try:
         response = await admin.create_topics(

@@ -68,11 +68,13 @@ class BoardFeed:
                 delay = min(delay * 2, 10.0)
 
     async def _tail(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=None, enable_auto_commit=False,
-            auto_offset_reset="earliest", client_id="scoreboard-sse",
+        consumer = await start_with_retry(
+            lambda: AIOKafkaConsumer(
+                bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=None, enable_auto_commit=False,
+                auto_offset_reset="earliest", client_id="scoreboard-sse",
+            ),
+            "sse board feed", self.settings.kafka_connect_timeout,
         )
-        await start_with_retry(consumer, "sse board feed", self.settings.kafka_connect_timeout)
         try:
             tps = await assign_all_partitions(consumer, self.topic, self.settings.kafka_connect_timeout)
             await consumer.seek_to_beginning(*tps)

@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run_until_ready(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "tools.run_stack"], cwd=ROOT, env=env,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "tools.run_stack"], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -58,7 +59,7 @@ def test_make_run_starts_stops_and_keeps_data(tmp_path: Path) -> None:
            "SCOREBOARD_SSE_PORT": str(ports["sse"]), "SCOREBOARD_WORKER_WEB_ENABLED": "false",
            "SCOREBOARD_WORKER_SESSION_TIMEOUT_S": "6", "SCOREBOARD_PARTITIONS": "2"}
     api = f"http://127.0.0.1:{ports['api']}"
-    log = tmp_path / "run.log"
+    log = tmp_path / "run-1.log"
     proc = _run_until_ready(env, log)
     key = (tmp_path / "data" / "dev-api-key").read_text().strip()
     assert key in log.read_text()  # the dev key is printed for the user
@@ -71,7 +72,7 @@ def test_make_run_starts_stops_and_keeps_data(tmp_path: Path) -> None:
         assert not port_answers("127.0.0.1", port), f"port {port} still bound after Ctrl-C"
     assert "stopped: no process left running" in log.read_text()
 
-    proc = _run_until_ready(env, log)  # second run: same data dir
+    proc = _run_until_ready(env, tmp_path / "run-2.log")  # second run: same data dir
     try:
         assert _post_until_200(api, key) == 50  # the first run's total survived
     finally:

@@ -1,0 +1,98 @@
+"""``python -m bench``: run the benchmarks, print the table, write ``bench/results/<name>.json``.
+
+Options: ``--smoke`` (tiny sizes, seconds: checks that figures are produced, never their speed), ``--only NAME``
+(repeatable: worker, ingest, e2e, fanout, redis), ``--bootstrap HOST:PORT`` (use a running broker instead of
+starting a private one), ``--profile`` (sample the worker with py-spy during bench 1), ``--results-dir``.
+Exits non-zero when a bench could not produce its figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bench import e2e_bench, fanout_bench, ingest_bench, redis_bench, worker_bench
+from bench.context import FULL, SMOKE, Context
+from bench.procs import raise_fd_limit
+from bench.results import RESULTS_DIR, BenchResult, table, write
+from tools.kafka_local import LocalKafka
+
+BENCHES: dict[str, Callable[[Context], Awaitable[BenchResult]]] = {
+    "worker": worker_bench.run,
+    "ingest": ingest_bench.run,
+    "e2e": e2e_bench.run,
+    "fanout": fanout_bench.run,
+    "redis": redis_bench.run,
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes; check figures are produced")
+    parser.add_argument("--only", action="append", choices=sorted(BENCHES), help="run only this bench (repeatable)")
+    parser.add_argument("--bootstrap", help="use this running Kafka broker instead of starting one")
+    parser.add_argument("--profile", action="store_true", help="profile the worker with py-spy in bench 1")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--keep", action="store_true", help="keep the run directory (service logs) at the end")
+    return parser.parse_args(argv)
+
+
+async def run_all(ctx: Context, names: list[str], results_dir: Path) -> tuple[list[BenchResult], list[str]]:
+    results: list[BenchResult] = []
+    failed: list[str] = []
+    for name in names:
+        started = time.monotonic()
+        print(f"bench {name}: running ...", flush=True)
+        try:
+            result = await BENCHES[name](ctx)
+        except Exception:  # one bench failing must not hide the others' figures
+            traceback.print_exc()
+            print(f"bench {name}: FAILED after {time.monotonic() - started:.0f}s (logs in {ctx.run_dir})", flush=True)
+            failed.append(name)
+            continue
+        path = write(result, ctx.smoke, results_dir)
+        results.append(result)
+        print(f"bench {name}: done in {time.monotonic() - started:.0f}s -> {path}", flush=True)
+        print(table([result]), flush=True)
+    return results, failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    raise_fd_limit()
+    names = args.only or list(BENCHES)
+    run_dir = Path(tempfile.mkdtemp(prefix="scoreboard-bench-"))
+    broker = None
+    started = time.monotonic()
+    try:
+        if args.bootstrap is None:
+            broker = LocalKafka(run_dir / "kafka", heap="1G").start()
+        bootstrap = args.bootstrap or broker.bootstrap  # type: ignore[union-attr]
+        ctx = Context(bootstrap, SMOKE if args.smoke else FULL, run_dir, args.smoke, args.profile)
+        results, failed = asyncio.run(run_all(ctx, names, args.results_dir))
+    finally:
+        if broker is not None:
+            broker.stop()
+    print(f"\n## Scoreboard benchmarks{' (smoke)' if args.smoke else ''}: "
+          f"{time.monotonic() - started:.0f}s\n\n{table(results)}\n", flush=True)
+    if failed:
+        print(f"failed: {', '.join(failed)}; logs kept in {run_dir}", file=sys.stderr)
+        return 1
+    if args.keep:
+        print(f"logs kept in {run_dir}")
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,94 @@
+"""What every bench shares: the sizes (full or smoke), the broker, fresh topics, and our three services.
+
+Each bench gets its own topic prefix (fresh, empty topics) on the one broker of the run, and its services get
+the same settings the tests give them (``SCOREBOARD_ENV=dev``, the prefix, a private RocksDB directory).
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.procs import Service, clean_env
+from schemas.topics import TopicNames, contract_topics, ensure_topics
+from tools.kafka_local import free_port
+
+API_KEY = "bench-key"
+PARTITIONS = 6
+
+
+@dataclass(frozen=True)
+class Sizes:
+    worker_events: int
+    worker_users: int
+    ingest_start_rate: int       # first offered rate of the step search (events/s)
+    ingest_max_rate: int
+    ingest_step_s: float
+    e2e_rate: int
+    e2e_clients: int
+    e2e_users: int               # < SCOREBOARD_TOP_K, so every user is always on the board
+    e2e_seconds: float
+    fanout_counts: tuple[int, ...]
+    fanout_seconds: float
+    fanout_rows: int
+
+
+FULL = Sizes(worker_events=100_000, worker_users=10_000, ingest_start_rate=500, ingest_max_rate=20_000,
+             ingest_step_s=4.0, e2e_rate=1000, e2e_clients=1000, e2e_users=50, e2e_seconds=12.0,
+             fanout_counts=(1000, 2000, 5000, 10_000), fanout_seconds=6.0, fanout_rows=100)
+SMOKE = Sizes(worker_events=600, worker_users=60, ingest_start_rate=50, ingest_max_rate=100,
+              ingest_step_s=1.0, e2e_rate=50, e2e_clients=5, e2e_users=10, e2e_seconds=2.0,
+              fanout_counts=(10, 20), fanout_seconds=2.0, fanout_rows=10)
+
+
+@dataclass
+class Context:
+    bootstrap: str
+    sizes: Sizes
+    run_dir: Path
+    smoke: bool
+    profile: bool = False
+    shared: dict[str, Any] = field(default_factory=dict)  # our figures, for bench 5's side-by-side rows
+
+    async def new_topics(self, partitions: int = PARTITIONS) -> tuple[str, TopicNames]:
+        prefix = f"bench{uuid.uuid4().hex[:8]}-"
+        names = TopicNames.with_prefix(prefix)
+        await ensure_topics(self.bootstrap, contract_topics(names, partitions))
+        return prefix, names
+
+    def env(self, prefix: str, **extra: str) -> dict[str, str]:
+        settings = {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "SCOREBOARD_ENV": "dev",
+                    "SCOREBOARD_TOPIC_PREFIX": prefix, "SCOREBOARD_PARTITIONS": str(PARTITIONS),
+                    "SCOREBOARD_LOG_LEVEL": "INFO"}
+        return clean_env(**{**settings, **extra})
+
+    async def start_worker(self, stack: AsyncExitStack, prefix: str, name: str = "worker",
+                           **extra: str) -> Service:
+        env = self.env(prefix, SCOREBOARD_WORKER_ID=f"{prefix}worker",
+                       SCOREBOARD_DATA_DIR=str(self.run_dir / f"{prefix}{name}-data"),
+                       SCOREBOARD_WORKER_WEB_ENABLED="false", SCOREBOARD_WORKER_STANDBY_REPLICAS="0", **extra)
+        service = Service(f"{prefix}{name}", ["-m", "stream_app"], env, self.run_dir)
+        stack.push_async_callback(service.stop)
+        return await service.start(ready_line="worker: ready", timeout=180)
+
+    async def start_http(self, stack: AsyncExitStack, name: str, args: list[str], env: dict[str, str],
+                         port: int, ready_path: str = "/readyz") -> tuple[Service, str]:
+        service = Service(name, args, env, self.run_dir)
+        stack.push_async_callback(service.stop)
+        url = f"http://127.0.0.1:{port}"
+        await service.start(ready_url=url + ready_path, timeout=120)
+        return service, url
+
+    async def start_api(self, stack: AsyncExitStack, prefix: str) -> tuple[Service, str]:
+        port = free_port()
+        env = self.env(prefix, SCOREBOARD_API_KEYS=API_KEY, SCOREBOARD_API_PORT=str(port),
+                       SCOREBOARD_LOG_LEVEL="WARNING")
+        return await self.start_http(stack, f"{prefix}api", ["-m", "producer_api"], env, port)
+
+    async def start_sse(self, stack: AsyncExitStack, prefix: str, name: str = "sse") -> tuple[Service, str]:
+        port = free_port()
+        env = self.env(prefix, SCOREBOARD_SSE_PORT=str(port), SCOREBOARD_LOG_LEVEL="WARNING")
+        return await self.start_http(stack, f"{prefix}{name}", ["-m", "sse_server"], env, port)

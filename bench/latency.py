@@ -1,0 +1,118 @@
+"""Latency figures from what the SSE clients received (pure functions; all times are ``time.monotonic()``,
+which is one clock for every process on the machine).
+
+- Fan-out (bench 4): each update has a version and the moment it was produced; a client's delay for it is
+  when that exact version arrived. A version a client never got counts as not delivered.
+- End-to-end (benches 3 and 5): POST j of user u is *contained* in a board once the board shows u with a
+  score of at least ``j * points`` (every user is on the board and points are constant and positive). Boards
+  are read in full only by the probe clients; the first version containing the POST is found from them, and
+  every client's delay is when it received that version or any later one.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+from collections import defaultdict
+from typing import Any
+
+
+def summary(values: list[float], expected: int) -> dict[str, Any]:
+    """p50/p99/max in ms over ``values`` (seconds); missing samples (``expected - len``) count as infinitely late."""
+    values = sorted(values)
+    missing = max(0, expected - len(values))
+    full = values + [math.inf] * missing
+
+    def pct(q: float) -> float | None:
+        if not full:
+            return None
+        v = full[min(len(full) - 1, int(q * len(full)))]
+        return None if math.isinf(v) else v * 1000
+
+    return {"samples": len(values), "expected": expected, "delivered": len(values) / expected if expected else 0.0,
+            "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99),
+            "max_ms": values[-1] * 1000 if values else None}
+
+
+def fanout(clients: list[tuple[list[int], list[float]]], produced: dict[int, float]) -> dict[str, Any]:
+    delays: list[float] = []
+    first: dict[int, float] = {}
+    last: dict[int, float] = {}
+    for versions, times in clients:
+        arrived = dict(zip(versions, times, strict=True))
+        for version, sent in produced.items():
+            at = arrived.get(version)
+            if at is not None:
+                delays.append(at - sent)
+                first[version] = min(first.get(version, at), at)
+                last[version] = max(last.get(version, at), at)
+    result = summary(delays, len(clients) * len(produced))
+    # the first client's delay is the pipeline (Kafka -> server); first-to-last is the fan-out itself
+    firsts = sorted(first[v] - produced[v] for v in first)
+    spreads = sorted(last[v] - first[v] for v in first)
+    result["first_client_p50_ms"] = firsts[len(firsts) // 2] * 1000 if firsts else None
+    result["spread_p50_ms"] = spreads[len(spreads) // 2] * 1000 if spreads else None
+    result["spread_max_ms"] = spreads[-1] * 1000 if spreads else None
+    return result
+
+
+def first_versions(boards: dict[int, dict[str, int]], user_ids: dict[int, str], points: int,
+                   posts: list[tuple[int, int]]) -> list[int | None]:
+    """For each (user, j): the first version whose board shows the user at ``>= j * points`` (None: never)."""
+    ordered = sorted(boards)
+    by_user: dict[int, list[tuple[int, int]]] = defaultdict(list)  # user -> [(score, version)] by version
+    for version in ordered:
+        board = boards[version]
+        for user, uid in user_ids.items():
+            score = board.get(uid)
+            if score is not None:
+                by_user[user].append((score, version))
+    running: dict[int, list[int]] = {}
+    for user, seq in by_user.items():  # scores only grow along versions: search the running maximum
+        best, row = 0, []
+        for score, _ in seq:
+            best = max(best, score)
+            row.append(best)
+        running[user] = row
+    found: list[int | None] = []
+    for user, j in posts:
+        seq = by_user.get(user, [])
+        i = bisect.bisect_left(running.get(user, []), j * points)
+        found.append(seq[i][1] if i < len(seq) else None)
+    return found
+
+
+def end_to_end(clients: list[tuple[list[int], list[float]]], boards: dict[int, dict[str, int]],
+               user_ids: dict[int, str], points: int, sends: list[tuple[int, int, float]],
+               per_event: int = 20, seed: int = 3) -> dict[str, Any]:
+    """Delay from each POST's send to each sampled client's receipt of a board containing it."""
+    versions = first_versions(boards, user_ids, points, [(u, j) for u, j, _ in sends])
+    by_version: dict[int, list[float]] = defaultdict(list)
+    for (_, _, sent), version in zip(sends, versions, strict=True):
+        if version is not None:
+            by_version[version].append(sent)
+    rng = random.Random(seed)
+    sample = min(per_event, len(clients))
+    delays: list[float] = []
+    worst = 0.0
+    for version, sent_times in by_version.items():
+        row: list[float | None] = []  # when each client got this version or a later one
+        for vs, ts in clients:
+            i = bisect.bisect_left(vs, version)
+            row.append(ts[i] if i < len(vs) else None)
+        got = [a for a in row if a is not None]
+        if got:
+            worst = max(worst, max(got) - min(sent_times))
+        for sent in sent_times:
+            for c in rng.sample(range(len(clients)), sample):
+                arrived = row[c]
+                if arrived is not None:
+                    delays.append(arrived - sent)
+    expected = sample * len(sends)
+    result = summary(delays, expected)
+    result["max_ms"] = worst * 1000 if delays else None  # the slowest client of all, not only the sampled ones
+    result["events"] = len(sends)
+    result["events_never_seen"] = sum(v is None for v in versions)
+    result["boards_read_by_probes"] = len(boards)
+    return result

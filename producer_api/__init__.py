@@ -1,0 +1,1 @@
+"""The write API: authenticated ``POST /scores`` to ``score-events``, answered from ``score-applied``."""

@@ -1,0 +1,73 @@
+"""``create_app(settings)``: the FastAPI app, its middlewares (metrics -> API key -> body size) and lifespan.
+
+The lifespan starts the reply listener first (positioned at the end of ``score-applied``), then the producer,
+so the app only serves once no reply can be missed. ``with_broker=False`` builds the same HTTP layer with no
+Kafka clients, for tests of what happens before any Kafka use (auth, limits, validation, catalog).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from producer_api import errors
+from producer_api.auth import ApiKeyMiddleware
+from producer_api.kafka_io import EventLog
+from producer_api.limits import BodySizeLimitMiddleware
+from producer_api.metrics import ApiMetrics, MetricsMiddleware
+from producer_api.replies import ReplyListener
+from producer_api.routes import router
+from producer_api.settings import ApiSettings
+from producer_api.state import ApiState
+from schemas.catalog import ActionCatalog
+
+log = logging.getLogger(__name__)
+
+PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+def create_app(
+    settings: ApiSettings, *, catalog: ActionCatalog | None = None, with_broker: bool = True
+) -> FastAPI:
+    """Build the app; the catalog is loaded now, so a bad file fails here (``CatalogError``), not later."""
+    catalog = catalog if catalog is not None else ActionCatalog.load(settings.actions_file)
+    metrics = ApiMetrics()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, ApiState]]:
+        if not settings.api_keys:
+            log.warning("no SCOREBOARD_API_KEYS (dev mode): every POST /scores and GET /actions will be 401")
+        if not with_broker:
+            yield {"api": ApiState(settings, catalog, metrics, None, None)}
+            return
+        async with AsyncExitStack() as stack:
+            replies = ReplyListener(settings, metrics)
+            stack.push_async_callback(replies.stop)
+            await replies.start()
+            event_log = EventLog(settings)
+            stack.push_async_callback(event_log.stop)
+            await event_log.start()
+            log.info("producer_api: ready (%d actions, %d API keys, topic %s)",
+                     len(catalog), len(settings.api_keys), event_log.topic)
+            yield {"api": ApiState(settings, catalog, metrics, event_log, replies)}
+
+    app = FastAPI(
+        title="Scoreboard write API",
+        version="1.0.0",
+        description="Report user actions; scores are counted exactly once by the stream worker.",
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    errors.install(app)
+    app.include_router(router)
+    docs = {app.docs_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url}
+    public = frozenset(PUBLIC_PATHS) | frozenset(p for p in docs if p is not None)
+    known = frozenset(getattr(route, "path", "") for route in router.routes) | public
+    # added innermost first: requests pass metrics -> API key -> body size -> routing
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys, public_paths=public)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=known)
+    return app

@@ -1,0 +1,69 @@
+"""Reading a ``POST /scores`` request: content type, JSON body, ``Idempotency-Key``, ``Prefer``, event id.
+
+Every problem raises ``BadRequest`` (400) with a readable message; nothing here touches Kafka.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+from pydantic import SecretStr, ValidationError
+
+from producer_api.errors import BadRequest, from_pydantic, problem, summary
+from schemas.events import ScoreRequest
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def check_content_type(value: str | None) -> None:
+    media_type = (value or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise BadRequest(
+            "Content-Type must be application/json",
+            [problem(("header", "content-type"), "must be application/json", "content_type")],
+        )
+
+
+def parse_score_request(body: bytes) -> ScoreRequest:
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"malformed JSON: {exc}", [problem(("body",), str(exc), "json_invalid")]) from None
+    if not isinstance(raw, dict):
+        raise BadRequest(
+            "request body must be a JSON object",
+            [problem(("body",), f"must be a JSON object, not {type(raw).__name__}", "object_type")],
+        )
+    try:
+        return ScoreRequest.model_validate(raw)
+    except ValidationError as exc:
+        errors = from_pydantic(exc.errors(include_url=False, include_input=False), ("body",))
+        raise BadRequest(summary("invalid request body", errors), errors) from None
+
+
+def check_idempotency_key(value: str | None) -> str | None:
+    """1..255 printable ASCII characters, or None when the header is absent."""
+    if value is None:
+        return None
+    if not 1 <= len(value) <= MAX_IDEMPOTENCY_KEY or not all(" " <= ch <= "~" for ch in value):
+        msg = f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"
+        loc = ("header", "idempotency-key")
+        raise BadRequest(f"Idempotency-Key {msg}", [problem(loc, msg, "idempotency_key")])
+    return value
+
+
+def wants_async(prefer_headers: list[str]) -> bool:
+    """RFC 7240: ``Prefer: respond-async`` (possibly among other preferences, in one or several headers)."""
+    for header in prefer_headers:
+        for preference in header.split(","):
+            name = preference.split(";", 1)[0].split("=", 1)[0].strip().lower()
+            if name == "respond-async":
+                return True
+    return False
+
+
+def idempotent_event_id(api_key: SecretStr, idempotency_key: str) -> str:
+    """Deterministic per (API key, Idempotency-Key); reveals neither."""
+    material = f"{api_key.get_secret_value()}\n{idempotency_key}".encode()
+    return "idem-" + hashlib.sha256(material).hexdigest()[:40]

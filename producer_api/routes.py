@@ -1,0 +1,130 @@
+"""The HTTP endpoints: ``POST /scores``, ``GET /actions``, health, readiness and metrics.
+
+Order in ``POST /scores``: key (middleware, before the body) -> headers -> body size (middleware) -> JSON and
+fields (400) -> catalog (422) -> produce, acknowledged by the broker (503 if not) -> wait, bounded, for the
+matching ``score-applied`` (200) or answer 202.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from producer_api import intake
+from producer_api.auth import ApiKey
+from producer_api.errors import json_response
+from producer_api.kafka_io import EventLogUnavailable
+from producer_api.models import (
+    AcceptedBody,
+    ActionsBody,
+    BadRequestBody,
+    ErrorBody,
+    ScoreAppliedBody,
+    StatusBody,
+    documented,
+)
+from producer_api.state import State
+from schemas.events import ScoreEvent, ScoreRequest
+
+router = APIRouter()
+
+UNAVAILABLE = {"detail": "event log unavailable, retry"}
+_request_schema = ScoreRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+
+
+@router.post(
+    "/scores",
+    summary="Report an action; the user's score grows by the action's points",
+    response_model=None,
+    openapi_extra={"requestBody": {"required": True,
+                                   "content": {"application/json": {"schema": _request_schema}}}},
+    responses={
+        200: documented("Applied: the user's new all-time total", ScoreAppliedBody),
+        202: documented("Accepted and durably logged; not applied within the wait bound, or `Prefer: "
+                        "respond-async` was sent", AcceptedBody),
+        400: documented("Malformed JSON, wrong content type, or an invalid field or header", BadRequestBody),
+        401: documented("Missing or invalid `X-API-KEY` (checked before the body is read)", ErrorBody),
+        413: documented("Request body larger than SCOREBOARD_MAX_BODY_BYTES", ErrorBody),
+        422: documented("`action_id` not in the action catalog", ErrorBody),
+        503: documented("The event log (Kafka) did not acknowledge the event; retry with the same "
+                        "Idempotency-Key", ErrorBody),
+    },
+)
+async def post_score(
+    request: Request,
+    api_key: ApiKey,
+    state: State,
+    idempotency_key: Annotated[str | None, Header(
+        description="1-255 printable ASCII characters; the same key (per API key) within 24 h applies once "
+                    "and repeats answer as the first did")] = None,
+    prefer: Annotated[str | None, Header(
+        description="`respond-async`: answer 202 as soon as the event is durably logged")] = None,
+) -> Response:
+    idem = intake.check_idempotency_key(idempotency_key)
+    respond_async = intake.wants_async(request.headers.getlist("prefer"))
+    intake.check_content_type(request.headers.get("content-type"))
+    score = intake.parse_score_request(await request.body())
+    if state.catalog.points(score.action_id) is None:
+        return json_response(422, {"detail": f"unknown action_id '{score.action_id}'"})
+
+    event_log, replies, metrics = state.event_log, state.replies, state.metrics
+    if event_log is None or replies is None:
+        return json_response(503, UNAVAILABLE)
+    event_id = intake.idempotent_event_id(api_key, idem) if idem is not None else uuid.uuid4().hex
+    event = ScoreEvent(user_id=score.user_id, action_id=score.action_id, event_id=event_id,
+                       username=score.username, occurred_at=datetime.now(UTC))
+    accepted = {"status": "accepted", "event_id": event_id}
+
+    waiter = None if respond_async else replies.register(event_id)  # registered before producing
+    try:
+        try:
+            await event_log.produce(event)
+        except EventLogUnavailable:
+            metrics.produce_errors.inc()
+            return json_response(503, UNAVAILABLE)
+        if waiter is None:
+            metrics.replies.labels("async").inc()
+            return json_response(202, accepted, {"Preference-Applied": "respond-async"})
+        applied = await replies.wait(waiter, state.settings.reply_timeout)
+        if applied is None:
+            metrics.replies.labels("timeout").inc()
+            return json_response(202, accepted)
+        metrics.replies.labels("applied").inc()
+        return json_response(200, {"status": "success", "new_score": applied.new_score})
+    finally:
+        if waiter is not None:
+            replies.discard(event_id, waiter)
+
+
+@router.get("/actions", summary="The action catalog: action_id -> points", response_model=ActionsBody,
+            responses={401: documented("Missing or invalid `X-API-KEY`", ErrorBody)})
+async def get_actions(_: ApiKey, state: State) -> ActionsBody:
+    return ActionsBody(actions=state.catalog.as_dict())
+
+
+@router.get("/healthz", summary="The process is up", response_model=StatusBody, response_model_exclude_none=True)
+async def healthz() -> StatusBody:
+    return StatusBody(status="ok")
+
+
+@router.get("/readyz", summary="Producer and reply listener started, and the broker answers",
+            response_model=StatusBody, responses={503: documented("Not ready", StatusBody)})
+async def readyz(state: State) -> Response:
+    if state.event_log is None or state.replies is None:
+        return json_response(503, {"status": "unavailable", "detail": "no broker configured"})
+    if not state.replies.running:
+        return json_response(503, {"status": "unavailable", "detail": "score-applied listener not running"})
+    if not await state.event_log.broker_answers():
+        return json_response(503, {"status": "unavailable", "detail": "broker not answering"})
+    return json_response(200, {"status": "ready"})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}})
+async def metrics(state: State) -> Response:
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

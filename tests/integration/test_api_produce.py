@@ -1,0 +1,119 @@
+"""The produce side through real HTTP: records on ``score-events``, 202 paths, idempotent event ids, logs."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import orjson
+import pytest
+
+from tests.fixtures.api import KEY1, KEY2, SharedApi
+from tests.fixtures.kafka import Topics, consume_until
+from tests.fixtures.services import ServiceProcess
+
+pytestmark = pytest.mark.integration
+
+JSON = {"content-type": "application/json"}
+ASYNC = {"prefer": "respond-async"}
+StartApi = Callable[..., tuple[ServiceProcess, str]]
+MakeTopics = Callable[..., Awaitable[Topics]]
+
+
+async def test_202_with_respond_async_and_the_record_lands_on_score_events(
+    bootstrap: str, shared_api: SharedApi
+) -> None:
+    before = datetime.now(UTC)
+    async with httpx.AsyncClient(base_url=shared_api.url, timeout=30.0) as client:
+        response = await client.post(
+            "/scores", content=b'{"user_id": "alice", "action_id": "find_secret", "username": "Alice"}',
+            headers={**JSON, **ASYNC, "x-api-key": KEY1},
+        )
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "accepted" and set(body) == {"status", "event_id"}
+    assert response.headers["preference-applied"] == "respond-async"
+    event_id = body["event_id"]
+
+    records = await consume_until(
+        bootstrap, shared_api.topics.names.score_events,
+        lambda recs: any(orjson.loads(r.value).get("event_id") == event_id for r in recs),
+    )
+    record = next(r for r in records if orjson.loads(r.value).get("event_id") == event_id)
+    assert record.key == b"alice"
+    value = orjson.loads(record.value)
+    assert set(value) == {"user_id", "action_id", "event_id", "username", "occurred_at"}
+    assert (value["user_id"], value["action_id"], value["username"]) == ("alice", "find_secret", "Alice")
+    occurred = datetime.fromisoformat(value["occurred_at"])
+    assert occurred.utcoffset() == timedelta(0)
+    assert before - timedelta(seconds=1) <= occurred <= datetime.now(UTC)
+
+
+async def test_the_record_omits_absent_optional_fields(bootstrap: str, shared_api: SharedApi) -> None:
+    async with httpx.AsyncClient(base_url=shared_api.url, timeout=30.0) as client:
+        response = await client.post("/scores", content=b'{"user_id": "bob", "action_id": "daily_login"}',
+                                     headers={**JSON, **ASYNC, "x-api-key": KEY2})
+    event_id = response.json()["event_id"]
+    records = await consume_until(
+        bootstrap, shared_api.topics.names.score_events,
+        lambda recs: any(orjson.loads(r.value).get("event_id") == event_id for r in recs),
+    )
+    value = next(orjson.loads(r.value) for r in records if orjson.loads(r.value).get("event_id") == event_id)
+    assert "username" not in value and None not in value.values()
+
+
+def test_idempotency_key_gives_one_event_id_per_api_key(shared_api: SharedApi) -> None:
+    body = b'{"user_id": "carol", "action_id": "win_match"}'
+    with httpx.Client(base_url=shared_api.url, timeout=30.0) as client:
+        def post(key: str, idem: str | None) -> str:
+            headers = {**JSON, **ASYNC, "x-api-key": key, **({"idempotency-key": idem} if idem else {})}
+            response = client.post("/scores", content=body, headers=headers)
+            assert response.status_code == 202
+            return str(response.json()["event_id"])
+
+        first, again = post(KEY1, "order-7"), post(KEY1, "order-7")
+        other_key = post(KEY2, "order-7")
+        plain_a, plain_b = post(KEY1, None), post(KEY1, None)
+    assert first == again == "idem-" + hashlib.sha256(f"{KEY1}\norder-7".encode()).hexdigest()[:40]
+    assert other_key != first
+    assert plain_a != plain_b and len(plain_a) == 32 and not plain_a.startswith("idem-")
+
+
+async def test_202_when_no_worker_answers_within_the_wait_bound(
+    make_topics: MakeTopics, start_api: StartApi
+) -> None:
+    topics = await make_topics()
+    _, url = start_api(topics, SCOREBOARD_REPLY_TIMEOUT_MS="300")
+    async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
+        started = time.monotonic()
+        response = await client.post("/scores", content=b'{"user_id": "dave", "action_id": "win_match"}',
+                                     headers={**JSON, "x-api-key": KEY1})
+        waited = time.monotonic() - started
+        metrics = (await client.get("/metrics")).text
+    assert response.status_code == 202
+    assert response.json()["status"] == "accepted"
+    assert "preference-applied" not in response.headers
+    assert waited >= 0.3
+    assert 'scoreboard_api_replies_total{outcome="timeout"} 1.0' in metrics
+    assert "scoreboard_api_pending_replies 0.0" in metrics  # the waiter was removed
+
+
+async def test_the_api_key_never_appears_in_the_logs(make_topics: MakeTopics, start_api: StartApi) -> None:
+    topics = await make_topics()
+    good, other, wrong = "s3cr3t-Key-AAAA", "s3cr3t-Key-BBBB", "n0t-the-Key-ZZZZ"
+    process, url = start_api(topics, api_keys=f"{good},{other}", SCOREBOARD_REPLY_TIMEOUT_MS="200")
+    async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
+        for key in (good, other, wrong):
+            await client.post("/scores", content=b'{"user_id": "eve", "action_id": "win_match"}',
+                              headers={**JSON, "x-api-key": key, "idempotency-key": "idem-1"})
+            await client.post("/scores", content=b"{bad", headers={**JSON, "x-api-key": key})
+            await client.get("/actions", headers={"x-api-key": key})
+        await client.get(f"/nope?key={good}")  # even a key put in a query string is not logged
+    process.stop()
+    log = process.output()
+    assert "POST /scores 202" in log and "POST /scores 401" in log and "POST /scores 400" in log
+    for secret in (good, other, wrong):
+        assert secret not in log

@@ -1,0 +1,72 @@
+"""The bench code cannot rot: ``python -m bench --smoke`` runs against the session broker and produces figures.
+
+Tiny sizes, seconds per bench; these tests check that every figure is there and sane (positive, keys
+present), never how fast anything is — speed is ``make bench``'s business, on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_smoke(bootstrap: str, results: Path, *only: str) -> dict[str, dict[str, Any]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCOREBOARD_", "KAFKA_"))}
+    args = [sys.executable, "-m", "bench", "--smoke", "--bootstrap", bootstrap, "--results-dir", str(results)]
+    for name in only:
+        args += ["--only", name]
+    proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, f"bench smoke failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    assert "| bench | figure |" in proc.stdout  # the table is printed
+    out = {}
+    for name in only:
+        data = json.loads((results / f"{name}.json").read_text())
+        assert data["smoke"] is True and data["rows"], data
+        out[name] = data
+    return out
+
+
+def rows_by_figure(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {row["figure"]: row for row in result["rows"]}
+
+
+def test_bench_smoke_worker_and_redis_produce_figures(bootstrap: str, tmp_path: Path) -> None:
+    results = run_smoke(bootstrap, tmp_path, "worker", "redis")
+
+    worker = results["worker"]
+    rows = rows_by_figure(worker)
+    applied = rows["events applied/s, all boards updated"]
+    assert applied["value"] > 0 and applied["ref_value"] > 0 and applied["ratio"] > 0
+    data = worker["data"]
+    assert data["bare_consumer"]["records"] == data["events"]
+    assert data["worker_startup_s"] > 0 and data["worker_apply_s"] > 0
+    assert sum(data["applied_per_second"]) >= data["events"]
+
+    redis = results["redis"]
+    data = redis["data"]
+    assert data["redis_ingest"]["best_rate"] > 0 and data["redis_ingest"]["steps"]
+    assert all(step["statuses"] for step in data["redis_ingest"]["steps"])
+    e2e = data["redis_e2e"]
+    assert e2e["connected"] == e2e["clients"] > 0
+    assert 0 < e2e["p50_ms"] <= e2e["p99_ms"] <= e2e["max_ms"]
+    assert e2e["delivered"] > 0.9 and e2e["events_never_seen"] == 0
+
+
+def test_bench_smoke_fanout_produces_figures(bootstrap: str, tmp_path: Path) -> None:
+    fanout = run_smoke(bootstrap, tmp_path, "fanout")["fanout"]
+    steps = fanout["data"]["steps"]
+    assert steps and all(s["connected"] == s["clients"] > 0 for s in steps)
+    for step in steps:
+        assert step["rss_connected_kb"] > 0 and step["updates"] > 0
+        assert step["samples"] > 0 and 0 < step["p50_ms"] <= step["max_ms"]
+    assert "RSS per client" in " ".join(rows_by_figure(fanout))

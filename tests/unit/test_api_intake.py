@@ -1,0 +1,102 @@
+"""Pure parts of ``POST /scores``: event ids, headers, body parsing, key matching, record encoding."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from pydantic import SecretStr
+
+from producer_api.auth import matching_key
+from producer_api.errors import BadRequest
+from producer_api.intake import (
+    check_content_type,
+    check_idempotency_key,
+    idempotent_event_id,
+    parse_score_request,
+    wants_async,
+)
+from producer_api.kafka_io import encode
+from schemas.events import ScoreEvent
+
+pytestmark = pytest.mark.unit
+
+
+def test_idempotent_event_id_is_the_documented_hash() -> None:
+    expected = "idem-" + hashlib.sha256(b"key-A\norder-42").hexdigest()[:40]
+    assert idempotent_event_id(SecretStr("key-A"), "order-42") == expected
+
+
+def test_idempotent_event_id_is_per_api_key_and_reveals_neither() -> None:
+    a = idempotent_event_id(SecretStr("key-A"), "order-42")
+    assert a == idempotent_event_id(SecretStr("key-A"), "order-42")
+    assert a != idempotent_event_id(SecretStr("key-B"), "order-42")
+    assert a != idempotent_event_id(SecretStr("key-A"), "order-43")
+    assert "key-A" not in a and "order-42" not in a
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    ([], False),
+    (["respond-async"], True),
+    (["Respond-Async"], True),
+    (["wait=10, respond-async"], True),
+    (["handling=lenient", "respond-async; foo=bar"], True),
+    (["return=minimal"], False),
+    (["respond-asyncx"], False),
+])
+def test_prefer_respond_async_parsing(headers: list[str], expected: bool) -> None:
+    assert wants_async(headers) is expected
+
+
+@pytest.mark.parametrize("value", ["a", "order-42", "x" * 255, "with space inside", "~!@#$%^&*()"])
+def test_valid_idempotency_keys(value: str) -> None:
+    assert check_idempotency_key(value) == value
+
+
+@pytest.mark.parametrize("value", ["", "x" * 256, "tab\there", "nul\x00", "é-accent", "line\nbreak"])
+def test_invalid_idempotency_keys(value: str) -> None:
+    with pytest.raises(BadRequest, match="Idempotency-Key must be 1 to 255 printable ASCII characters"):
+        check_idempotency_key(value)
+
+
+def test_absent_idempotency_key_is_none() -> None:
+    assert check_idempotency_key(None) is None
+
+
+@pytest.mark.parametrize("value", ["application/json", "application/json; charset=utf-8", "Application/JSON"])
+def test_json_content_types_accepted(value: str) -> None:
+    check_content_type(value)
+
+
+@pytest.mark.parametrize("value", [None, "", "text/plain", "application/x-www-form-urlencoded", "application/jsonx"])
+def test_other_content_types_refused(value: str | None) -> None:
+    with pytest.raises(BadRequest, match="Content-Type must be application/json"):
+        check_content_type(value)
+
+
+def test_parse_reports_every_field_problem_with_location() -> None:
+    with pytest.raises(BadRequest) as err:
+        parse_score_request(b'{"user_id": 7, "action_id": "", "extra": 1}')
+    locs = {tuple(e["loc"]) for e in err.value.errors}
+    assert locs == {("body", "user_id"), ("body", "action_id"), ("body", "extra")}
+    assert err.value.detail.startswith("invalid request body: ")
+
+
+def test_matching_key_finds_each_configured_key_and_nothing_else() -> None:
+    keys = [(SecretStr(k), k.encode()) for k in ("alpha", "beta")]
+    assert matching_key(keys, b"alpha") is keys[0][0]
+    assert matching_key(keys, b"beta") is keys[1][0]
+    for wrong in (b"", b"alph", b"alphaa", b"ALPHA", b"gamma"):
+        assert matching_key(keys, wrong) is None
+    assert matching_key([], b"alpha") is None
+
+
+def test_encoded_record_is_keyed_by_user_and_has_no_nulls() -> None:
+    when = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    key, value = encode(ScoreEvent(user_id="ü-1", action_id="win_match", event_id="e1", occurred_at=when))
+    assert key == "ü-1".encode()
+    assert orjson.loads(value) == {"user_id": "ü-1", "action_id": "win_match", "event_id": "e1",
+                                   "occurred_at": "2026-11-26T12:00:00+00:00"}
+    assert ScoreEvent.model_validate_json(value).occurred_at == when

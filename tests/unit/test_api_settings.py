@@ -1,0 +1,52 @@
+"""Write API settings: keys required outside dev, parsed from a comma list, never shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from producer_api.settings import NO_KEYS_OUTSIDE_DEV, ApiSettings
+from tests.fixtures.api import api_settings
+
+pytestmark = pytest.mark.unit
+
+
+def test_settings_refuse_no_keys_outside_dev() -> None:
+    expected = r"SCOREBOARD_API_KEYS must be set outside dev mode \(SCOREBOARD_ENV=dev\)"
+    with pytest.raises(ValidationError, match=expected):
+        api_settings(env="prod", api_keys=())
+
+
+def test_settings_refuse_keys_that_are_only_commas_and_blanks_outside_dev() -> None:
+    with pytest.raises(ValidationError, match="SCOREBOARD_API_KEYS must be set"):
+        api_settings(env="prod", api_keys=" , ,, ")
+
+
+def test_dev_mode_allows_no_keys() -> None:
+    assert api_settings(env="dev", api_keys="").api_keys == ()
+
+
+def test_keys_from_environment_are_split_stripped_and_empties_dropped(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("SCOREBOARD_ENV=prod\nSCOREBOARD_API_KEYS= k-one , k-two,,  ,\n")
+    settings = ApiSettings(_env_file=env_file)
+    assert [k.get_secret_value() for k in settings.api_keys] == ["k-one", "k-two"]
+
+
+def test_defaults_match_the_contract() -> None:
+    settings = api_settings()
+    assert (settings.api_host, settings.api_port) == ("127.0.0.1", 8000)
+    assert settings.reply_timeout_ms == 2000
+    assert settings.max_body_bytes == 16384
+
+
+def test_keys_never_appear_in_repr_str_or_dump() -> None:
+    settings = api_settings(api_keys="very-secret-key-1,very-secret-key-2")
+    for shown in (repr(settings), str(settings), settings.model_dump_json(), repr(settings.api_keys)):
+        assert "very-secret-key" not in shown
+
+
+def test_the_no_keys_message_is_the_documented_one() -> None:
+    assert NO_KEYS_OUTSIDE_DEV == "SCOREBOARD_API_KEYS must be set outside dev mode (SCOREBOARD_ENV=dev)"
