@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 PYTEST_ARGS ?=
 
 .PHONY: help setup kafka-jars run test test-unit lint fmt schemas bench bench-deps browser clean
@@ -34,7 +35,7 @@ test: setup browser bench-deps
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m "unit or asgi" $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(BENCH_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
@@ -48,7 +49,6 @@ browser:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 # the bench extra (redis client, py-spy) and Debian's redis-server; the bench smoke in `make test` needs them too
-BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	touch $(BENCH_STAMP)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.services", "tests.fixtures.sse",
-                  "tests.fixtures.api"]
+                  "tests.fixtures.api", "tests.fixtures.browser"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -8,12 +8,12 @@ A screenshot is kept in ``test-artifacts/live-page.png``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from tests.fixtures.kafka import Topics
 from tests.fixtures.services import ROOT, ServiceProcess
@@ -21,11 +21,6 @@ from tests.fixtures.sse import board_record, produce_board
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOT = ARTIFACTS / "live-page.png"
 
@@ -34,16 +29,6 @@ ChangeMaker = Callable[[], Awaitable[str]]  # makes one change, returns the user
 START_ROWS = [("mira", 1840), ("jonas", 1610), ("li-wei", 1525), ("sofia", 1390), ("ade", 1205), ("kai", 990)]
 NAMES = {"mira": "Mira K.", "jonas": "Jonas", "li-wei": "Li Wei", "sofia": "Sofía R.", "ade": "Adé",
          "newcomer-42": "Newcomer"}
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 def produce_next_board(producer: AIOKafkaProducer, topics: Topics) -> ChangeMaker:
