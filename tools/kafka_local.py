@@ -148,6 +148,7 @@ class LocalKafka:
         self.proc = subprocess.Popen(  # noqa: S603
             self._java("kafka.Kafka", str(props), heap=self.heap),
             stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,  # noqa: PLW1509
+            start_new_session=True,  # Ctrl-C reaches the supervisor, which stops the broker after the services
         )
         log.close()
         self._wait_ready(timeout)
