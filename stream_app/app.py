@@ -12,7 +12,7 @@ from stream_app.agents import register_boards, register_ingest, register_partiti
 from stream_app.boards import Emitter, GlobalTopK, LocalTopK
 from stream_app.ingest import Ingestor
 from stream_app.settings import WorkerSettings
-from stream_app.tables import create_candidates_table, create_state_table
+from stream_app.tables import TableWriter, create_candidates_table, create_state_table
 from stream_app.topics import WorkerTopics, create_topics
 
 
@@ -56,7 +56,7 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     stage1 = LocalTopK(table, topics.candidates_out, settings.top_k, settings.period_retention)
     emitter = Emitter(topics.updates, settings.emit_interval_ms / 1000)
     stage2 = GlobalTopK(create_candidates_table(app), emitter, settings.top_k, settings.period_retention)
-    ingestor = Ingestor(table, topics, catalog, settings, on_changes=stage1.on_changes)
+    ingestor = Ingestor(table, TableWriter(app, table), topics, catalog, settings, on_changes=stage1.on_changes)
     register_ingest(app, topics.score_events, ingestor, settings)
     register_boards(app, topics.candidates, stage2)
     register_partition_timer(app, settings.topics.score_events, table, stage1)

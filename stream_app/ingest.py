@@ -24,7 +24,7 @@ from schemas.events import ScoreApplied, ScoreEvent
 from stream_app.dlq import send_dead_letter
 from stream_app.scoring import Decision, EventRecord, UserState, apply_event, decide
 from stream_app.settings import WorkerSettings
-from stream_app.tables import EVENT, USER, event_context, expired_event_keys
+from stream_app.tables import EVENT, USER, TableWriter, event_context, expired_event_keys
 from stream_app.topics import WorkerTopics
 
 log = logging.getLogger(__name__)
@@ -72,9 +72,10 @@ def parse_record(key: bytes | None, value: bytes | None, catalog: ActionCatalog)
 class Ingestor:
     """Holds the table, topics and catalog; ``process`` applies one batch of Faust events."""
 
-    def __init__(self, table: Any, topics: WorkerTopics, catalog: ActionCatalog, settings: WorkerSettings,
-                 on_changes: ChangeSink | None = None) -> None:
+    def __init__(self, table: Any, writer: TableWriter, topics: WorkerTopics, catalog: ActionCatalog,
+                 settings: WorkerSettings, on_changes: ChangeSink | None = None) -> None:
         self.table = table
+        self.writer = writer
         self.topics = topics
         self.catalog = catalog
         self.ttl_ms = settings.idempotency_ttl_s * 1000
@@ -88,6 +89,7 @@ class Ingestor:
         users: dict[str, tuple[UserState, Any, set[str]]] = {}
         records: dict[str, EventRecord] = {}
         replies: list[ScoreApplied] = []
+        writes: list[tuple[str, Any, Any]] = []  # (key, value, event): e-records first, in decision order
         for event in events:
             message = event.message
             parsed = parse_record(message.key, message.value, self.catalog)
@@ -97,22 +99,24 @@ class Ingestor:
                 continue
             score_event, points = parsed
             with event_context(event):  # reads and writes go to the partition that owns this user
-                reply = self._decide_one(event, score_event, points, users, records)
+                reply = self._decide_one(event, score_event, points, users, records, writes)
             if reply is not None:
                 replies.append(reply)
         changes: list[UserChange] = []
         for user_id, (state, last_event, boards) in users.items():
-            with event_context(last_event):
-                self.table[USER + user_id] = state.to_json()
+            writes.append((USER + user_id, state.to_json(), last_event))  # after its e-records: see scoring
             if boards:
                 changes.append(UserChange(last_event.message.partition, user_id, state, frozenset(boards)))
+        for key, value, owner in writes:
+            with event_context(owner):
+                await self.writer.put(key, value, owner.message.partition)
         for reply in replies:
             await self.topics.applied.send(key=reply.user_id.encode(), value=orjson.dumps(reply.model_dump()))
         if changes and self.on_changes is not None:
             await self.on_changes(changes)
-        self.sweep_due({e.message.partition: e for e in events})
+        await self.sweep_due({e.message.partition: e for e in events})
 
-    def sweep_due(self, last_event_by_partition: dict[int, Any]) -> None:
+    async def sweep_due(self, last_event_by_partition: dict[int, Any]) -> None:
         """Forget event ids whose idempotency window is over (storage hygiene: lookups already ignore them)."""
         clock = time.monotonic()
         for partition, event in last_event_by_partition.items():
@@ -123,13 +127,13 @@ class Ingestor:
             with event_context(event):
                 keys = expired_event_keys(self.table, partition, now_ms, self.ttl_ms)
                 for key in keys:
-                    del self.table[key]
+                    await self.writer.delete(key, partition)
             if keys:
                 log.info("forgot %d expired event ids in partition %d", len(keys), partition)
 
     def _decide_one(self, event: Any, ev: ScoreEvent, points: int,
                     users: dict[str, tuple[UserState, Any, set[str]]],
-                    records: dict[str, EventRecord]) -> ScoreApplied | None:
+                    records: dict[str, EventRecord], writes: list[tuple[str, Any, Any]]) -> ScoreApplied | None:
         message = event.message
         now = datetime.fromtimestamp(message.timestamp, UTC)
         now_ms = int(message.timestamp * 1000)
@@ -148,7 +152,7 @@ class Ingestor:
             if record is None:
                 return None
             if record.offset == message.offset:
-                self.table[EVENT + event_id] = record.to_json()
+                writes.append((EVENT + event_id, record.to_json(), event))
             return self._reply(event_id, ev, record, now)  # the first answer, as before the crash
         if decision is Decision.DUPLICATE and record is not None:
             self.duplicates += 1
@@ -161,7 +165,7 @@ class Ingestor:
         record = EventRecord(message.offset, state.score(), points, now_ms)
         if ev.event_id is not None:
             records[event_id] = record
-            self.table[EVENT + event_id] = record.to_json()  # before the user's state: see scoring's docstring
+            writes.append((EVENT + event_id, record.to_json(), event))  # before the user's state: see scoring
         self.applied += 1
         return self._reply(event_id, ev, record, now)
 

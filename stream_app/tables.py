@@ -10,6 +10,7 @@ in ``scoring`` relies on.
 from __future__ import annotations
 
 import contextlib
+import logging
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,9 @@ from typing import Any
 import faust
 import orjson
 from faust.streams import _current_event  # Faust's own "current event" context variable
+from faust.types import TP
+
+log = logging.getLogger(__name__)
 
 USER = "u:"
 EVENT = "e:"
@@ -33,6 +37,47 @@ def create_candidates_table(app: Any) -> Any:
     schema: Any = faust.Schema(key_type=str, key_serializer="json", value_serializer="json")
     return app.Table("candidates", default=None, partitions=1, schema=schema,
                      help="latest local top-K list per board and source partition")
+
+
+class TableWriter:
+    """Writes to a RocksDB-backed Faust table as Faust does — local store first, then the changelog record to the
+    partition of the current event — but straight through the app producer.
+
+    Faust's own path (``table[key] = value``) queues every changelog record through its ``ProducerBuffer`` and
+    ``Topic.send`` machinery, measured at roughly twice the cost per write. The records still go through the
+    producer that Faust flushes before committing offsets, so the at-least-once argument holds; every write and
+    delete of the ``state`` table goes through here, so their changelog order is the order of the calls.
+    Call inside :func:`event_context` of the event that owns the key.
+    """
+
+    def __init__(self, app: Any, table: Any) -> None:
+        self.app = app
+        self.store = table.data
+        self.topic = table.changelog_topic.get_topic_name()
+
+    async def put(self, key: str, value: Any, partition: int) -> None:
+        key_bytes = self.store._encode_key(key)
+        value_bytes = self.store._encode_value(value)
+        self.store._set(key_bytes, value_bytes)
+        await self._send(key_bytes, value_bytes, partition)
+
+    async def delete(self, key: str, partition: int) -> None:
+        key_bytes = self.store._encode_key(key)
+        self.store._del(key_bytes)
+        await self._send(key_bytes, None, partition)
+
+    async def _send(self, key: bytes, value: bytes | None, partition: int) -> None:
+        future = await self.app.producer.send(self.topic, key, value, partition, None, None)
+        future.add_done_callback(self._persisted)
+
+    def _persisted(self, future: Any) -> None:
+        """Remember the changelog offset the local store is known to hold (what Faust's own callback does)."""
+        if future.cancelled() or future.exception() is not None:
+            problem = "cancelled" if future.cancelled() else repr(future.exception())
+            log.error("changelog write to %s failed: %s", self.topic, problem)
+            return
+        metadata = future.result()
+        self.store.set_persisted_offset(TP(metadata.topic, metadata.partition), metadata.offset)
 
 
 @contextlib.contextmanager
