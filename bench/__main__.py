@@ -2,7 +2,8 @@
 
 Options: ``--smoke`` (tiny sizes, seconds: checks that figures are produced, never their speed), ``--only NAME``
 (repeatable: worker, ingest, e2e, fanout, redis), ``--bootstrap HOST:PORT`` (use a running broker instead of
-starting a private one), ``--profile`` (sample the worker with py-spy during bench 1), ``--results-dir``.
+starting a private one), ``--profile`` (sample the services with py-spy: the worker in bench 1, the write API
+in bench 2, ``sse_server`` in bench 4; summaries go into the JSON), ``--results-dir``, ``--keep`` (logs).
 Exits non-zero when a bench could not produce its figures.
 """
 
@@ -39,7 +40,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; check figures are produced")
     parser.add_argument("--only", action="append", choices=sorted(BENCHES), help="run only this bench (repeatable)")
     parser.add_argument("--bootstrap", help="use this running Kafka broker instead of starting one")
-    parser.add_argument("--profile", action="store_true", help="profile the worker with py-spy in bench 1")
+    parser.add_argument("--profile", action="store_true", help="profile the services with py-spy")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--keep", action="store_true", help="keep the run directory (service logs) at the end")
     return parser.parse_args(argv)

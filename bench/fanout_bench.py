@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from bench import profiling
 from bench.context import Context
 from bench.procs import cpu_seconds, rss_kb
 from bench.results import BenchResult, Row
@@ -50,6 +51,7 @@ async def run_count(ctx: Context, clients: int) -> dict[str, Any]:
         stack.push_async_callback(swarm.kill)
         await asyncio.sleep(0.5)
         rss_connected = rss_kb(sse.pid)
+        spy = await profiling.start(sse.pid, ctx.run_dir / f"sse-{clients}-profile.txt") if ctx.profile else None
         cpu_before, started = cpu_seconds(sse.pid), time.monotonic()
         produced: dict[int, float] = {}
         for i in range(int(seconds * UPDATES_PER_S)):
@@ -60,6 +62,7 @@ async def run_count(ctx: Context, clients: int) -> dict[str, Any]:
             await producer.send_and_wait(names.leaderboard_updates, value, key=b"alltime")
         await asyncio.sleep(P99_BOUND_MS / 1000 + 0.5)  # time for the last update to reach everyone
         cpu = (cpu_seconds(sse.pid) - cpu_before) / (time.monotonic() - started)
+        profile = await profiling.stop(spy) if spy is not None else {}
         rss_end = rss_kb(sse.pid)
         figures = await swarm.stop({"kind": "fanout", "produced": produced},
                                    ctx.run_dir / f"fanout-{clients}.json")
@@ -71,7 +74,7 @@ async def run_count(ctx: Context, clients: int) -> dict[str, Any]:
           f"{per_client:.1f} KiB/client, server CPU {cpu:.2f} -> {'pass' if passed else 'FAIL'}", flush=True)
     return {"clients": clients, "passed": passed, "rss_before_kb": rss_before, "rss_connected_kb": rss_connected,
             "rss_end_kb": rss_end, "rss_per_client_kb": per_client, "server_cpu": cpu, "board_rows": rows,
-            "board_bytes": len(board(2, rows)), "updates": len(produced), **figures}
+            "board_bytes": len(board(2, rows)), "updates": len(produced), "sse_profile": profile, **figures}
 
 
 async def run(ctx: Context) -> BenchResult:

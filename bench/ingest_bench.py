@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from bench import stepsearch
+from bench import profiling, stepsearch
 from bench.context import API_KEY, Context
 from bench.procs import Service
 from bench.results import BenchResult, Row
@@ -80,7 +80,12 @@ async def run_api(ctx: Context, sync: bool) -> dict[str, Any]:
         settle = settle_worker(url) if sync else None
         if settle is not None:
             await settle()
-        return await search_server(ctx, url, SYNC if sync else ASYNC, pids, 200 if sync else 202, settle)
+        spy = await profiling.start(api.pid, ctx.run_dir / f"api-{'200' if sync else '202'}-profile.txt") \
+            if ctx.profile else None
+        found = await search_server(ctx, url, SYNC if sync else ASYNC, pids, 200 if sync else 202, settle)
+        if spy is not None:
+            found["api_profile"] = await profiling.stop(spy)
+        return found
 
 
 async def run(ctx: Context) -> BenchResult:

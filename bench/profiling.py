@@ -55,7 +55,6 @@ async def stop(spy: Spy, timeout: float = 30.0) -> dict[str, Any]:
         return {"error": "py-spy wrote no profile (is ptrace allowed?)"}
     summary = summarize(spy.out.read_text().splitlines())
     summary["seconds"] = seconds
-    summary["busy_fraction"] = summary["samples"] / max(seconds * RATE, 1)
     summary["file"] = str(spy.out)
     return summary
 

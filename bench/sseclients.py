@@ -1,7 +1,8 @@
 """Many SSE clients in one separate process: ``python -m bench.sseclients '<json config>'``.
 
 Each client is a raw asyncio stream that notes, for every event, its ``id:`` (the board version) and when it
-arrived; every ``probe_every``-th client also parses the board (user -> score) for the end-to-end figure.
+arrived, scanning the raw bytes for id lines; every ``probe_every``-th client decodes the stream and parses
+the board (user -> score) for the end-to-end figure.
 Protocol with the parent on stdin/stdout, one line each:
 - prints ``connected <ok> <failed> <seconds>`` once every client got its first event (or failed, or timed out);
 - reads ``stop <truth file>``; the file holds ``{"kind": "fanout", "produced": {version: t}}`` or
@@ -24,7 +25,7 @@ import orjson
 import uvloop
 
 from bench import latency
-from bench.wire import open_stream, sse_events
+from bench.wire import open_stream, sse_events, sse_ids
 
 
 class Clients:
@@ -59,6 +60,15 @@ class Clients:
                         if attempt == 2:
                             raise
                         await asyncio.sleep(0.2 * (attempt + 1))
+            if not probe:
+                async for ids in sse_ids(reader):
+                    now = time.monotonic()
+                    if not versions:
+                        self.first += 1
+                        self._settled()
+                    versions.extend(ids)
+                    times.extend([now] * len(ids))
+                return
             async for version, block in sse_events(reader, chunked):
                 now = time.monotonic()
                 if not versions:
@@ -66,7 +76,7 @@ class Clients:
                     self._settled()
                 versions.append(version)
                 times.append(now)
-                if probe and version not in self.boards:
+                if version not in self.boards:
                     at = block.find(b"data:")
                     if at >= 0:
                         end = block.find(b"\n", at)

@@ -1,9 +1,10 @@
 """Find the highest sustained request rate whose p99 stays under a bound (benches 2 and 5).
 
-The offered rate starts low and grows by half each step until a step fails (p99 over the bound, errors,
-answers other than the expected status, or the generator could not keep the schedule); two bisection steps
-then narrow the gap. Each step is one run of the separate load generator process; the server's CPU use per
-step is read from /proc to say which side was the limit.
+The offered rate starts at ``start`` and grows by half each step until a step fails (p99 over the bound,
+errors, answers other than the expected status, or the generator could not keep the schedule), or halves
+until one passes when the first fails; two bisection steps then narrow the gap. Each step is one run of the
+separate load generator process; the server's CPU use per step is read from /proc to say which side was the
+limit.
 """
 
 from __future__ import annotations
@@ -58,27 +59,29 @@ async def search(step_at: Callable[[float], Awaitable[dict[str, Any]]], start: f
               f"{step['achieved']:8.0f}/s ok, {'pass' if step['passed'] else 'FAIL'}", flush=True)
         return bool(step["passed"])
 
-    low: float | None = None
-    high: float | None = None
+    low: float | None = None   # highest rate seen passing
+    high: float | None = None  # lowest rate seen failing
     rate = start
-    while rate <= max_rate:
+    while True:
         if await attempt(rate):
             low = rate
+            if high is not None or rate * 1.5 > max_rate:
+                break
             rate = round(rate * 1.5)
         else:
             high = rate
+            if low is not None or rate / 2 < start / 8:  # even an eighth of the start rate fails: stop there
+                break
+            rate = round(rate / 2)
+    for _ in range(bisections if low is not None and high is not None else 0):
+        assert low is not None and high is not None
+        mid = round((low + high) / 2)
+        if mid in (low, high):
             break
-    if low is None:  # even the first rate failed: look below it
-        for rate in (start / 4, start / 2):
-            if await attempt(rate):
-                low = rate
-    elif high is not None:
-        for _ in range(bisections):
-            mid = round((low + high) / 2)
-            if await attempt(mid):
-                low = mid
-            else:
-                high = mid
+        if await attempt(mid):
+            low = mid
+        else:
+            high = mid
     passing = [s for s in steps if s["passed"]]
     best = max(passing, key=lambda s: s["achieved"]) if passing else None
     return {"best_rate": best["achieved"] if best else 0.0, "best_step": best, "first_failing_rate": high,

@@ -58,7 +58,7 @@ class ApiKeyMiddleware:
 _documented = APIKeyHeader(name=HEADER, auto_error=False, description="One of SCOREBOARD_API_KEYS.")
 
 
-def _api_key(request: Request, _: Annotated[str | None, Security(_documented)]) -> SecretStr:
+async def _api_key(request: Request, _: Annotated[str | None, Security(_documented)]) -> SecretStr:
     key = request.scope.get(SCOPE_KEY)
     if not isinstance(key, SecretStr):  # only reachable if a route were mounted outside the middleware
         raise RuntimeError("API key middleware is not installed in front of this route")

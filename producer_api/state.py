@@ -27,7 +27,7 @@ class ApiState:
     replies: ReplyListener | None
 
 
-def _api_state(request: Request) -> ApiState:
+async def _api_state(request: Request) -> ApiState:  # async: sync dependencies run in a thread pool
     state = request.state.api
     if not isinstance(state, ApiState):
         raise RuntimeError("producer_api lifespan did not run")

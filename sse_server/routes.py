@@ -28,7 +28,7 @@ class ReadModel:
     metrics: SseMetrics
 
 
-def get_model(request: Request) -> ReadModel:
+async def get_model(request: Request) -> ReadModel:  # async: sync dependencies run in a thread pool
     model: ReadModel = request.state.model
     return model
 

@@ -40,7 +40,7 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
         table_standby_replicas=settings.standby_replicas,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        producer_linger_ms=1,
+        producer_linger=0.005,  # a few ms of batching: far fewer, larger produce requests
         stream_buffer_maxsize=32768,
         broker_commit_every=10_000,
         broker_commit_interval=1.0,
@@ -53,9 +53,11 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     )
     topics = create_topics(app, settings.topics, settings.partitions)
     table = create_state_table(app, settings.partitions)
-    stage1 = LocalTopK(table, topics.candidates_out, settings.top_k, settings.period_retention)
+    stage1 = LocalTopK(table, topics.candidates_out, settings.top_k, settings.period_retention,
+                       settings.emit_interval_ms / 1000)
     emitter = Emitter(topics.updates, settings.emit_interval_ms / 1000)
-    stage2 = GlobalTopK(create_candidates_table(app), emitter, settings.top_k, settings.period_retention)
+    stage2 = GlobalTopK(create_candidates_table(app), emitter, settings.top_k, settings.period_retention,
+                        generation=lambda: app.consumer_generation_id)
     ingestor = Ingestor(table, TableWriter(app, table), topics, catalog, settings, on_changes=stage1.on_changes)
     register_ingest(app, topics.score_events, ingestor, settings)
     register_boards(app, topics.candidates, stage2)

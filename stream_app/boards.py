@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -28,6 +28,7 @@ from stream_app.tables import USER
 from stream_app.topk import BoardIndex, Entry, merge_top
 
 log = logging.getLogger(__name__)
+K = TypeVar("K")
 
 
 def _now() -> datetime:
@@ -45,7 +46,7 @@ def decode_entries(raw: list[list[Any]]) -> list[Entry]:
 class LocalTopK:
     """Stage 1: ordered indexes of the partitions this worker owns."""
 
-    def __init__(self, table: Any, candidates: Any, top_k: int, retention: timedelta) -> None:
+    def __init__(self, table: Any, candidates: Any, top_k: int, retention: timedelta, interval_s: float) -> None:
         self.table = table
         self.candidates = candidates
         self.top_k = top_k
@@ -53,6 +54,7 @@ class LocalTopK:
         self.indexes: dict[int, dict[str, BoardIndex]] = {}
         self.seq: dict[int, int] = {}
         self.last_sent: dict[tuple[int, str], list[Entry]] = {}
+        self.coalescer: Coalescer[tuple[int, str]] = Coalescer(interval_s, self.send_one)
 
     def rebuild(self, partition: int, items: Any) -> None:
         """Index every user of ``partition`` from the table's (key, value) pairs."""
@@ -98,53 +100,77 @@ class LocalTopK:
                     Entry(change.user_id, score, since, change.state.username)
                 )
                 dirty.add((change.partition, board))
-        await self.send(dirty)
+        for key in sorted(dirty):  # at most one list per partition and board per interval
+            await self.coalescer.offer(key)
 
-    async def send(self, dirty: set[tuple[int, str]], force: bool = False) -> None:
-        for partition, board in sorted(dirty):
-            index = self.indexes.get(partition, {}).get(board)
-            if index is None:
-                continue
-            top = index.top(self.top_k)
-            if not force and self.last_sent.get((partition, board)) == top:
-                continue
-            self.last_sent[(partition, board)] = top
-            value = encode_candidates(board, partition, self.seq.get(partition, -1), top)
-            await self.candidates.send(key=f"{board}|{partition}".encode(), value=value)
+    async def send_one(self, key: tuple[int, str], force: bool = False) -> None:
+        partition, board = key
+        index = self.indexes.get(partition, {}).get(board)
+        if index is None:
+            return
+        top = index.top(self.top_k)
+        if not force and self.last_sent.get(key) == top:
+            return
+        self.last_sent[key] = top
+        value = encode_candidates(board, partition, self.seq.get(partition, -1), top)
+        await self.candidates.send(key=f"{board}|{partition}".encode(), value=value)
 
     async def resend(self, partition: int) -> None:
-        await self.send({(partition, b) for b in self.indexes.get(partition, {})}, force=True)
+        for board in list(self.indexes.get(partition, {})):
+            await self.send_one((partition, board), force=True)
+
+
+class Coalescer(Generic[K]):
+    """Runs ``action(key)`` at most once per ``interval`` per key, and always once more after the last offer.
+
+    The first offer after a quiet interval runs at once (no added latency); offers inside the interval are folded
+    into one run at its end, which sees the latest state.
+    """
+
+    def __init__(self, interval_s: float, action: Callable[[K], Awaitable[None]],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval_s
+        self.action = action
+        self.clock = clock
+        self.last_run: dict[K, float] = {}
+        self.scheduled: dict[K, asyncio.TimerHandle] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def offer(self, key: K) -> None:
+        if key in self.scheduled:
+            return  # a run is already due; it will see this latest state
+        wait = self.last_run.get(key, -1e18) + self.interval - self.clock()
+        if wait <= 0:
+            await self.run(key)
+        else:
+            self.scheduled[key] = asyncio.get_running_loop().call_later(wait, self._fire, key)
+
+    async def run(self, key: K) -> None:
+        self.last_run[key] = self.clock()
+        try:
+            await self.action(key)
+        except Exception:  # the next change runs it again with the whole state; never lose the agent over it
+            log.exception("coalesced run for %r failed", key)
+
+    def _fire(self, key: K) -> None:
+        self.scheduled.pop(key, None)
+        task = asyncio.ensure_future(self.run(key))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
 
 class Emitter:
-    """Coalesced emission: at most one board per ``interval`` per board id, and the latest always goes out."""
+    """Emits boards to ``leaderboard-updates``, coalesced per board id (see :class:`Coalescer`)."""
 
     def __init__(self, updates: Any, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.updates = updates
-        self.interval = interval_s
-        self.clock = clock
         self.latest: dict[str, list[Entry]] = {}
-        self.last_emit: dict[str, float] = {}
         self.version: dict[str, int] = {}
-        self.scheduled: dict[str, asyncio.TimerHandle] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.coalescer: Coalescer[str] = Coalescer(interval_s, self.emit, clock)
 
     async def offer(self, board: str, top: list[Entry]) -> None:
         self.latest[board] = top
-        if board in self.scheduled:
-            return  # an emission is already due; it will carry this latest state
-        wait = self.last_emit.get(board, -1e18) + self.interval - self.clock()
-        if wait <= 0:
-            await self.emit(board)
-        else:
-            loop = asyncio.get_running_loop()
-            self.scheduled[board] = loop.call_later(wait, self._fire, board)
-
-    def _fire(self, board: str) -> None:
-        self.scheduled.pop(board, None)
-        task = asyncio.ensure_future(self.emit(board))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        await self.coalescer.offer(board)
 
     def snapshot(self, board: str) -> LeaderboardSnapshot:
         window, _, period = board.partition(":")
@@ -157,39 +183,51 @@ class Emitter:
                                    version=version)
 
     async def emit(self, board: str) -> None:
-        self.last_emit[board] = self.clock()
         body = self.snapshot(board).model_dump(mode="json")
-        try:
-            await self.updates.send(key=board.encode(), value=orjson.dumps(body))
-        except Exception:  # the next change re-emits the whole board; never lose the agent over one send
-            log.exception("emitting board %s failed", board)
+        await self.updates.send(key=board.encode(), value=orjson.dumps(body))
 
 
 class GlobalTopK:
-    """Stage 2: latest local list per (board, partition) in a table, merged per board."""
+    """Stage 2: latest local list per (board, partition), kept decoded in memory and in a table for restarts."""
 
-    def __init__(self, table: Any, emitter: Emitter, top_k: int, retention: timedelta) -> None:
+    def __init__(self, table: Any, emitter: Emitter, top_k: int, retention: timedelta,
+                 generation: Callable[[], object] = lambda: None) -> None:
         self.table = table
         self.emitter = emitter
         self.top_k = top_k
         self.retention = retention
+        self.generation = generation
+        self.seen_generation: object = None
+        self.lists: dict[str, dict[int, tuple[int, list[Entry]]]] = {}
         self.last_top: dict[str, list[Entry]] = {}
 
-    def lists_for(self, board: str) -> list[list[Entry]]:
-        prefix = f"{board}|"
-        return [decode_entries(v["entries"]) for k, v in self.table.items() if k.startswith(prefix)]
+    def lists_for(self, board: str) -> dict[int, tuple[int, list[Entry]]]:
+        """The board's lists; read from the table once per board (and again after a rebalance)."""
+        if self.generation() != self.seen_generation:
+            self.seen_generation = self.generation()
+            self.lists.clear()
+        lists = self.lists.get(board)
+        if lists is None:
+            prefix = f"{board}|"
+            lists = self.lists[board] = {
+                int(k[len(prefix):]): (int(v["seq"]), decode_entries(v["entries"]))
+                for k, v in self.table.items() if k.startswith(prefix)
+            }
+        return lists
 
     async def on_candidates(self, value: bytes) -> None:
         msg = orjson.loads(value)
         board, partition, seq = msg["board"], int(msg["partition"]), int(msg["seq"])
         if is_expired(board, _now(), self.retention):
+            self.lists.pop(board, None)
             return
-        key = f"{board}|{partition}"
-        stored = self.table.get(key)
-        if stored is not None and int(stored["seq"]) > seq:
+        lists = self.lists_for(board)
+        stored = lists.get(partition)
+        if stored is not None and stored[0] > seq:
             return  # a stale list from a worker that lost the partition
-        self.table[key] = {"seq": seq, "entries": msg["entries"]}
-        top = merge_top(self.lists_for(board), self.top_k)
+        lists[partition] = (seq, decode_entries(msg["entries"]))
+        self.table[f"{board}|{partition}"] = {"seq": seq, "entries": msg["entries"]}
+        top = merge_top([entries for _, entries in lists.values()], self.top_k)
         if self.last_top.get(board) != top:
             self.last_top[board] = top
             await self.emitter.offer(board, top)

@@ -45,11 +45,14 @@ def test_bench_smoke_worker_and_redis_produce_figures(bootstrap: str, tmp_path: 
 
     worker = results["worker"]
     rows = rows_by_figure(worker)
-    applied = rows["events applied/s, all boards updated"]
+    applied = rows["events/s applied (score-applied)"]
     assert applied["value"] > 0 and applied["ref_value"] > 0 and applied["ratio"] > 0
+    boards = rows["events/s to all boards updated"]
+    assert boards["value"] > 0 and boards["ratio"] > 0
     data = worker["data"]
+    assert data["boards_final"] and data["last_board_top5"] == data["expected_top5"]
     assert data["bare_consumer"]["records"] == data["events"]
-    assert data["worker_startup_s"] > 0 and data["worker_apply_s"] > 0
+    assert data["worker_startup_s"] > 0 and data["applied_s"] > 0 and data["worker_cpu_cores"] > 0
     assert sum(data["applied_per_second"]) >= data["events"]
 
     redis = results["redis"]
