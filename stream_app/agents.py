@@ -37,13 +37,12 @@ def register_ingest(app: Any, source: Any, ingestor: Ingestor, settings: WorkerS
     return app.agent(source, name=INGEST)(ingest)
 
 
-def register_boards(app: Any, source: Any, stage2: GlobalTopK) -> Any:
+def register_boards(app: Any, source: Any, stage2: GlobalTopK, settings: WorkerSettings) -> Any:
+    within = settings.batch_within_ms / 1000
+
     async def boards(stream: Any) -> None:
-        async for value in stream:
-            try:
-                await stage2.on_candidates(value)
-            except (ValueError, KeyError, TypeError) as exc:  # not ours or corrupt: skip it, say why
-                log.warning("skipping a malformed candidates record: %r", exc)
+        async for events in stream.take_events(settings.batch_max, within=within):
+            await stage2.on_candidates(list(events))
 
     return app.agent(source, name=BOARDS)(boards)
 

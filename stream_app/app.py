@@ -60,6 +60,6 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
                         generation=lambda: app.consumer_generation_id)
     ingestor = Ingestor(table, TableWriter(app, table), topics, catalog, settings, on_changes=stage1.on_changes)
     register_ingest(app, topics.score_events, ingestor, settings)
-    register_boards(app, topics.candidates, stage2)
+    register_boards(app, topics.candidates, stage2, settings)
     register_partition_timer(app, settings.topics.score_events, table, stage1)
     return Worker(app, topics, table, ingestor, stage1, stage2)

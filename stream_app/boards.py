@@ -24,7 +24,7 @@ from schemas.leaderboard import LeaderboardRow, LeaderboardSnapshot, Window
 from schemas.periods import is_expired
 from stream_app.ingest import UserChange
 from stream_app.scoring import UserState
-from stream_app.tables import USER
+from stream_app.tables import USER, event_context
 from stream_app.topk import BoardIndex, Entry, merge_top
 
 log = logging.getLogger(__name__)
@@ -215,19 +215,39 @@ class GlobalTopK:
             }
         return lists
 
-    async def on_candidates(self, value: bytes) -> None:
-        msg = orjson.loads(value)
-        board, partition, seq = msg["board"], int(msg["partition"]), int(msg["seq"])
-        if is_expired(board, _now(), self.retention):
-            self.lists.pop(board, None)
-            return
-        lists = self.lists_for(board)
-        stored = lists.get(partition)
-        if stored is not None and stored[0] > seq:
-            return  # a stale list from a worker that lost the partition
-        lists[partition] = (seq, decode_entries(msg["entries"]))
-        self.table[f"{board}|{partition}"] = {"seq": seq, "entries": msg["entries"]}
-        top = merge_top([entries for _, entries in lists.values()], self.top_k)
-        if self.last_top.get(board) != top:
-            self.last_top[board] = top
-            await self.emitter.offer(board, top)
+    async def on_candidates(self, events: list[Any]) -> None:
+        """Apply a batch of candidate lists: only the newest per (board, partition) counts, one merge per board.
+
+        Folding the batch first is what lets stage 2 catch up after a burst instead of merging every
+        intermediate list.
+        """
+        newest: dict[tuple[str, int], tuple[int, list[list[Any]], Any]] = {}
+        for event in events:
+            try:
+                msg = orjson.loads(event.message.value)
+                key = (str(msg["board"]), int(msg["partition"]))
+                seq, entries = int(msg["seq"]), list(msg["entries"])
+            except (ValueError, KeyError, TypeError) as exc:  # not ours or corrupt: skip it, say why
+                log.warning("skipping a malformed candidates record: %r", exc)
+                continue
+            if key not in newest or newest[key][0] <= seq:
+                newest[key] = (seq, entries, event)
+        dirty: set[str] = set()
+        now = _now()
+        for (board, partition), (seq, entries, event) in newest.items():
+            if is_expired(board, now, self.retention):
+                self.lists.pop(board, None)
+                continue
+            lists = self.lists_for(board)
+            stored = lists.get(partition)
+            if stored is not None and stored[0] > seq:
+                continue  # a stale list from a worker that lost the partition
+            lists[partition] = (seq, decode_entries(entries))
+            with event_context(event):
+                self.table[f"{board}|{partition}"] = {"seq": seq, "entries": entries}
+            dirty.add(board)
+        for board in sorted(dirty):
+            top = merge_top([entries for _, entries in self.lists[board].values()], self.top_k)
+            if self.last_top.get(board) != top:
+                self.last_top[board] = top
+                await self.emitter.offer(board, top)
