@@ -15,7 +15,7 @@ from typing import Any
 from stream_app.boards import GlobalTopK, LocalTopK
 from stream_app.ingest import Ingestor
 from stream_app.settings import WorkerSettings
-from stream_app.tables import partition_items
+from stream_app.tables import USER, partition_items
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def register_partition_timer(app: Any, source_topic: str, table: Any, stage1: Lo
         for partition in set(stage1.indexes) - owned:
             stage1.drop(partition)
         for partition in sorted(owned - set(stage1.indexes)):
-            stage1.rebuild(partition, partition_items(table, partition))
+            stage1.rebuild(partition, partition_items(table, partition, USER))
             log.info("boards: indexed partition %d (%s)", partition,
                      {b: len(i) for b, i in stage1.indexes[partition].items()})
             await stage1.resend(partition)

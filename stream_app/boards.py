@@ -57,7 +57,8 @@ class LocalTopK:
         self.coalescer: Coalescer[tuple[int, str]] = Coalescer(interval_s, self.send_one)
 
     def rebuild(self, partition: int, items: Any) -> None:
-        """Index every user of ``partition`` from the table's (key, value) pairs."""
+        """Index every user of ``partition`` from the table's (key, value) pairs; lists are all sent afresh."""
+        self.drop(partition)
         boards: dict[str, BoardIndex] = {}
         seq = -1
         now = _now()
@@ -72,8 +73,6 @@ class LocalTopK:
                     boards.setdefault(board, BoardIndex()).upsert(Entry(user_id, score, since, state.username))
         self.indexes[partition] = boards
         self.seq[partition] = seq
-        for board in [b for (p, b) in self.last_sent if p == partition]:
-            self.last_sent.pop((partition, board), None)
 
     def drop(self, partition: int) -> None:
         self.indexes.pop(partition, None)

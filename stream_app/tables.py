@@ -94,27 +94,25 @@ def event_context(event: Any) -> Iterator[None]:
         _current_event.reset(token)
 
 
-def raw_partition_items(table: Any, partition: int) -> Iterator[tuple[bytes, bytes]]:
-    """Raw (key, value) pairs of one partition of a RocksDB-backed table (Faust has no public API for it)."""
+def raw_partition_items(table: Any, partition: int, prefix: str = "") -> Iterator[tuple[bytes, bytes]]:
+    """Raw (key, value) pairs of one partition of a RocksDB-backed table whose key starts with ``prefix``
+    (Faust has no public API for it). Keys are JSON strings, so the prefix is matched before anything is decoded."""
     store = table.data
     db = store._dbs.get(partition)
     if db is None:
         return
+    raw_prefix = orjson.dumps(prefix)[:-1]  # '"u:' without the closing quote
     for key, value in store._visible_items(db):
-        if value is not None:
+        if value is not None and key.startswith(raw_prefix):
             yield key, value
 
 
-def partition_items(table: Any, partition: int) -> list[tuple[str, Any]]:
-    """Decoded (key, value) pairs of one partition (keys and values are JSON in this project's tables)."""
-    return [(orjson.loads(k), orjson.loads(v)) for k, v in raw_partition_items(table, partition)]
+def partition_items(table: Any, partition: int, prefix: str = "") -> list[tuple[str, Any]]:
+    """Decoded (key, value) pairs of one partition whose key starts with ``prefix``."""
+    return [(orjson.loads(k), orjson.loads(v)) for k, v in raw_partition_items(table, partition, prefix)]
 
 
 def expired_event_keys(table: Any, partition: int, now_ms: int, ttl_ms: int) -> list[str]:
     """``e:`` keys of a partition whose idempotency window is over."""
-    prefix = orjson.dumps(EVENT)[:-1]  # b'"e:' — keys are JSON strings
-    out = []
-    for key, value in raw_partition_items(table, partition):
-        if key.startswith(prefix) and now_ms - int(orjson.loads(value)[3]) >= ttl_ms:
-            out.append(orjson.loads(key))
-    return out
+    return [orjson.loads(key) for key, value in raw_partition_items(table, partition, EVENT)
+            if now_ms - int(orjson.loads(value)[3]) >= ttl_ms]
