@@ -14,6 +14,8 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 
 def _no_control_chars(value: str) -> str:
+    if value.isprintable():  # fast path: printable strings have no Cc/Cf/Zl/Zp characters at all
+        return value
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
         raise ValueError("must not contain control characters")
     return value

@@ -7,6 +7,7 @@ expire after a rebalance (faust-streaming #385, #193).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 from schemas.leaderboard import Window
 
@@ -45,8 +46,15 @@ def period_start(board: str) -> date | None:
 
 
 def is_expired(board: str, now: datetime, retention: timedelta) -> bool:
+    end = expires_at(board, retention)
+    return end is not None and end <= now
+
+
+@lru_cache(maxsize=4096)
+def expires_at(board: str, retention: timedelta) -> datetime | None:
+    """When a board's period (plus ``retention``) is over; None for ``alltime``. Cached: it is asked per event."""
     start = period_start(board)
     if start is None:
-        return False
+        return None
     length = timedelta(days=7 if board.startswith("weekly:") else 1)
-    return datetime.combine(start, datetime.min.time(), UTC) + length + retention <= now
+    return datetime.combine(start, datetime.min.time(), UTC) + length + retention

@@ -1,10 +1,14 @@
-"""The worker's agents and timer, registered explicitly on the app (no autodiscovery).
+"""The worker's batch agents and timer, registered explicitly on the app (no autodiscovery).
 
-- ``scoreboard.ingest``: consumes ``score-events`` in batches -> :class:`~stream_app.ingest.Ingestor`,
-  whose changes feed stage 1 of the boards (:class:`~stream_app.boards.LocalTopK`).
-- ``scoreboard.boards``: consumes ``leaderboard-candidates`` -> stage 2 (:class:`~stream_app.boards.GlobalTopK`).
+- ingest: ``score-events`` in batches (one per fetch, :mod:`stream_app.consumer`) ->
+  :class:`~stream_app.ingest.Ingestor`, whose changes feed stage 1 of the boards
+  (:class:`~stream_app.boards.LocalTopK`).
+- boards: ``leaderboard-candidates`` in batches -> stage 2 (:class:`~stream_app.boards.GlobalTopK`).
 - ``scoreboard.partitions`` timer: indexes newly assigned partitions from the table (after recovery) and re-sends
   their lists, drops revoked ones, and prunes expired periods.
+
+The two batch agents are coroutines on Faust's consumer rather than ``@app.agent`` streams: Faust's per-message
+stream path was the worker's ceiling (see :mod:`stream_app.consumer`).
 """
 
 from __future__ import annotations
@@ -13,38 +17,19 @@ import logging
 from typing import Any
 
 from stream_app.boards import GlobalTopK, LocalTopK
+from stream_app.consumer import BatchHandler, register_batch_handler
 from stream_app.ingest import Ingestor
-from stream_app.settings import WorkerSettings
 from stream_app.tables import USER, partition_items
 
 log = logging.getLogger(__name__)
 
-INGEST = "scoreboard.ingest"
-BOARDS = "scoreboard.boards"
+
+def register_ingest(app: Any, handlers: dict[str, BatchHandler], source: Any, ingestor: Ingestor) -> None:
+    register_batch_handler(app, handlers, source, ingestor.process)
 
 
-def register_ingest(app: Any, source: Any, ingestor: Ingestor, settings: WorkerSettings) -> Any:
-    within = settings.batch_within_ms / 1000
-
-    async def ingest(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_max, within=within):
-            try:
-                await ingestor.process(list(events))
-            except Exception:  # a bug must not pass silently: log loudly, then crash; the batch is redelivered
-                log.exception("ingest batch failed; the worker stops and redelivers the batch on restart")
-                raise
-
-    return app.agent(source, name=INGEST)(ingest)
-
-
-def register_boards(app: Any, source: Any, stage2: GlobalTopK, settings: WorkerSettings) -> Any:
-    within = settings.batch_within_ms / 1000
-
-    async def boards(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_max, within=within):
-            await stage2.on_candidates(list(events))
-
-    return app.agent(source, name=BOARDS)(boards)
+def register_boards(app: Any, handlers: dict[str, BatchHandler], source: Any, stage2: GlobalTopK) -> None:
+    register_batch_handler(app, handlers, source, stage2.on_candidates)
 
 
 def register_partition_timer(app: Any, source_topic: str, table: Any, stage1: LocalTopK) -> Any:

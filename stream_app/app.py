@@ -10,9 +10,11 @@ import faust
 from schemas.catalog import ActionCatalog
 from stream_app.agents import register_boards, register_ingest, register_partition_timer
 from stream_app.boards import Emitter, GlobalTopK, LocalTopK
+from stream_app.consumer import BatchHandler, install_batch_transport
 from stream_app.ingest import Ingestor
+from stream_app.outbox import Outbox
 from stream_app.settings import WorkerSettings
-from stream_app.tables import TableWriter, create_candidates_table, create_state_table
+from stream_app.tables import PartitionStore, create_candidates_table, create_state_table
 from stream_app.topics import WorkerTopics, create_topics
 
 
@@ -26,6 +28,7 @@ class Worker:
     ingestor: Ingestor
     stage1: LocalTopK
     stage2: GlobalTopK
+    handlers: dict[str, BatchHandler]
 
 
 def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
@@ -41,7 +44,7 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger=0.005,  # a few ms of batching: far fewer, larger produce requests
-        stream_buffer_maxsize=32768,
+        broker_max_poll_records=settings.batch_max,  # one fetch = one batch for the batch agents
         broker_commit_every=10_000,
         broker_commit_interval=1.0,
         broker_session_timeout=settings.session_timeout_s,
@@ -51,15 +54,18 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
         web_port=settings.web_port,
         web_in_thread=False,
     )
+    handlers = install_batch_transport(app)
     topics = create_topics(app, settings.topics, settings.partitions)
     table = create_state_table(app, settings.partitions)
     stage1 = LocalTopK(table, topics.candidates_out, settings.top_k, settings.period_retention,
                        settings.emit_interval_ms / 1000)
     emitter = Emitter(topics.updates, settings.emit_interval_ms / 1000)
-    stage2 = GlobalTopK(create_candidates_table(app), emitter, settings.top_k, settings.period_retention,
-                        generation=lambda: app.consumer_generation_id)
-    ingestor = Ingestor(table, TableWriter(app, table), topics, catalog, settings, on_changes=stage1.on_changes)
-    register_ingest(app, topics.score_events, ingestor, settings)
-    register_boards(app, topics.candidates, stage2, settings)
+    stage2 = GlobalTopK(PartitionStore(create_candidates_table(app), Outbox(app)), emitter, settings.top_k,
+                        settings.period_retention, generation=lambda: app.consumer_generation_id)
+    outbox = Outbox(app)  # one outbox: the state changelog and score-applied records leave together
+    ingestor = Ingestor(PartitionStore(table, outbox), outbox, topics, catalog, settings,
+                        on_changes=stage1.on_changes)
+    register_ingest(app, handlers, topics.score_events, ingestor)
+    register_boards(app, handlers, topics.candidates, stage2)
     register_partition_timer(app, settings.topics.score_events, table, stage1)
-    return Worker(app, topics, table, ingestor, stage1, stage2)
+    return Worker(app, topics, table, ingestor, stage1, stage2, handlers)

@@ -24,7 +24,7 @@ from schemas.leaderboard import LeaderboardRow, LeaderboardSnapshot, Window
 from schemas.periods import is_expired
 from stream_app.ingest import UserChange
 from stream_app.scoring import UserState
-from stream_app.tables import USER, event_context
+from stream_app.tables import USER, PartitionStore, partition_items
 from stream_app.topk import BoardIndex, Entry, merge_top
 
 log = logging.getLogger(__name__)
@@ -189,9 +189,9 @@ class Emitter:
 class GlobalTopK:
     """Stage 2: latest local list per (board, partition), kept decoded in memory and in a table for restarts."""
 
-    def __init__(self, table: Any, emitter: Emitter, top_k: int, retention: timedelta,
+    def __init__(self, store: PartitionStore, emitter: Emitter, top_k: int, retention: timedelta,
                  generation: Callable[[], object] = lambda: None) -> None:
-        self.table = table
+        self.store = store
         self.emitter = emitter
         self.top_k = top_k
         self.retention = retention
@@ -210,30 +210,31 @@ class GlobalTopK:
             prefix = f"{board}|"
             lists = self.lists[board] = {
                 int(k[len(prefix):]): (int(v["seq"]), decode_entries(v["entries"]))
-                for k, v in self.table.items() if k.startswith(prefix)
+                for k, v in partition_items(self.store.table, 0, prefix)
             }
         return lists
 
-    async def on_candidates(self, events: list[Any]) -> None:
+    async def on_candidates(self, messages: list[Any]) -> None:
         """Apply a batch of candidate lists: only the newest per (board, partition) counts, one merge per board.
 
         Folding the batch first is what lets stage 2 catch up after a burst instead of merging every
         intermediate list.
         """
-        newest: dict[tuple[str, int], tuple[int, list[list[Any]], Any]] = {}
-        for event in events:
+        newest: dict[tuple[str, int], tuple[int, list[list[Any]]]] = {}
+        for message in messages:
             try:
-                msg = orjson.loads(event.message.value)
+                msg = orjson.loads(message.value)
                 key = (str(msg["board"]), int(msg["partition"]))
                 seq, entries = int(msg["seq"]), list(msg["entries"])
             except (ValueError, KeyError, TypeError) as exc:  # not ours or corrupt: skip it, say why
                 log.warning("skipping a malformed candidates record: %r", exc)
                 continue
             if key not in newest or newest[key][0] <= seq:
-                newest[key] = (seq, entries, event)
+                newest[key] = (seq, entries)
         dirty: set[str] = set()
+        writes: list[tuple[str, Any]] = []
         now = _now()
-        for (board, partition), (seq, entries, event) in newest.items():
+        for (board, partition), (seq, entries) in newest.items():
             if is_expired(board, now, self.retention):
                 self.lists.pop(board, None)
                 continue
@@ -242,9 +243,10 @@ class GlobalTopK:
             if stored is not None and stored[0] > seq:
                 continue  # a stale list from a worker that lost the partition
             lists[partition] = (seq, decode_entries(entries))
-            with event_context(event):
-                self.table[f"{board}|{partition}"] = {"seq": seq, "entries": entries}
+            writes.append((f"{board}|{partition}", {"seq": seq, "entries": entries}))
             dirty.add(board)
+        self.store.write(0, writes)  # the candidates table has one partition
+        await self.store.outbox.send()
         for board in sorted(dirty):
             top = merge_top([entries for _, entries in self.lists[board].values()], self.top_k)
             if self.last_top.get(board) != top:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 from schemas.periods import day_period, is_expired, week_period
@@ -75,7 +76,14 @@ def decide(state: UserState, record: EventRecord | None, offset: int, now_ms: in
 
 
 def boards_for(moment: datetime) -> list[str]:
-    return [ALLTIME, f"daily:{day_period(moment)}", f"weekly:{week_period(moment)}"]
+    return list(_boards_of_day(int(moment.timestamp() // 86_400)))
+
+
+@lru_cache(maxsize=1024)
+def _boards_of_day(utc_day: int) -> tuple[str, ...]:
+    """The boards of a UTC day number (cached: every event asks)."""
+    moment = datetime.fromtimestamp(utc_day * 86_400, UTC)
+    return ALLTIME, f"daily:{day_period(moment)}", f"weekly:{week_period(moment)}"
 
 
 def live_boards(boards: Iterable[str], now: datetime, retention: timedelta) -> list[str]:

@@ -9,16 +9,16 @@ in ``scoring`` relies on.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import weakref
 from collections.abc import Iterator
 from typing import Any
 
 import faust
 import orjson
-from faust.streams import _current_event  # Faust's own "current event" context variable
+import rocksdict
 from faust.types import TP
+
+from stream_app.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -39,59 +39,48 @@ def create_candidates_table(app: Any) -> Any:
                      help="latest local top-K list per board and source partition")
 
 
-class TableWriter:
-    """Writes to a RocksDB-backed Faust table as Faust does — local store first, then the changelog record to the
-    partition of the current event — but straight through the app producer.
+class PartitionStore:
+    """Reads and writes a RocksDB-backed Faust table by partition, for batch handlers (no current event).
 
-    Faust's own path (``table[key] = value``) queues every changelog record through its ``ProducerBuffer`` and
-    ``Topic.send`` machinery, measured at roughly twice the cost per write. The records still go through the
-    producer that Faust flushes before committing offsets, so the at-least-once argument holds; every write and
-    delete of the ``state`` table goes through here, so their changelog order is the order of the calls.
-    Call inside :func:`event_context` of the event that owns the key.
+    Faust's own path (``table[key] = value``) picks the RocksDB partition and the changelog partition from the
+    *current event* and sends one changelog record per write through its ``ProducerBuffer`` (measured at several
+    times the cost). Here the partition is explicit: :meth:`write` puts a batch into the partition's RocksDB in one
+    ``WriteBatch`` and adds the changelog records, in the same order, to the handler's :class:`Outbox`, which sends
+    them through the app producer that Faust flushes before committing offsets. Once the changelog has them, the
+    store remembers the offset (what Faust's own callback does), so recovery reads only what came after.
+    Keys and values are encoded as the table's schema does (JSON).
     """
 
-    def __init__(self, app: Any, table: Any) -> None:
-        self.app = app
+    def __init__(self, table: Any, outbox: Outbox) -> None:
+        self.table = table
         self.store = table.data
         self.topic = table.changelog_topic.get_topic_name()
+        self.outbox = outbox
+        outbox.on_delivered[self.topic] = self._persisted
 
-    async def put(self, key: str, value: Any, partition: int) -> None:
-        key_bytes = self.store._encode_key(key)
-        value_bytes = self.store._encode_value(value)
-        self.store._set(key_bytes, value_bytes)
-        await self._send(key_bytes, value_bytes, partition)
+    def get(self, partition: int, key: str) -> Any:
+        raw = self.store._db_for_partition(partition).get(orjson.dumps(key))
+        return None if raw is None else orjson.loads(raw)
 
-    async def delete(self, key: str, partition: int) -> None:
-        key_bytes = self.store._encode_key(key)
-        self.store._del(key_bytes)
-        await self._send(key_bytes, None, partition)
-
-    async def _send(self, key: bytes, value: bytes | None, partition: int) -> None:
-        future = await self.app.producer.send(self.topic, key, value, partition, None, None)
-        future.add_done_callback(self._persisted)
-
-    def _persisted(self, future: Any) -> None:
-        """Remember the changelog offset the local store is known to hold (what Faust's own callback does)."""
-        if future.cancelled() or future.exception() is not None:
-            problem = "cancelled" if future.cancelled() else repr(future.exception())
-            log.error("changelog write to %s failed: %s", self.topic, problem)
+    def write(self, partition: int, items: list[tuple[str, Any]]) -> None:
+        """Put (``value`` not None) or delete each key, in order: locally now, in the changelog on ``outbox.send``."""
+        if not items:
             return
-        metadata = future.result()
-        self.store.set_persisted_offset(TP(metadata.topic, metadata.partition), metadata.offset)
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        add = self.outbox.add
+        for key, value in items:
+            key_bytes = orjson.dumps(key)
+            if value is None:
+                batch.delete(key_bytes)
+                add(self.topic, partition, key_bytes, None)
+            else:
+                value_bytes = orjson.dumps(value)
+                batch.put(key_bytes, value_bytes)
+                add(self.topic, partition, key_bytes, value_bytes)
+        self.store._db_for_partition(partition).write(batch)
 
-
-@contextlib.contextmanager
-def event_context(event: Any) -> Iterator[None]:
-    """Make ``event`` the current event while writing the table.
-
-    Faust routes a table write to the changelog partition (and RocksDB partition) of the current event;
-    ``stream.take_events`` hands over a batch without setting it per event, so each write sets it here.
-    """
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
+    def _persisted(self, topic: str, partition: int, offset: int) -> None:
+        self.store.set_persisted_offset(TP(topic, partition), offset)
 
 
 def raw_partition_items(table: Any, partition: int, prefix: str = "") -> Iterator[tuple[bytes, bytes]]:

@@ -38,6 +38,34 @@ def test_two_stage_top_k_equals_brute_force(events: list[tuple[int, int, int]], 
     assert merge_top(sent, k) == expected[:k]
 
 
+batches = st.lists(
+    st.lists(st.tuples(st.integers(0, 60), st.integers(-30, 100), st.integers(0, 20), st.booleans()),
+             min_size=0, max_size=40),
+    min_size=1, max_size=15,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(batches=batches, k=st.integers(1, 12))
+def test_lazy_top_between_batches_equals_brute_force(batches: list[list[tuple[int, int, int, bool]]], k: int) -> None:
+    """``top`` is asked once per batch of updates (as stage 1 does): rises, drops and removals in between."""
+    index = BoardIndex()
+    totals: dict[str, tuple[int, int]] = {}
+    for batch in batches:
+        for user, points, when, leave in batch:
+            uid = f"u{user}"
+            if leave:
+                totals.pop(uid, None)
+                index.remove(uid)
+                continue
+            score, since = totals.get(uid, (0, when))
+            totals[uid] = (score + points, when if points else since)
+            index.upsert(Entry(uid, *totals[uid]))
+        expected = sorted((Entry(u, s, t) for u, (s, t) in totals.items()), key=lambda e: e.rank_key)
+        assert index.top(k) == expected[:k]
+        assert len(index) == len(totals)
+
+
 def test_index_handles_decrease_and_removal() -> None:
     index = BoardIndex()
     for uid, score in [("a", 10), ("b", 20), ("c", 30)]:

@@ -1,0 +1,123 @@
+"""Batch delivery on Faust's own consumer: the worker's hot topics skip Faust's per-message stream machinery.
+
+Measured on the 2-core bench machine with 100k records on 6 partitions: a Faust agent that does nothing but
+``stream.take_events`` ran at about 4,400 events/s, spending ~230 µs of CPU per message in Faust itself — one
+``Service.wait_first`` (two tasks) per message in ``Consumer._drain_messages``, the conductor callback, the
+channel queue, and ``sleep(0)`` plus processors per message in the stream iterator. The same consumer handing
+each fetched batch to a plain coroutine ran at about 34,000 events/s.
+
+So :class:`BatchConsumer` is Faust's aiokafka consumer with one change: records of topics that have a *batch
+handler* are collected per fetch and handed over as one list of Faust messages. Everything else stays Faust's:
+group membership and the co-partitioning assignor, table recovery from changelogs before a partition is
+served, flow control on rebalance, offsets committed only after the producer is flushed. Each record of a
+batch is tracked as in flight before the handler runs and acknowledged after it returns, so Faust's
+``wait_empty`` (on rebalance and shutdown) waits for the batch, and the handler runs shielded: stopping the
+fetcher never cuts a batch in half. Records of other topics go the usual per-message way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+log = logging.getLogger(__name__)
+
+BatchHandler = Callable[[list[Any]], Awaitable[None]]
+
+
+class BatchConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer delivering whole fetches to per-topic batch handlers."""
+
+    async def _drain_messages(self, fetcher: Any) -> None:
+        handlers: dict[str, BatchHandler] = getattr(self.transport, "batch_handlers", {})
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                self.diag.set_flag(CONSUMER_FETCHING)
+                batches: dict[str, list[Any]] = {}
+                await asyncio.sleep(0)  # as Faust does: never hog the loop between fetches
+                if self.should_stop:
+                    break
+                async for tp, message in self.getmany(timeout=1.0):
+                    offset = message.offset
+                    read = get_read_offset(tp)
+                    if read is not None and offset < read:
+                        continue  # already read (Faust drops these too)
+                    if read and offset - read > 1 and acks_enabled_for(message.topic):
+                        await self._add_gap(tp, read + 1, offset)  # e.g. transaction markers
+                    batch = batches.get(tp.topic) if tp.topic in handlers else None
+                    if batch is None and tp.topic in handlers:
+                        batch = batches[tp.topic] = []
+                    if batch is not None:
+                        batch.append(message)
+                    else:
+                        await self.wait_first(self.callback(message), self.suspend_flow.wait())
+                    set_read_offset(tp, offset)
+                for topic, messages in batches.items():
+                    await self._deliver(handlers[topic], messages)
+                if self._commit_every is not None and self._n_acked >= self._commit_every:
+                    self._n_acked = 0
+                    await self.commit()
+                self.diag.unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                return
+            raise
+        finally:
+            self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _deliver(self, handler: BatchHandler, messages: list[Any]) -> None:
+        for message in messages:
+            self.track_message(message)
+        task = asyncio.ensure_future(self._run(handler, messages))
+        await asyncio.shield(task)
+
+    async def _run(self, handler: BatchHandler, messages: list[Any]) -> None:
+        try:
+            await handler(messages)
+        except Exception as exc:  # a bug: say so loudly and stop the worker; the batch is redelivered on restart
+            log.exception("batch handler for %s failed; the worker stops (the batch is redelivered)",
+                          messages[0].topic)
+            await self.app.crash(exc)
+            return
+        ack = self.ack
+        for message in messages:
+            ack(message)
+
+
+class BatchTransport(faust_aiokafka.Transport):
+    """The aiokafka transport whose consumer is :class:`BatchConsumer`; holds the batch handlers by topic."""
+
+    Consumer = BatchConsumer
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch_handlers: dict[str, BatchHandler] = {}
+
+
+def install_batch_transport(app: Any) -> dict[str, BatchHandler]:
+    """Give ``app`` the batch transport (before it starts); returns the handler registry to fill."""
+    transport = BatchTransport(app.conf.broker_consumer, app)
+    app.transport = transport
+    handlers: dict[str, BatchHandler] = transport.batch_handlers
+    return handlers
+
+
+def register_batch_handler(app: Any, handlers: dict[str, BatchHandler], topic: Any, handler: BatchHandler) -> None:
+    """Subscribe ``topic`` (a Faust topic, acks on) and route its records to ``handler`` in batches."""
+    for name in topic.topics:
+        handlers[name] = handler
+    app.topics.add(topic)
