@@ -43,7 +43,7 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
         table_standby_replicas=settings.standby_replicas,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        producer_linger=0.005,  # a few ms of batching: far fewer, larger produce requests
+        producer_linger=0.0,  # batch handlers build whole record batches (outbox); no added wait
         broker_max_poll_records=settings.batch_max,  # one fetch = one batch for the batch agents
         broker_commit_every=10_000,
         broker_commit_interval=1.0,

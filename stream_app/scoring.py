@@ -76,7 +76,7 @@ def decide(state: UserState, record: EventRecord | None, offset: int, now_ms: in
 
 
 def boards_for(moment: datetime) -> list[str]:
-    return list(_boards_of_day(int(moment.timestamp() // 86_400)))
+    return list(_boards_of_day(int(moment.timestamp() * 1000) // 86_400_000))
 
 
 @lru_cache(maxsize=1024)
@@ -97,10 +97,20 @@ def apply_event(
     """Add ``points`` to every live board of ``occurred_at``; drop expired periods. Returns (state, boards changed).
 
     ``now`` is the record's own timestamp, not the wall clock, so a replay decides exactly as the first run did.
+    This runs once per event, so the boards of a day and the expiry of a board are cached (see ``_boards_of_day``,
+    ``schemas.periods.expires_at``) and old periods are only looked at when the state holds some.
     """
     at_ms = int(occurred_at.timestamp() * 1000)
-    boards = {b: v for b, v in state.boards.items() if not is_expired(b, now, retention)}
-    changed = live_boards(boards_for(occurred_at), now, retention)
+    current = _boards_of_day(at_ms // 86_400_000)
+    changed = [b for b in current if not is_expired(b, now, retention)]
+    old = state.boards
+    if len(old) <= len(current) and all(b in current for b in old):
+        boards = dict(old)  # only this day's boards: they expire no sooner than the ones just checked
+        for board in old:
+            if board not in changed:
+                del boards[board]
+    else:
+        boards = {b: v for b, v in old.items() if not is_expired(b, now, retention)}
     for board in changed:
         score, since = boards.get(board, (0, at_ms))
         boards[board] = (score + points, at_ms if points else since)
