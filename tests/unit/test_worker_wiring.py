@@ -1,0 +1,33 @@
+"""``create_app`` wires the worker explicitly: no autodiscovery, batch agents on the right topics, the timer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from schemas.catalog import ActionCatalog
+from stream_app.app import create_app
+from stream_app.consumer import BatchConsumer, BatchTransport
+from stream_app.settings import WorkerSettings
+
+pytestmark = pytest.mark.unit
+
+
+def test_batch_agents_and_timer_are_registered_explicitly(tmp_path: Path) -> None:
+    settings = WorkerSettings(kafka_bootstrap_servers="127.0.0.1:1", topic_prefix="wire-", data_dir=tmp_path,
+                              batch_max=1234)
+    worker = create_app(settings, ActionCatalog({"win": 25}))
+    app = worker.app
+
+    assert app.conf.autodiscover is False
+    assert isinstance(app.transport, BatchTransport) and app.transport.Consumer is BatchConsumer
+    assert app.conf.broker_max_poll_records == 1234  # one fetch is one batch
+    assert set(worker.handlers) == {"wire-score-events", "wire-leaderboard-candidates"}
+    assert worker.handlers["wire-score-events"] == worker.ingestor.process
+    assert worker.handlers["wire-leaderboard-candidates"] == worker.stage2.on_candidates
+    subscribed = {name for topic in app.topics._topics for name in topic.topics}
+    assert {"wire-score-events", "wire-leaderboard-candidates"} <= subscribed  # Faust subscribes and acks them
+    assert all(topic.acks for topic in app.topics._topics)  # Faust tracks and commits their offsets
+    assert not app.agents  # no per-message Faust agents
+    assert len(app._app_tasks) == 1  # the partition timer
