@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import ValidationError
@@ -32,8 +31,7 @@ from stream_app.topics import WorkerTopics
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class UserChange:
+class UserChange(NamedTuple):
     """A user whose boards changed in a batch (what the top-K stage needs)."""
 
     partition: int

@@ -12,24 +12,26 @@ Nothing here does I/O, so the rules are unit-tested on their own.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from functools import lru_cache
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from schemas.periods import day_period, is_expired, week_period
 
 ALLTIME = "alltime"
 
 
-@dataclass(frozen=True)
-class UserState:
-    """One user's totals per board (score, and when that score was reached, in ms) and last applied offset."""
+class UserState(NamedTuple):
+    """One user's totals per board (score, and when that score was reached, in ms) and last applied offset.
+
+    Immutable value types (NamedTuple: built once or more per event, far cheaper than a frozen dataclass).
+    """
 
     offset: int = -1
     username: str | None = None
-    boards: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    boards: Mapping[str, tuple[int, int]] = MappingProxyType({})
 
     def score(self, board: str = ALLTIME) -> int:
         return self.boards.get(board, (0, 0))[0]
@@ -44,8 +46,7 @@ class UserState:
         return cls(int(raw["o"]), raw.get("n"), {k: (int(v[0]), int(v[1])) for k, v in raw["b"].items()})
 
 
-@dataclass(frozen=True)
-class EventRecord:
+class EventRecord(NamedTuple):
     """What the first application of an event id answered (kept for the idempotency window)."""
 
     offset: int
