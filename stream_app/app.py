@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from schemas.catalog import ActionCatalog
 from stream_app.agents import register_boards, register_ingest, register_partition_timer
@@ -57,11 +58,16 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     handlers = install_batch_transport(app)
     topics = create_topics(app, settings.topics, settings.partitions)
     table = create_state_table(app, settings.partitions)
-    stage1 = LocalTopK(table, topics.candidates_out, settings.top_k, settings.period_retention,
-                       settings.emit_interval_ms / 1000)
     emitter = Emitter(topics.updates, settings.emit_interval_ms / 1000)
+    stage2_tp = TP(settings.topics.candidates, 0)
+
+    def owns_stage2() -> bool:
+        return not (app.rebalancing or app.in_recovery) and stage2_tp in app.assignor.assigned_actives()
+
     stage2 = GlobalTopK(PartitionStore(create_candidates_table(app), Outbox(app)), emitter, settings.top_k,
-                        settings.period_retention, generation=lambda: app.consumer_generation_id)
+                        settings.period_retention, generation=lambda: app.consumer_generation_id, owns=owns_stage2)
+    stage1 = LocalTopK(table, topics.candidates_out, settings.top_k, settings.period_retention,
+                       settings.emit_interval_ms / 1000, local=stage2.on_local)
     outbox = Outbox(app)  # one outbox: the state changelog and score-applied records leave together
     ingestor = Ingestor(PartitionStore(table, outbox), outbox, topics, catalog, settings,
                         on_changes=stage1.on_changes)

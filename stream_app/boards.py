@@ -29,6 +29,7 @@ from stream_app.topk import BoardIndex, Entry, merge_top
 
 log = logging.getLogger(__name__)
 K = TypeVar("K")
+LocalSink = Callable[[str, int, int, list[Entry]], Awaitable[None]]  # (board, partition, seq, entries)
 
 
 def _now() -> datetime:
@@ -46,9 +47,11 @@ def decode_entries(raw: list[list[Any]]) -> list[Entry]:
 class LocalTopK:
     """Stage 1: ordered indexes of the partitions this worker owns."""
 
-    def __init__(self, table: Any, candidates: Any, top_k: int, retention: timedelta, interval_s: float) -> None:
+    def __init__(self, table: Any, candidates: Any, top_k: int, retention: timedelta, interval_s: float,
+                 local: LocalSink | None = None) -> None:
         self.table = table
         self.candidates = candidates
+        self.local = local
         self.top_k = top_k
         self.retention = retention
         self.indexes: dict[int, dict[str, BoardIndex]] = {}
@@ -111,8 +114,11 @@ class LocalTopK:
         if not force and self.last_sent.get(key) == top:
             return
         self.last_sent[key] = top
-        value = encode_candidates(board, partition, self.seq.get(partition, -1), top)
+        seq = self.seq.get(partition, -1)
+        value = encode_candidates(board, partition, seq, top)
         await self.candidates.send(key=f"{board}|{partition}".encode(), value=value)
+        if self.local is not None:
+            await self.local(board, partition, seq, top)
 
     async def resend(self, partition: int) -> None:
         for board in list(self.indexes.get(partition, {})):
@@ -190,8 +196,9 @@ class GlobalTopK:
     """Stage 2: latest local list per (board, partition), kept decoded in memory and in a table for restarts."""
 
     def __init__(self, store: PartitionStore, emitter: Emitter, top_k: int, retention: timedelta,
-                 generation: Callable[[], object] = lambda: None) -> None:
+                 generation: Callable[[], object] = lambda: None, owns: Callable[[], bool] = lambda: False) -> None:
         self.store = store
+        self.owns = owns
         self.emitter = emitter
         self.top_k = top_k
         self.retention = retention
@@ -214,40 +221,61 @@ class GlobalTopK:
             }
         return lists
 
+    async def on_local(self, board: str, partition: int, seq: int, entries: list[Entry]) -> None:
+        """A list from this worker's own stage 1, handed over in-process while this worker owns stage 2 (the one
+        ``leaderboard-candidates`` partition): one Kafka round trip less before a board changes. The list also goes
+        through the topic, which is what persists and replays it; receiving it again there changes nothing."""
+        if not self.owns() or is_expired(board, _now(), self.retention):
+            return
+        if self._keep(board, partition, seq, entries):
+            await self._emit({board})
+
     async def on_candidates(self, messages: list[Any]) -> None:
         """Apply a batch of candidate lists: only the newest per (board, partition) counts, one merge per board.
 
         Folding the batch first is what lets stage 2 catch up after a burst instead of merging every
         intermediate list.
         """
-        newest: dict[tuple[str, int], tuple[int, list[list[Any]]]] = {}
+        newest: dict[tuple[str, int], tuple[int, list[list[Any]], list[Entry]]] = {}
         for message in messages:
             try:
                 msg = orjson.loads(message.value)
                 key = (str(msg["board"]), int(msg["partition"]))
                 seq, entries = int(msg["seq"]), list(msg["entries"])
-            except (ValueError, KeyError, TypeError) as exc:  # not ours or corrupt: skip it, say why
+                decoded = decode_entries(entries)
+            except (ValueError, KeyError, TypeError, IndexError) as exc:  # not ours or corrupt: skip it, say why
                 log.warning("skipping a malformed candidates record: %r", exc)
                 continue
             if key not in newest or newest[key][0] <= seq:
-                newest[key] = (seq, entries)
+                newest[key] = (seq, entries, decoded)
         dirty: set[str] = set()
         writes: list[tuple[str, Any]] = []
         now = _now()
-        for (board, partition), (seq, entries) in newest.items():
+        for (board, partition), (seq, entries, decoded) in newest.items():
             if is_expired(board, now, self.retention):
                 self.lists.pop(board, None)
                 continue
-            lists = self.lists_for(board)
-            stored = lists.get(partition)
+            stored = self.lists_for(board).get(partition)
             if stored is not None and stored[0] > seq:
                 continue  # a stale list from a worker that lost the partition
-            lists[partition] = (seq, decode_entries(entries))
+            if self._keep(board, partition, seq, decoded):
+                dirty.add(board)
             writes.append((f"{board}|{partition}", {"seq": seq, "entries": entries}))
-            dirty.add(board)
         self.store.write(0, writes)  # the candidates table has one partition
         await self.store.outbox.send()
-        for board in sorted(dirty):
+        await self._emit(dirty)
+
+    def _keep(self, board: str, partition: int, seq: int, entries: list[Entry]) -> bool:
+        """Store a partition's list unless a newer one is held; True when the board's lists changed."""
+        lists = self.lists_for(board)
+        stored = lists.get(partition)
+        if stored is not None and (stored[0] > seq or (stored[0] == seq and stored[1] == entries)):
+            return False  # a stale list (from a worker that lost the partition), or this very list again
+        lists[partition] = (seq, entries)
+        return True
+
+    async def _emit(self, boards: set[str]) -> None:
+        for board in sorted(boards):
             top = merge_top([entries for _, entries in self.lists[board].values()], self.top_k)
             if self.last_top.get(board) != top:
                 self.last_top[board] = top

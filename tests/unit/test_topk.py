@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any, cast
 
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_app.boards import Emitter
+from stream_app.boards import Emitter, GlobalTopK, encode_candidates
 from stream_app.topk import BoardIndex, Entry, merge_top
 
 pytestmark = pytest.mark.unit
@@ -105,3 +108,40 @@ async def test_emitter_coalesces_bursts_and_always_sends_the_last_state() -> Non
     bodies = [orjson.loads(v) for _, v in sink.sent]
     assert len(bodies) == 2 and bodies[-1]["data"][0]["score"] == 49
     assert bodies[1]["version"] > bodies[0]["version"]
+
+
+class _Outbox:
+    async def send(self) -> None:
+        return None
+
+
+class _Store:
+    """What stage 2 needs of a :class:`PartitionStore`: writes recorded, an empty table to read lists from."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, object]] = []
+        self.outbox = _Outbox()
+        self.table = SimpleNamespace(data=SimpleNamespace(_dbs={}))
+
+    def write(self, partition: int, items: list[tuple[str, object]]) -> None:
+        self.writes.extend(items)
+
+
+async def test_stage2_takes_its_own_workers_lists_in_process_only_while_it_owns_stage2() -> None:
+    sink, store, owns = _Sink(), _Store(), {"now": False}
+    stage2 = GlobalTopK(cast(Any, store), Emitter(sink, interval_s=0), top_k=3, retention=timedelta(days=1),
+                        owns=lambda: owns["now"])
+    entries = [Entry("ann", 30, 1), Entry("bob", 20, 2)]
+    await stage2.on_local("alltime", 0, 7, entries)
+    assert sink.sent == []  # another worker owns stage 2: it will get the list through the topic
+    owns["now"] = True
+    await stage2.on_local("alltime", 0, 7, entries)
+    assert [row["user_id"] for row in orjson.loads(sink.sent[-1][1])["data"]] == ["ann", "bob"]
+
+    # the same list arriving through the topic is persisted, and changes nothing
+    await stage2.on_candidates([SimpleNamespace(value=encode_candidates("alltime", 0, 7, entries))])
+    assert store.writes == [("alltime|0", {"seq": 7, "entries": [list(e) for e in entries]})]
+    assert len(sink.sent) == 1
+    # an older list (a worker that lost the partition) is neither kept nor persisted
+    await stage2.on_candidates([SimpleNamespace(value=encode_candidates("alltime", 0, 6, [Entry("eve", 99, 0)]))])
+    assert len(store.writes) == 1 and len(sink.sent) == 1
