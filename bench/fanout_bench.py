@@ -2,7 +2,8 @@
 with p99 delivery under 1 s, and its RSS per client.
 
 For each client count (1k, 2k, 5k, 10k; stopping at the first that fails) a fresh ``sse_server`` is started on
-fresh topics, the clients (one separate process of raw asyncio streams) connect to the ``alltime`` stream, and
+fresh topics, the clients (separate processes of raw asyncio protocols, see ``bench.swarm``) connect to the
+``alltime`` stream, and
 boards of ``fanout_rows`` rows are produced straight to ``leaderboard-updates`` every 0.5 s. Delivery delay =
 arrival of that exact version at a client - the moment it was produced; a version a client never got counts
 as not delivered. RSS per client = (server VmRSS with every client connected - before any) / clients.
@@ -69,7 +70,8 @@ async def run_count(ctx: Context, clients: int) -> dict[str, Any]:
     per_client = (rss_connected - rss_before) / max(figures["connected"], 1)
     passed = (figures["connected"] == clients and figures["p99_ms"] is not None
               and figures["p99_ms"] < P99_BOUND_MS)
-    print(f"    {clients:6d} clients: {figures['connected']} connected in {figures['connect_s']:.1f}s, "
+    print(f"    {clients:6d} clients ({figures['client_processes']} client processes): "
+          f"{figures['connected']} connected in {figures['connect_s']:.1f}s, "
           f"p99 {figures['p99_ms'] or float('inf'):.0f} ms, delivered {figures['delivered']:.3f}, "
           f"{per_client:.1f} KiB/client, server CPU {cpu:.2f} -> {'pass' if passed else 'FAIL'}", flush=True)
     return {"clients": clients, "passed": passed, "rss_before_kb": rss_before, "rss_connected_kb": rss_connected,

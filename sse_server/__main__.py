@@ -1,22 +1,41 @@
-"""``python -m sse_server`` / ``scoreboard-sse``: the read/stream API under uvicorn (SIGINT/SIGTERM stop)."""
+"""``python -m sse_server`` / ``scoreboard-sse``: the read/stream API under uvicorn (SIGINT/SIGTERM stop).
+
+Sized for about 10,000 open streams per process: the open-file limit is raised to its hard limit (one socket
+per client), uvicorn runs on uvloop with the httptools parser and a listen backlog of 4096.
+"""
 
 from __future__ import annotations
 
 import logging
+import resource
 
 import uvicorn
 
 from sse_server.app import create_app
 from sse_server.settings import SseSettings
 
+log = logging.getLogger("sse_server")
+
+
+def raise_open_files_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("sse: could not raise the open-files limit from %d to %d: %s", soft, hard, exc)
+    now = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    log.info("sse: open-files limit %d (was %d, hard %d): about %d streams", now, soft, hard, max(0, now - 100))
+
 
 def main() -> None:
     settings = SseSettings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLogger().level))
+    raise_open_files_limit()
     uvicorn.run(
         create_app(settings), host=settings.sse_host, port=settings.sse_port,
-        log_level=settings.log_level.lower(),
+        log_level=settings.log_level.lower(), loop="uvloop", http="httptools",
         log_config=None, access_log=False, timeout_graceful_shutdown=5, backlog=4096,
     )
 

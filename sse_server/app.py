@@ -16,7 +16,8 @@ from starlette.staticfiles import StaticFiles
 
 from sse_server.board_feed import BoardFeed
 from sse_server.boards import BoardStore
-from sse_server.broadcast import Broadcaster, follow_periods
+from sse_server.broadcast import Broadcaster, follow_periods, send_heartbeats
+from sse_server.eventstream import StreamFastPath, end_streams_on_exit
 from sse_server.metrics import SseMetrics
 from sse_server.routes import ReadModel, router
 from sse_server.settings import SseSettings
@@ -47,7 +48,11 @@ def create_app(settings: SseSettings, *, tail_kafka: bool = True) -> FastAPI:
         store = BoardStore()
         broadcaster = Broadcaster(store, metrics)
         feed = BoardFeed(settings, store, broadcaster.board_changed, metrics)
-        tasks = [asyncio.create_task(follow_periods(broadcaster), name="sse-periods")]
+        tasks = [
+            asyncio.create_task(follow_periods(broadcaster), name="sse-periods"),
+            asyncio.create_task(send_heartbeats(broadcaster, settings.sse_heartbeat_s), name="sse-heartbeats"),
+            asyncio.create_task(end_streams_on_exit(broadcaster), name="sse-exit"),
+        ]
         if tail_kafka:
             tasks.append(asyncio.create_task(feed.run(), name="sse-board-feed"))
         else:
@@ -61,6 +66,7 @@ def create_app(settings: SseSettings, *, tail_kafka: bool = True) -> FastAPI:
 
     app = FastAPI(title="Scoreboard read/stream API", version="0.1.0", lifespan=lifespan)
     app.add_exception_handler(RequestValidationError, validation_error_to_400)
+    app.add_middleware(StreamFastPath)  # before CORS: CORS wraps it
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET"],

@@ -2,29 +2,37 @@
 
 - Each change of a window's board is serialized **once** into an SSE frame (``id:``, ``event:``, ``data:``)
   and that same bytes object is written to every client.
-- Conflation: a client holds no queue, only a wake-up flag and the sequence number of the last frame it was
-  sent. When it is woken it sends the window's *latest* frame. A slow or stalled client therefore skips
-  intermediate boards (each event is the full state, so nothing is lost) and never holds more than one board.
-- Clients register on connect and are removed in a ``finally`` when their stream ends (disconnect, shutdown).
+- Delivery: a change is written to each client of the window right away by :mod:`sse_server.delivery` (no
+  task and no queue per client). A client holds only the sequence number of the last frame it was sent and
+  is always sent the window's *latest* frame; a slow or stalled client therefore skips intermediate boards
+  (each event is the full state, so nothing is lost) and never holds more than one board.
+- Heartbeats come from one process-wide tick (:meth:`Broadcaster.heartbeat`), not a timer per client: each
+  tick sends every client one ``: ping`` comment.
+- Clients are registered by :meth:`Broadcaster.subscribe` on connect and removed by ``unsubscribe`` when the
+  client goes away; :meth:`Broadcaster.close_all` ends every stream normally (server shutdown).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncGenerator, Callable
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from starlette.types import Message, Send
 
 from schemas.leaderboard import WINDOWS, Window
 from sse_server.boards import BoardStore, current_board_id, window_of
+from sse_server.delivery import END, Subscriber, body
 from sse_server.metrics import SseMetrics
 
 EVENT_NAME = "leaderboard_update"
-SEP = "\n"
+PING = b": ping\n\n"
+PING_MESSAGE = body(PING)
 
 
 def utc_now() -> datetime:
@@ -33,7 +41,8 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class Frame:
-    """One window's board, serialized once: ``body`` for ``GET /leaderboard``, ``event`` for SSE."""
+    """One window's board, serialized once: ``body`` for ``GET /leaderboard``, ``event`` for SSE and
+    ``message``, the ASGI message carrying ``event`` (one dict shared by every client; servers only read it)."""
 
     seq: int
     window: Window
@@ -41,6 +50,7 @@ class Frame:
     version: int
     body: dict[str, Any]
     event: bytes
+    message: Message
 
 
 def encode_event(version: int, payload: bytes) -> bytes:
@@ -52,25 +62,8 @@ def should_send_initial(last_event_id: str | None, version: int) -> bool:
     return last_event_id is None or last_event_id.strip() != str(version)
 
 
-class Subscriber:
-    """One open stream: a wake-up flag and the sequence number of the last frame sent (no queue)."""
-
-    __slots__ = ("window", "wake", "last_seq", "closing")
-
-    def __init__(self, window: Window) -> None:
-        self.window = window
-        self.wake = asyncio.Event()
-        self.last_seq = -1
-        self.closing = False
-
-    def close(self) -> None:
-        """End the stream normally at its next wake-up (server shutdown): the response completes cleanly."""
-        self.closing = True
-        self.wake.set()
-
-
 class Broadcaster:
-    """Latest frame per window, the open streams per window, and the conflating per-client iterator."""
+    """Latest frame per window, the open streams per window, and what each stream lacks."""
 
     def __init__(
         self, store: BoardStore, metrics: SseMetrics, clock: Callable[[], datetime] = utc_now
@@ -80,22 +73,27 @@ class Broadcaster:
         self.clock = clock
         self._seq = itertools.count()
         self._subscribers: dict[Window, set[Subscriber]] = {w: set() for w in WINDOWS}
+        self._pings = 0
+        self._sent: Counter[Window] = Counter()  # events sent, added to the metric once per fan-out
+        self.closed = False
         now = clock()
         self._frames: dict[Window, Frame] = {w: self._build(w, now) for w in WINDOWS}
 
     def _build(self, window: Window, now: datetime) -> Frame:
         snapshot = self.store.current(window, now)
-        body: dict[str, Any] = snapshot.model_dump(mode="json")
+        data: dict[str, Any] = snapshot.model_dump(mode="json")
         self.metrics.frames_built.labels(window).inc()
+        event = encode_event(snapshot.version, orjson.dumps(data))
         return Frame(
             seq=next(self._seq), window=window, board=current_board_id(window, now), version=snapshot.version,
-            body=body, event=encode_event(snapshot.version, orjson.dumps(body)),
+            body=data, event=event, message=body(event),
         )
 
     def _publish(self, window: Window, now: datetime) -> None:
         self._frames[window] = self._build(window, now)
-        for sub in self._subscribers[window]:
-            sub.wake.set()
+        for sub in list(self._subscribers[window]):
+            sub.offer()
+        self._count_sent()
 
     def board_changed(self, board: str) -> None:
         """The store's board ``board`` changed: publish it if a window currently shows it (or shows the empty
@@ -121,40 +119,75 @@ class Broadcaster:
         self.sync()
         return self._frames[window]
 
+    def heartbeat(self) -> None:
+        """Send every client one ``: ping`` comment (called every ``SCOREBOARD_SSE_HEARTBEAT_S``)."""
+        self._pings += 1
+        for subs in self._subscribers.values():
+            for sub in list(subs):
+                sub.offer()
+        self._count_sent()
+
+    def close_all(self) -> None:
+        """End every open stream normally, and any stream opened later at once (server shutdown)."""
+        self.closed = True
+        for subs in self._subscribers.values():
+            for sub in list(subs):
+                sub.close()
+
     def client_count(self, window: Window | None = None) -> int:
         windows = WINDOWS if window is None else (window,)
         return sum(len(self._subscribers[w]) for w in windows)
 
-    async def stream(
-        self, window: Window, last_event_id: str | None, retry_ms: int, sub: Subscriber | None = None
-    ) -> AsyncGenerator[bytes, None]:
-        """The bytes of one client's SSE stream: ``retry:``, the current board unless the client is current,
-        then the latest board after each change (intermediate boards are skipped for slow clients), until
-        the client goes away or ``sub.close()`` is called."""
-        sub = sub or Subscriber(window)
+    def subscribe(self, window: Window, last_event_id: str | None, retry_ms: int, send: Send) -> Subscriber:
+        """Open a stream on ``send`` (the response has started): the ``retry:`` hint and the current board,
+        unless ``Last-Event-ID`` says the client has it, then every change until ``unsubscribe``."""
+        frame = self.frame(window)
+        sub = Subscriber(window, send, self._due)
+        sub.last_seq, sub.pings = frame.seq, self._pings
         self._subscribers[window].add(sub)
         self.metrics.clients.labels(window).inc()
-        sent = self.metrics.events_sent.labels(window)
-        try:
-            frame = self.frame(window)
+        first = b"retry: %d\n\n" % retry_ms
+        if should_send_initial(last_event_id, frame.version):
+            first += frame.event
+            self._sent[window] += 1
+            self._count_sent()
+        sub.write(body(first))
+        if self.closed:
+            sub.close()
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        """The client went away: forget it."""
+        sub.stop()
+        if sub in self._subscribers[sub.window]:
+            self._subscribers[sub.window].discard(sub)
+            self.metrics.clients.labels(sub.window).dec()
+
+    def _due(self, sub: Subscriber) -> Message | None:
+        """What ``sub`` lacks now (marked as sent): the end, the latest frame, a ping, or nothing."""
+        if sub.closing:
+            return END
+        frame = self._frames[sub.window]
+        ping = sub.pings != self._pings
+        sub.pings = self._pings
+        if frame.seq != sub.last_seq:
             sub.last_seq = frame.seq
-            yield b"retry: %d\n\n" % retry_ms
-            if should_send_initial(last_event_id, frame.version):
-                sent.inc()
-                yield frame.event
-            while True:
-                await sub.wake.wait()
-                sub.wake.clear()
-                if sub.closing:
-                    return
-                frame = self._frames[window]
-                if frame.seq != sub.last_seq:
-                    sub.last_seq = frame.seq
-                    sent.inc()
-                    yield frame.event
-        finally:
-            self._subscribers[window].discard(sub)
-            self.metrics.clients.labels(window).dec()
+            self._sent[sub.window] += 1
+            return body(frame.event + PING) if ping else frame.message
+        return PING_MESSAGE if ping else None
+
+    def _count_sent(self) -> None:
+        for window, count in self._sent.items():
+            if count:
+                self.metrics.events_sent.labels(window).inc(count)
+        self._sent.clear()
+
+
+async def send_heartbeats(broadcaster: Broadcaster, interval: float) -> None:
+    """One heartbeat tick for every client every ``interval`` seconds (for the app's lifetime)."""
+    while True:
+        await asyncio.sleep(interval)
+        broadcaster.heartbeat()
 
 
 async def follow_periods(broadcaster: Broadcaster, interval: float = 1.0) -> None:

@@ -198,3 +198,41 @@ async def clients(url: str, expected: int) -> bool:
     total = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                 if line.startswith("scoreboard_sse_clients{"))
     return total == expected
+
+
+async def first_stream_bytes(client: httpx.AsyncClient, url: str, params: list[tuple[str, str]],
+                             headers: dict[str, str]) -> tuple[httpx.Headers, bytes]:
+    """Headers and the raw bytes of a stream up to the end of its first board event."""
+    async with client.stream("GET", f"{url}/leaderboard/stream", params=params, headers=headers) as resp:
+        assert resp.status_code == 200
+        raw = b""
+        async for piece in resp.aiter_raw():
+            raw += piece
+            if b"event: leaderboard_update" in raw and raw.endswith(b"\n\n"):
+                return resp.headers, raw
+    raise AssertionError(f"stream ended early: {raw!r}")
+
+
+async def test_stream_is_the_same_on_the_fast_path_and_the_framework_route_with_cors_and_head(
+    make_topics: MakeTopics, producer: AIOKafkaProducer, start_sse: StartSse
+) -> None:
+    topics = await make_topics()
+    await produce_board(producer, topics.names.leaderboard_updates, board_record("weekly", 4, [("ann", 1)]))
+    origin = "https://game.example"
+    _, url = start_sse(topics, SCOREBOARD_CORS_ORIGINS=origin, SCOREBOARD_SSE_RETRY_MS="2500")
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as client:
+        fast = await first_stream_bytes(client, url, [("window", "weekly")], {"Origin": origin})
+        # a repeated parameter is left to FastAPI (the last value wins there), which serves it the same way
+        routed = await first_stream_bytes(client, url, [("window", "daily"), ("window", "weekly")],
+                                          {"Origin": origin})
+        head = await client.head(f"{url}/leaderboard/stream", params={"window": "weekly"})
+        bad = await client.get(f"{url}/leaderboard/stream", params={"window": "monthly"})
+    assert fast[1] == routed[1]
+    assert fast[1].startswith(b"retry: 2500\n\nid: 4\nevent: leaderboard_update\ndata: {")
+    for headers in (fast[0], routed[0]):
+        assert headers["content-type"] == "text/event-stream; charset=utf-8"
+        assert headers["cache-control"] == "no-store" and headers["x-accel-buffering"] == "no"
+        assert headers["access-control-allow-origin"] == origin
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"].startswith("text/event-stream")
+    assert bad.status_code == 400 and "window" in bad.json()["detail"]

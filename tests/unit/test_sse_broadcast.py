@@ -1,16 +1,19 @@
-"""The fan-out: serialize once, conflate slow clients, ``Last-Event-ID``, rollover, cleanup (pure asyncio)."""
+"""The fan-out: serialize once, conflate slow clients, ``Last-Event-ID``, heartbeats, rollover, cleanup
+(pure asyncio: each client is an in-memory ASGI ``send`` that records the chunks it is given)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from starlette.types import Message
 
 from sse_server.boards import BoardStore
-from sse_server.broadcast import Broadcaster, Subscriber, should_send_initial
+from sse_server.broadcast import Broadcaster, should_send_initial
+from sse_server.delivery import Subscriber
 from sse_server.metrics import SseMetrics
-from tests.fixtures.sse import board_record, parse_sse
+from tests.fixtures.sse import SseEvent, board_record, parse_sse
 
 pytestmark = pytest.mark.unit
 
@@ -23,6 +26,30 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+class Sink:
+    """An ASGI ``send`` that records body chunks; ``gate`` (when set) makes every send wait until it opens."""
+
+    def __init__(self, gate: asyncio.Event | None = None) -> None:
+        self.gate = gate
+        self.chunks: list[bytes] = []
+        self.ended = False
+        self.read = 0
+
+    async def __call__(self, message: Message) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        if message["body"]:
+            self.chunks.append(message["body"])
+        if not message["more_body"]:
+            self.ended = True
+
+    def events(self) -> list[SseEvent]:
+        """The SSE blocks received since the last call."""
+        text = b"".join(self.chunks[self.read:]).decode()
+        self.read = len(self.chunks)
+        return [parse_sse(block) for block in text.split("\n\n") if block]
 
 
 def make(now: datetime | None = None) -> tuple[BoardStore, Broadcaster, Clock]:
@@ -38,10 +65,15 @@ def push(store: BoardStore, bc: Broadcaster, version: int, user: str = "a", wind
     bc.board_changed(key.decode())
 
 
-async def take(stream: AsyncIterator[bytes]) -> tuple[str | None, int]:
-    """Next event of a stream as (id, version in the data)."""
-    ev = parse_sse((await anext(stream)).decode())
-    return ev.id, ev.json()["version"]
+def updates(sink: Sink) -> list[tuple[str | None, int]]:
+    """The new ``leaderboard_update`` events of a client as (id, version in the data)."""
+    return [(ev.id, ev.json()["version"]) for ev in sink.events() if ev.event == "leaderboard_update"]
+
+
+def connect(bc: Broadcaster, window: str = "alltime", last_event_id: str | None = None,
+            sink: Sink | None = None) -> tuple[Sink, Subscriber]:
+    sink = sink or Sink()
+    return sink, bc.subscribe(window, last_event_id, RETRY, sink)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("last_event_id", "version", "send"), [
@@ -55,81 +87,86 @@ def test_last_event_id_decides_the_initial_event(last_event_id: str | None, vers
 async def test_connect_sends_retry_then_the_current_board() -> None:
     store, bc, _ = make()
     push(store, bc, 3)
-    stream = bc.stream("alltime", None, RETRY)
-    assert parse_sse((await anext(stream)).decode()).retry == RETRY
-    assert await take(stream) == ("3", 3)
-    await stream.aclose()
+    sink, _ = connect(bc)
+    first, board = sink.events()
+    assert first.retry == RETRY and first.event is None
+    assert (board.event, board.id, board.json()["version"]) == ("leaderboard_update", "3", 3)
 
 
 async def test_current_last_event_id_gets_nothing_until_the_next_change() -> None:
     store, bc, _ = make()
     push(store, bc, 3)
-    stream = bc.stream("alltime", "3", RETRY)
-    await anext(stream)  # retry hint
+    sink, _ = connect(bc, last_event_id="3")
+    assert [ev.retry for ev in sink.events()] == [RETRY]  # the retry hint only, not board 3
     push(store, bc, 4)
-    assert await take(stream) == ("4", 4)  # not 3 first
-    await stream.aclose()
+    assert updates(sink) == [("4", 4)]
 
 
 async def test_stale_last_event_id_gets_the_current_board_at_once() -> None:
     store, bc, _ = make()
     push(store, bc, 3)
-    stream = bc.stream("alltime", "2", RETRY)
-    await anext(stream)
-    assert await take(stream) == ("3", 3)
-    await stream.aclose()
+    sink, _ = connect(bc, last_event_id="2")
+    assert updates(sink) == [("3", 3)]
 
 
 async def test_slow_consumer_only_ever_sees_the_latest_board() -> None:
     store, bc, _ = make()
     push(store, bc, 1)
-    stream = bc.stream("alltime", None, RETRY)
-    await anext(stream)
-    assert await take(stream) == ("1", 1)
+    gate = asyncio.Event()
+    sink, sub = connect(bc, sink=Sink(gate))  # its very first send already waits
     for version in range(2, 502):  # 500 changes while the client does not read
         push(store, bc, version)
-    assert await take(stream) == ("501", 501)  # straight to the latest
+    assert sub.busy and sink.chunks == []
+    gate.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert updates(sink) == [("1", 1), ("501", 501)]  # straight to the latest: nothing in between was queued
     push(store, bc, 502)
-    assert await take(stream) == ("502", 502)  # nothing in between was queued
-    await stream.aclose()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert updates(sink) == [("502", 502)]
+    bc.unsubscribe(sub)
 
 
 async def test_each_change_is_serialized_once_for_all_clients() -> None:
     store, bc, _ = make()
-    streams = [bc.stream("alltime", None, RETRY) for _ in range(50)]
-    for s in streams:
-        await anext(s)
-        await anext(s)
+    sinks = [connect(bc)[0] for _ in range(50)]
     built = bc.metrics.frames_built.labels("alltime")._value.get()
     push(store, bc, 7)
-    frames = [await anext(s) for s in streams]
+    frames = [s.chunks[-1] for s in sinks]
     assert all(f is frames[0] for f in frames)  # the very same bytes object
     assert bc.metrics.frames_built.labels("alltime")._value.get() == built + 1
-    for s in streams:
-        await s.aclose()
+    assert bc.metrics.events_sent.labels("alltime")._value.get() == 100  # 50 on connect, 50 for version 7
 
 
-async def test_other_windows_are_not_woken() -> None:
+async def test_other_windows_are_not_sent_to() -> None:
     store, bc, _ = make()
-    daily = bc.stream("daily", None, RETRY)
-    await anext(daily)
-    first = await take(daily)
+    daily, _ = connect(bc, "daily")
+    assert updates(daily) == [("0", 0)]
     push(store, bc, 9)  # alltime only
+    assert updates(daily) == []
     push(store, bc, 2, window="daily", now=bc.clock())
-    assert first == ("0", 0)
-    assert await take(daily) == ("2", 2)
-    await daily.aclose()
+    assert updates(daily) == [("2", 2)]
+
+
+async def test_heartbeat_sends_every_client_one_ping_comment() -> None:
+    store, bc, _ = make()
+    sinks = [connect(bc, window)[0] for window in ("alltime", "daily", "weekly")]
+    for sink in sinks:
+        sink.events()
+    bc.heartbeat()
+    for sink in sinks:
+        [ping] = sink.events()
+        assert ping.comments == ["ping"] and ping.event is None and ping.id is None
 
 
 async def test_disconnect_removes_the_client() -> None:
     store, bc, _ = make()
-    streams = [bc.stream("weekly", None, RETRY) for _ in range(3)]
-    for s in streams:
-        await anext(s)
+    subs = [connect(bc, "weekly")[1] for _ in range(3)]
     assert bc.client_count() == 3
     assert bc.metrics.clients.labels("weekly")._value.get() == 3
-    for s in streams:
-        await s.aclose()
+    for sub in subs:
+        bc.unsubscribe(sub)
     assert bc.client_count() == 0
     assert bc.metrics.clients.labels("weekly")._value.get() == 0
 
@@ -137,26 +174,28 @@ async def test_disconnect_removes_the_client() -> None:
 async def test_day_rollover_pushes_an_empty_board_without_going_back_in_version() -> None:
     store, bc, clock = make(datetime(2026, 11, 26, 23, 59, 59, tzinfo=UTC))
     push(store, bc, 17, window="daily", now=clock())
-    stream = bc.stream("daily", None, RETRY)
-    await anext(stream)
-    assert await take(stream) == ("17", 17)
+    sink, _ = connect(bc, "daily")
+    assert updates(sink) == [("17", 17)]
     clock.now += timedelta(seconds=2)
     bc.sync()
-    ev = parse_sse((await anext(stream)).decode())
+    [ev] = sink.events()
     assert ev.id == "17"
     assert ev.json()["data"] == [] and ev.json()["period"] == "2026-11-27"
     push(store, bc, 18, window="daily", now=clock())
-    assert await take(stream) == ("18", 18)
-    await stream.aclose()
+    assert updates(sink) == [("18", 18)]
 
 
-async def test_closing_a_subscriber_ends_its_stream_normally() -> None:
+async def test_close_all_ends_every_stream_normally_after_the_send_in_flight() -> None:
     store, bc, _ = make()
-    sub = Subscriber("alltime")
-    stream = bc.stream("alltime", None, RETRY, sub)
-    await anext(stream)
-    await anext(stream)
-    sub.close()
-    with pytest.raises(StopAsyncIteration):
-        await anext(stream)
-    assert bc.client_count() == 0
+    push(store, bc, 1)
+    fast, _ = connect(bc)
+    gate = asyncio.Event()
+    slow, slow_sub = connect(bc, sink=Sink(gate))
+    bc.close_all()
+    assert fast.ended and not slow.ended
+    gate.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert slow.ended and updates(slow) == [("1", 1)]  # its pending board first, then the end
+    late, _ = connect(bc)
+    assert late.ended  # a stream opened during shutdown ends at once
