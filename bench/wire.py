@@ -83,32 +83,6 @@ async def body_pieces(reader: asyncio.StreamReader, chunked: bool) -> AsyncItera
             yield piece
 
 
-async def sse_ids(reader: asyncio.StreamReader) -> AsyncIterator[list[int]]:
-    """The ``id:`` values as they arrive, per read, without decoding the body: the cheap path for most clients.
-
-    A JSON ``data:`` line cannot hold a raw newline, so every ``\nid: `` in the raw bytes (chunk-size lines
-    end with CRLF) starts an id line; an id line cut by the end of a read is kept for the next one.
-    """
-    tail = b"\n"  # the body may start with an id line
-    while True:
-        piece = await reader.read(262144)
-        if not piece:
-            return
-        data = tail + piece
-        ids: list[int] = []
-        at = data.find(b"\nid: ")
-        tail = data[-4:]  # a cut "\nid: " (5 bytes) leaves at most 4; a whole id line needs 7
-        while at >= 0:
-            end = data.find(b"\n", at + 5)
-            if end < 0:
-                tail = data[at:]
-                break
-            ids.append(int(data[at + 5:end].rstrip(b"\r")))
-            at = data.find(b"\nid: ", end)
-        if ids:
-            yield ids
-
-
 async def sse_events(reader: asyncio.StreamReader, chunked: bool) -> AsyncIterator[tuple[int, bytes]]:
     """(id, event block) for every event that has an ``id:`` line; comments (heartbeats) are skipped."""
     buffer = b""
