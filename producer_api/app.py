@@ -1,4 +1,5 @@
-"""``create_app(settings)``: the FastAPI app, its middlewares (metrics -> API key -> body size) and lifespan.
+"""``create_app(settings)``: the FastAPI app behind its front door (metrics -> API key -> body size ->
+POST /scores, see ``front``) and its lifespan.
 
 The lifespan starts the reply listener first (positioned at the end of ``score-applied``), then the producer,
 so the app only serves once no reply can be missed. ``with_broker=False`` builds the same HTTP layer with no
@@ -10,14 +11,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from producer_api import errors
-from producer_api.auth import ApiKeyMiddleware
+from producer_api.auth import ApiKeys
+from producer_api.front import FrontDoor
 from producer_api.kafka_io import EventLog
-from producer_api.limits import BodySizeLimitMiddleware
-from producer_api.metrics import ApiMetrics, MetricsMiddleware
+from producer_api.metrics import ApiMetrics
 from producer_api.replies import ReplyListener
 from producer_api.routes import router
 from producer_api.settings import ApiSettings
@@ -27,6 +30,18 @@ from schemas.catalog import ActionCatalog
 log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+class WriteApi(FastAPI):
+    """FastAPI with the front door *outside* it: every request enters ``FrontDoor`` first, and ``POST /scores``
+    never enters FastAPI's own per-request layers (its OpenTelemetry check, which reads the environment on
+    every request, the error middleware, routing, dependency resolution). Other requests continue into FastAPI.
+    """
+
+    front: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.front(scope, receive, send)
 
 
 def create_app(
@@ -54,7 +69,7 @@ def create_app(
                      len(catalog), len(settings.api_keys), event_log.topic)
             yield {"api": ApiState(settings, catalog, metrics, event_log, replies)}
 
-    app = FastAPI(
+    app = WriteApi(
         title="Scoreboard write API",
         version="1.0.0",
         description="Report user actions; scores are counted exactly once by the stream worker.",
@@ -66,8 +81,6 @@ def create_app(
     docs = {app.docs_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url}
     public = frozenset(PUBLIC_PATHS) | frozenset(p for p in docs if p is not None)
     known = frozenset(getattr(route, "path", "") for route in router.routes) | public
-    # added innermost first: requests pass metrics -> API key -> body size -> routing
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys, public_paths=public)
-    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=known)
+    app.front = FrontDoor(partial(FastAPI.__call__, app), metrics=metrics, keys=ApiKeys(settings.api_keys),
+                          public_paths=public, routes=known, max_body_bytes=settings.max_body_bytes)
     return app

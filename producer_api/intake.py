@@ -26,6 +26,12 @@ def check_content_type(value: str | None) -> None:
 
 
 def parse_score_request(body: bytes) -> ScoreRequest:
+    """One pass for a valid body (pydantic-core parses and validates the bytes); a body that fails is parsed
+    again the slow way only to word the 400 (malformed JSON / not an object / which fields)."""
+    try:
+        return ScoreRequest.model_validate_json(body)
+    except ValidationError:
+        pass
     try:
         raw = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from producer_api.settings import ApiSettings
-from schemas.events import ScoreEvent
+from schemas.events import ScoreEvent, ScoreRequest
 from schemas.kafka import start_with_retry
 
 log = logging.getLogger(__name__)
@@ -49,17 +51,56 @@ def encode(event: ScoreEvent) -> tuple[bytes, bytes]:
     return event.user_id.encode(), orjson.dumps(event.model_dump(exclude_none=True))
 
 
+def encode_request(score: ScoreRequest, event_id: str, occurred_at: datetime) -> tuple[bytes, bytes]:
+    """The same bytes as ``encode(ScoreEvent(...))`` for an already validated request, without building and
+    validating a second model per request (the request's fields passed the same validators)."""
+    value: dict[str, Any] = {"user_id": score.user_id, "action_id": score.action_id, "event_id": event_id}
+    if score.username is not None:
+        value["username"] = score.username
+    value["occurred_at"] = occurred_at
+    return score.user_id.encode(), orjson.dumps(value)
+
+
+def _give_up(delivered: asyncio.Future[Any]) -> None:
+    """The produce bound passed: fail this record's future (aiokafka skips futures already done)."""
+    if not delivered.done():
+        delivered.set_exception(TimeoutError("the broker did not acknowledge the record in time"))
+
+
+class KeyPartitioner:
+    """aiokafka's default partitioner (Java-compatible murmur2 of the key), remembered per key: murmur2 is pure
+    Python and users post again and again. The mapping is exactly the default one, which the worker relies on."""
+
+    MAX_KEYS = 100_000
+
+    def __init__(self) -> None:
+        self._index: dict[tuple[bytes, int], int] = {}
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return DefaultPartitioner()(key, all_partitions, available)  # type: ignore[no-any-return]
+        count = len(all_partitions)
+        index = self._index.get((key, count))
+        if index is None:
+            if len(self._index) >= self.MAX_KEYS:
+                self._index.clear()
+            index = self._index[(key, count)] = (murmur2(key) & 0x7FFFFFFF) % count
+        return all_partitions[index]
+
+
 class EventLog:
     def __init__(self, settings: ApiSettings) -> None:
         self.topic = settings.topics.score_events
         self._settings = settings
         self._producer: Any = None
+        self._timeout = settings.produce_timeout_ms / 1000
         self.started = False
 
     def _make(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
             bootstrap_servers=self._settings.kafka_bootstrap_servers, client_id="scoreboard-api",
             acks="all", enable_idempotence=True, linger_ms=2, request_timeout_ms=self._settings.produce_timeout_ms,
+            partitioner=KeyPartitioner(),
         )
 
     async def start(self) -> None:
@@ -74,17 +115,26 @@ class EventLog:
             self.started = False
             await stop_quietly(self._producer, "producer_api producer", self._settings.produce_timeout_ms / 1000)
 
-    async def produce(self, event: ScoreEvent) -> None:
+    async def produce(self, key: bytes, value: bytes) -> None:
         """Return once the broker has acknowledged the record (all in-sync replicas), within the produce timeout.
 
         An idempotent aiokafka producer never expires a batch (it retries until the broker is back), so the
         bound is ours. A record given up on here may still be delivered later, exactly once: the 503 tells the
         client to retry, and a retry with the same Idempotency-Key has the same event id, which counts once.
+
+        The bound is one timer on the record's own delivery future, not an ``asyncio.timeout`` scope (a third of
+        the cost per request). Enqueueing is bounded by aiokafka itself: its ``request_timeout_ms`` is the same
+        setting, and the delivery gets what remains of the bound.
         """
-        key, value = encode(event)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
         try:
-            async with asyncio.timeout(self._settings.produce_timeout_ms / 1000):
-                await self._producer.send_and_wait(self.topic, value=value, key=key)
+            delivered = await self._producer.send(self.topic, value=value, key=key)
+            timer = loop.call_at(deadline, _give_up, delivered)
+            try:
+                await delivered
+            finally:
+                timer.cancel()
         except (KafkaError, TimeoutError) as exc:
             log.warning("produce to %s failed: %r", self.topic, exc)
             raise EventLogUnavailable(str(exc)) from exc

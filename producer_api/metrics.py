@@ -1,16 +1,15 @@
 """Prometheus metrics of one app, in its own ``CollectorRegistry`` (several apps may share a process).
 
-``MetricsMiddleware`` (outermost) counts every request by route and status code, including the 401/413 answers
-of the inner middlewares, times it, and writes a key-free access log line.
+The front door (``producer_api.front``) calls ``record`` and ``log_access`` for every request, including its own
+401/413 answers: count by route and status code, latency, and a key-free access log line.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("producer_api.access")
 
@@ -41,42 +40,28 @@ class ApiMetrics:
             "scoreboard_api_replies", "POST /scores after a produce: applied (200), timeout or async (202)",
             ["outcome"], registry=self.registry,
         )
+        self.replied_async = self.replies.labels("async")
+        self.replied_applied = self.replies.labels("applied")
+        self.replied_timeout = self.replies.labels("timeout")
         self.bad_replies = Counter(
             "scoreboard_api_unreadable_replies", "score-applied records the reply listener could not parse",
             registry=self.registry,
         )
+        # (route, method, status) -> (requests child, latency child); bounded: routes are a fixed set
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def record(self, route: str, method: str, status: int, elapsed: float) -> None:
+        """Count and time one request; label children are resolved once per (route, method, status)."""
+        children = self._children.get((route, method, status))
+        if children is None:
+            children = (self.requests.labels(route, method, str(status)), self.latency.labels(route, method))
+            self._children[(route, method, status)] = children
+        children[0].inc()
+        children[1].observe(elapsed)
 
 
-class MetricsMiddleware:
-    """Pure ASGI: status code and latency of every HTTP request; the route label is bounded to known paths."""
-
-    def __init__(self, app: ASGIApp, metrics: ApiMetrics, routes: frozenset[str]) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.routes = routes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            elapsed = time.perf_counter() - start
-            path: str = scope["path"]
-            route = path if path in self.routes else UNMATCHED
-            method: str = scope["method"]
-            self.metrics.requests.labels(route, method, str(status)).inc()
-            self.metrics.latency.labels(route, method).observe(elapsed)
-            # key-free by construction: method, path and status only (never headers, never the query string)
-            shown = path.encode("unicode_escape").decode("ascii")  # no log injection through the path
-            access_log.info("%s %s %d %.1fms", method, shown, status, elapsed * 1000)
+def log_access(method: str, path: str, status: int, elapsed: float) -> None:
+    """Key-free by construction: method, path and status only (never headers, never the query string)."""
+    if access_log.isEnabledFor(logging.INFO):
+        shown = path.encode("unicode_escape").decode("ascii")  # no log injection through the path
+        access_log.info("%s %s %d %.1fms", method, shown, status, elapsed * 1000)

@@ -1,24 +1,17 @@
-"""The HTTP endpoints: ``POST /scores``, ``GET /actions``, health, readiness and metrics.
-
-Order in ``POST /scores``: key (middleware, before the body) -> headers -> body size (middleware) -> JSON and
-fields (400) -> catalog (422) -> produce, acknowledged by the broker (503 if not) -> wait, bounded, for the
-matching ``score-applied`` (200) or answer 202.
+"""The HTTP endpoints: ``POST /scores`` (declared here for OpenAPI, served by ``ingest``), ``GET /actions``,
+health, readiness and metrics.
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from producer_api import intake
 from producer_api.auth import ApiKey
 from producer_api.errors import json_response
-from producer_api.kafka_io import EventLogUnavailable
 from producer_api.models import (
     AcceptedBody,
     ActionsBody,
@@ -29,11 +22,10 @@ from producer_api.models import (
     documented,
 )
 from producer_api.state import State
-from schemas.events import ScoreEvent, ScoreRequest
+from schemas.events import ScoreRequest
 
 router = APIRouter()
 
-UNAVAILABLE = {"detail": "event log unavailable, retry"}
 _request_schema = ScoreRequest.model_json_schema(ref_template="#/components/schemas/{model}")
 
 
@@ -56,49 +48,16 @@ _request_schema = ScoreRequest.model_json_schema(ref_template="#/components/sche
     },
 )
 async def post_score(
-    request: Request,
-    api_key: ApiKey,
-    state: State,
+    _: ApiKey,
     idempotency_key: Annotated[str | None, Header(
         description="1-255 printable ASCII characters; the same key (per API key) within 24 h applies once "
                     "and repeats answer as the first did")] = None,
     prefer: Annotated[str | None, Header(
         description="`respond-async`: answer 202 as soon as the event is durably logged")] = None,
 ) -> Response:
-    idem = intake.check_idempotency_key(idempotency_key)
-    respond_async = intake.wants_async(request.headers.getlist("prefer"))
-    intake.check_content_type(request.headers.get("content-type"))
-    score = intake.parse_score_request(await request.body())
-    if state.catalog.points(score.action_id) is None:
-        return json_response(422, {"detail": f"unknown action_id '{score.action_id}'"})
-
-    event_log, replies, metrics = state.event_log, state.replies, state.metrics
-    if event_log is None or replies is None:
-        return json_response(503, UNAVAILABLE)
-    event_id = intake.idempotent_event_id(api_key, idem) if idem is not None else uuid.uuid4().hex
-    event = ScoreEvent(user_id=score.user_id, action_id=score.action_id, event_id=event_id,
-                       username=score.username, occurred_at=datetime.now(UTC))
-    accepted = {"status": "accepted", "event_id": event_id}
-
-    waiter = None if respond_async else replies.register(event_id)  # registered before producing
-    try:
-        try:
-            await event_log.produce(event)
-        except EventLogUnavailable:
-            metrics.produce_errors.inc()
-            return json_response(503, UNAVAILABLE)
-        if waiter is None:
-            metrics.replies.labels("async").inc()
-            return json_response(202, accepted, {"Preference-Applied": "respond-async"})
-        applied = await replies.wait(waiter, state.settings.reply_timeout)
-        if applied is None:
-            metrics.replies.labels("timeout").inc()
-            return json_response(202, accepted)
-        metrics.replies.labels("applied").inc()
-        return json_response(200, {"status": "success", "new_score": applied.new_score})
-    finally:
-        if waiter is not None:
-            replies.discard(event_id, waiter)
+    # Documents the operation (no docstring: it would become the OpenAPI description); requests never get
+    # here: ``ingest.ScoresEndpoint`` serves them in the front door.
+    raise RuntimeError("POST /scores is served by the front door, which is not installed in front of this route")
 
 
 @router.get("/actions", summary="The action catalog: action_id -> points", response_model=ActionsBody,

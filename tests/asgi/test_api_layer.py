@@ -96,3 +96,19 @@ async def test_a_request_validation_error_is_400_not_422() -> None:
         )
     assert response.status_code == 400
     assert response.json()["errors"][0]["loc"] == ["header", "idempotency-key"]
+
+
+async def test_post_scores_is_validated_in_full_before_the_event_log_is_needed() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"user_id": "u1",'
+        yield b' "action_id": "win_match"}'
+
+    headers = {**JSON, "x-api-key": KEY1}
+    async with asgi_client(create_app(api_settings(), with_broker=False)) as client:
+        unknown = await client.post("/scores", content=b'{"user_id": "u1", "action_id": "fly"}', headers=headers)
+        valid = await client.post("/scores", content=chunks(), headers=headers)  # type: ignore[arg-type]
+        metrics = (await client.get("/metrics")).text
+    assert unknown.status_code == 422 and unknown.json() == {"detail": "unknown action_id 'fly'"}
+    assert valid.status_code == 503 and valid.json() == {"detail": "event log unavailable, retry"}
+    assert valid.headers["content-type"] == "application/json"
+    assert 'scoreboard_api_requests_total{code="503",method="POST",route="/scores"} 1.0' in metrics

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from pydantic import SecretStr
 
 from producer_api.auth import matching_key
@@ -18,8 +19,8 @@ from producer_api.intake import (
     parse_score_request,
     wants_async,
 )
-from producer_api.kafka_io import encode
-from schemas.events import ScoreEvent
+from producer_api.kafka_io import KeyPartitioner, encode, encode_request
+from schemas.events import ScoreEvent, ScoreRequest
 
 pytestmark = pytest.mark.unit
 
@@ -100,3 +101,27 @@ def test_encoded_record_is_keyed_by_user_and_has_no_nulls() -> None:
     assert orjson.loads(value) == {"user_id": "ü-1", "action_id": "win_match", "event_id": "e1",
                                    "occurred_at": "2026-11-26T12:00:00+00:00"}
     assert ScoreEvent.model_validate_json(value).occurred_at == when
+
+
+@pytest.mark.parametrize("username", [None, "Zoë"])
+def test_the_fast_record_encoding_is_byte_for_byte_the_model_encoding(username: str | None) -> None:
+    when = datetime(2026, 11, 26, 12, 0, 1, 250, tzinfo=UTC)
+    score = ScoreRequest(user_id="ü-1", action_id="win_match", username=username)
+    event = ScoreEvent(user_id="ü-1", action_id="win_match", event_id="e1", username=username, occurred_at=when)
+    assert encode_request(score, "e1", when) == encode(event)
+
+
+def test_valid_bodies_parse_the_same_in_one_pass_as_through_a_dict() -> None:
+    bodies = (b'{"user_id": "u1", "action_id": "win_match"}', rb' {"action_id":"a","user_id":"\u00fc","username":null}',
+              b'{"user_id": "a", "action_id": "b", "user_id": "c"}', '{"user_id": "ü", "action_id": "x"}'.encode())
+    for body in bodies:
+        assert parse_score_request(body) == ScoreRequest.model_validate(orjson.loads(body))
+
+
+def test_the_remembering_partitioner_maps_keys_exactly_like_the_default_one() -> None:
+    mine, default = KeyPartitioner(), DefaultPartitioner()
+    for n in range(2000):
+        key, partitions = f"user-{n}".encode(), list(range(1 + n % 12))
+        expected = default(key, partitions, partitions)
+        assert mine(key, partitions, partitions) == expected
+        assert mine(key, partitions, partitions) == expected  # remembered
