@@ -1,9 +1,10 @@
 """The two stages of the live boards, wired to Kafka.
 
-Stage 1, :class:`LocalTopK`, runs beside the ingest agent: per owned partition and board an ordered index over
-all users (rebuilt from the ``state`` table when a partition is assigned); when a partition's local top-K of a
-board changes, the whole local list goes to the one-partition ``leaderboard-candidates`` topic, keyed
-``<board>|<partition>``, with a sequence number (the highest source offset applied in that partition).
+Stage 1, :class:`LocalTopK`, runs beside the ingest agent: per owned partition and board an index over all users
+(rebuilt from the ``state`` table when a partition is assigned); changed lists are flushed together at most once
+per half interval: when a partition's local top-K of a board changed, the whole local list goes to the
+one-partition ``leaderboard-candidates`` topic, keyed ``<board>|<partition>``, with a sequence number (the highest
+source offset applied in that partition) — and straight to stage 2 when this worker owns it.
 Stage 2, :class:`GlobalTopK`, consumes that topic: it keeps the latest list per source partition in the
 ``candidates`` table (replace, never add), merges, and when a board's global top-K changes emits it to
 ``leaderboard-updates`` through :class:`Emitter`, at most once per board per interval, the last state always.
@@ -19,17 +20,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import orjson
+from pydantic import TypeAdapter
 
 from schemas.leaderboard import LeaderboardRow, LeaderboardSnapshot, Window
 from schemas.periods import is_expired
 from stream_app.ingest import UserChange
+from stream_app.outbox import Outbox
 from stream_app.scoring import UserState
 from stream_app.tables import USER, PartitionStore, partition_items
 from stream_app.topk import BoardIndex, Entry, merge_top
 
 log = logging.getLogger(__name__)
 K = TypeVar("K")
-LocalSink = Callable[[str, int, int, list[Entry]], Awaitable[None]]  # (board, partition, seq, entries)
+_TIMESTAMP = TypeAdapter(datetime)  # serializes a timestamp exactly as LeaderboardSnapshot does
+LocalList = tuple[str, int, int, list[Entry]]  # (board, partition, seq, entries)
+LocalSink = Callable[[list[LocalList]], Awaitable[None]]
 
 
 def _now() -> datetime:
@@ -45,19 +50,25 @@ def decode_entries(raw: list[list[Any]]) -> list[Entry]:
 
 
 class LocalTopK:
-    """Stage 1: ordered indexes of the partitions this worker owns."""
+    """Stage 1: board indexes of the partitions this worker owns.
 
-    def __init__(self, table: Any, candidates: Any, top_k: int, retention: timedelta, interval_s: float,
-                 local: LocalSink | None = None) -> None:
+    Changed (partition, board) pairs are collected and flushed together, at most once per interval (the first
+    change after a quiet interval at once): one producer send for all their lists, one hand-over to stage 2.
+    """
+
+    def __init__(self, table: Any, outbox: Outbox, candidates_topic: str, top_k: int, retention: timedelta,
+                 interval_s: float, local: LocalSink | None = None) -> None:
         self.table = table
-        self.candidates = candidates
+        self.outbox = outbox
+        self.candidates_topic = candidates_topic
         self.local = local
         self.top_k = top_k
         self.retention = retention
         self.indexes: dict[int, dict[str, BoardIndex]] = {}
         self.seq: dict[int, int] = {}
         self.last_sent: dict[tuple[int, str], list[Entry]] = {}
-        self.coalescer: Coalescer[tuple[int, str]] = Coalescer(interval_s, self.send_one)
+        self.dirty: set[tuple[int, str]] = set()
+        self.coalescer: Coalescer[None] = Coalescer(interval_s, self.flush)
 
     def rebuild(self, partition: int, items: Any) -> None:
         """Index every user of ``partition`` from the table's (key, value) pairs; lists are all sent afresh."""
@@ -90,39 +101,52 @@ class LocalTopK:
                 del boards[board]
 
     async def on_changes(self, changes: list[UserChange]) -> None:
-        dirty: set[tuple[int, str]] = set()
+        dirty = self.dirty
         for change in changes:
             boards = self.indexes.get(change.partition)
             if boards is None:  # not indexed yet: the timer rebuilds it from the table (which has this change)
                 continue
-            self.seq[change.partition] = max(self.seq.get(change.partition, -1), change.state.offset)
+            if change.state.offset > self.seq.get(change.partition, -1):
+                self.seq[change.partition] = change.state.offset
             for board in change.boards:
                 score, since = change.state.boards[board]
-                boards.setdefault(board, BoardIndex()).upsert(
-                    Entry(change.user_id, score, since, change.state.username)
-                )
+                index = boards.get(board)
+                if index is None:
+                    index = boards[board] = BoardIndex()
+                index.upsert(Entry(change.user_id, score, since, change.state.username))
                 dirty.add((change.partition, board))
-        for key in sorted(dirty):  # at most one list per partition and board per interval
-            await self.coalescer.offer(key)
+        if dirty:
+            await self.coalescer.offer(None)
 
-    async def send_one(self, key: tuple[int, str], force: bool = False) -> None:
+    async def flush(self, _: None = None) -> None:
+        """Send the lists of every changed (partition, board) whose local top-K changed."""
+        keys, self.dirty = sorted(self.dirty), set()
+        await self._publish([item for key in keys if (item := self._list(key, force=False)) is not None])
+
+    async def resend(self, partition: int) -> None:
+        lists = [self._list((partition, board), force=True) for board in list(self.indexes.get(partition, {}))]
+        await self._publish([item for item in lists if item is not None])
+
+    def _list(self, key: tuple[int, str], force: bool) -> LocalList | None:
         partition, board = key
         index = self.indexes.get(partition, {}).get(board)
         if index is None:
-            return
+            return None
         top = index.top(self.top_k)
         if not force and self.last_sent.get(key) == top:
-            return
+            return None
         self.last_sent[key] = top
-        seq = self.seq.get(partition, -1)
-        value = encode_candidates(board, partition, seq, top)
-        await self.candidates.send(key=f"{board}|{partition}".encode(), value=value)
-        if self.local is not None:
-            await self.local(board, partition, seq, top)
+        return board, partition, self.seq.get(partition, -1), top
 
-    async def resend(self, partition: int) -> None:
-        for board in list(self.indexes.get(partition, {})):
-            await self.send_one((partition, board), force=True)
+    async def _publish(self, lists: list[LocalList]) -> None:
+        if not lists:
+            return
+        for board, partition, seq, top in lists:  # the candidates topic has one partition
+            self.outbox.add(self.candidates_topic, 0, f"{board}|{partition}".encode(),
+                            encode_candidates(board, partition, seq, top))
+        await self.outbox.send()
+        if self.local is not None:
+            await self.local(lists)
 
 
 class Coalescer(Generic[K]):
@@ -188,8 +212,21 @@ class Emitter:
                                    version=version)
 
     async def emit(self, board: str) -> None:
-        body = self.snapshot(board).model_dump(mode="json")
-        await self.updates.send(key=board.encode(), value=orjson.dumps(body))
+        await self.updates.send(key=board.encode(), value=self.encode(board))
+
+    def encode(self, board: str) -> bytes:
+        """The JSON of :meth:`snapshot` (same bytes as ``model_dump_json``), built without the models: it runs
+        for every emission of up to ``top_k`` rows."""
+        window, _, period = board.partition(":")
+        version = max(self.version.get(board, 0) + 1, time.time_ns() // 1000)
+        self.version[board] = version
+        rows = [{"rank": i, "user_id": e.user_id, "username": e.username, "score": e.score}
+                for i, e in enumerate(self.latest[board], 1)]
+        return orjson.dumps({
+            "data": rows, "timestamp": _TIMESTAMP.dump_python(_now(), mode="json"),
+            "window": window if window in ("daily", "weekly") else "alltime", "period": period or None,
+            "version": version,
+        })
 
 
 class GlobalTopK:
@@ -221,14 +258,16 @@ class GlobalTopK:
             }
         return lists
 
-    async def on_local(self, board: str, partition: int, seq: int, entries: list[Entry]) -> None:
-        """A list from this worker's own stage 1, handed over in-process while this worker owns stage 2 (the one
-        ``leaderboard-candidates`` partition): one Kafka round trip less before a board changes. The list also goes
-        through the topic, which is what persists and replays it; receiving it again there changes nothing."""
-        if not self.owns() or is_expired(board, _now(), self.retention):
+    async def on_local(self, lists: list[LocalList]) -> None:
+        """Lists from this worker's own stage 1, handed over in-process while this worker owns stage 2 (the one
+        ``leaderboard-candidates`` partition): one Kafka round trip less before a board changes. The lists also go
+        through the topic, which is what persists and replays them; receiving them again there changes nothing."""
+        if not self.owns():
             return
-        if self._keep(board, partition, seq, entries):
-            await self._emit({board})
+        now = _now()
+        dirty = {board for board, partition, seq, entries in lists
+                 if not is_expired(board, now, self.retention) and self._keep(board, partition, seq, entries)}
+        await self._emit(dirty)
 
     async def on_candidates(self, messages: list[Any]) -> None:
         """Apply a batch of candidate lists: only the newest per (board, partition) counts, one merge per board.

@@ -43,7 +43,6 @@ class WorkerTopics:
     dlq: Output
     applied: Output
     updates: Output
-    candidates_out: Output
 
 
 def create_topics(app: Any, names: TopicNames, partitions: int) -> WorkerTopics:
@@ -57,5 +56,4 @@ def create_topics(app: Any, names: TopicNames, partitions: int) -> WorkerTopics:
         dlq=Output(app, names.dlq),
         applied=Output(app, names.applied),
         updates=Output(app, names.leaderboard_updates),
-        candidates_out=Output(app, names.candidates),
     )

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.leaderboard import LeaderboardSnapshot
 from stream_app.boards import Emitter, GlobalTopK, encode_candidates
 from stream_app.topk import BoardIndex, Entry, merge_top
 
@@ -132,10 +133,10 @@ async def test_stage2_takes_its_own_workers_lists_in_process_only_while_it_owns_
     stage2 = GlobalTopK(cast(Any, store), Emitter(sink, interval_s=0), top_k=3, retention=timedelta(days=1),
                         owns=lambda: owns["now"])
     entries = [Entry("ann", 30, 1), Entry("bob", 20, 2)]
-    await stage2.on_local("alltime", 0, 7, entries)
+    await stage2.on_local([("alltime", 0, 7, entries)])
     assert sink.sent == []  # another worker owns stage 2: it will get the list through the topic
     owns["now"] = True
-    await stage2.on_local("alltime", 0, 7, entries)
+    await stage2.on_local([("alltime", 0, 7, entries)])
     assert [row["user_id"] for row in orjson.loads(sink.sent[-1][1])["data"]] == ["ann", "bob"]
 
     # the same list arriving through the topic is persisted, and changes nothing
@@ -145,3 +146,14 @@ async def test_stage2_takes_its_own_workers_lists_in_process_only_while_it_owns_
     # an older list (a worker that lost the partition) is neither kept nor persisted
     await stage2.on_candidates([SimpleNamespace(value=encode_candidates("alltime", 0, 6, [Entry("eve", 99, 0)]))])
     assert len(store.writes) == 1 and len(sink.sent) == 1
+
+
+def test_emitter_encodes_exactly_what_the_snapshot_model_dumps() -> None:
+    emitter = Emitter(_Sink(), interval_s=0)
+    emitter.latest["weekly:2026-W48"] = [Entry("ann", 30, 1, "Ann"), Entry("bob", 20, 2, None)]
+    fast = emitter.encode("weekly:2026-W48")
+    model = LeaderboardSnapshot.model_validate_json(fast)
+    assert model.model_dump_json().encode() == fast
+    assert (model.window, model.period, [r.rank for r in model.data]) == ("weekly", "2026-W48", [1, 2])
+    emitter.latest["alltime"] = []
+    assert orjson.loads(emitter.encode("alltime"))["period"] is None
