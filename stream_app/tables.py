@@ -10,6 +10,7 @@ in ``scoring`` relies on.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from faust.types import TP
 from stream_app.outbox import Outbox
 
 log = logging.getLogger(__name__)
+PERSIST_EVERY_S = 1.0
 
 USER = "u:"
 EVENT = "e:"
@@ -56,6 +58,7 @@ class PartitionStore:
         self.store = table.data
         self.topic = table.changelog_topic.get_topic_name()
         self.outbox = outbox
+        self.persisted_at: dict[int, float] = {}
         outbox.on_delivered[self.topic] = self._persisted
 
     def get(self, partition: int, key: str) -> Any:
@@ -80,7 +83,12 @@ class PartitionStore:
         self.store._db_for_partition(partition).write(batch)
 
     def _persisted(self, topic: str, partition: int, offset: int) -> None:
-        self.store.set_persisted_offset(TP(topic, partition), offset)
+        """At most one RocksDB write per partition per second: an older persisted offset only means recovery
+        re-reads a little more of the changelog (idempotent puts), never that it skips anything."""
+        clock = time.monotonic()
+        if clock - self.persisted_at.get(partition, -1e18) >= PERSIST_EVERY_S:
+            self.persisted_at[partition] = clock
+            self.store.set_persisted_offset(TP(topic, partition), offset)
 
 
 def raw_partition_items(table: Any, partition: int, prefix: str = "") -> Iterator[tuple[bytes, bytes]]:
