@@ -6,6 +6,7 @@ and exits 2, without a traceback.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 
@@ -40,6 +41,8 @@ def main() -> int:
     except CatalogError as exc:
         print(f"producer_api: {exc}", file=sys.stderr)
         return 2
+    gc.collect()  # what is built by now lives as long as the process: keep full collections off it
+    gc.freeze()
     uvicorn.run(
         app, host=settings.api_host, port=settings.api_port, loop="uvloop", http="httptools",
         access_log=False,  # producer_api.access logs method, path, status and latency: never headers

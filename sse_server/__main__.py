@@ -6,6 +6,7 @@ per client), uvicorn runs on uvloop with the httptools parser and a listen backl
 
 from __future__ import annotations
 
+import gc
 import logging
 import resource
 
@@ -33,6 +34,8 @@ def main() -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLogger().level))
     raise_open_files_limit()
+    gc.collect()  # what is built by now lives as long as the process: keep full collections off it
+    gc.freeze()
     uvicorn.run(
         create_app(settings), host=settings.sse_host, port=settings.sse_port,
         log_level=settings.log_level.lower(), loop="uvloop", http="httptools",
