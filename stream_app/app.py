@@ -66,7 +66,7 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
 
     stage2 = GlobalTopK(PartitionStore(create_candidates_table(app), Outbox(app)), emitter, settings.top_k,
                         settings.period_retention, generation=lambda: app.consumer_generation_id, owns=owns_stage2)
-    stage1 = LocalTopK(table, Outbox(app), settings.topics.candidates, settings.top_k, settings.period_retention,
+    stage1 = LocalTopK(Outbox(app), settings.topics.candidates, settings.top_k, settings.period_retention,
                        settings.emit_interval_ms / 2000, local=stage2.on_local)  # half: the emitter adds the rest
     outbox = Outbox(app)  # one outbox: the state changelog and score-applied records leave together
     ingestor = Ingestor(PartitionStore(table, outbox), outbox, topics, catalog, settings,

@@ -56,9 +56,8 @@ class LocalTopK:
     change after a quiet interval at once): one producer send for all their lists, one hand-over to stage 2.
     """
 
-    def __init__(self, table: Any, outbox: Outbox, candidates_topic: str, top_k: int, retention: timedelta,
+    def __init__(self, outbox: Outbox, candidates_topic: str, top_k: int, retention: timedelta,
                  interval_s: float, local: LocalSink | None = None) -> None:
-        self.table = table
         self.outbox = outbox
         self.candidates_topic = candidates_topic
         self.local = local

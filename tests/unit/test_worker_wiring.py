@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.catalog import ActionCatalog
 from stream_app.app import create_app
 from stream_app.consumer import BatchConsumer, BatchTransport
+from stream_app.outbox import Outbox
 from stream_app.settings import WorkerSettings
 
 pytestmark = pytest.mark.unit
@@ -31,3 +33,10 @@ def test_batch_agents_and_timer_are_registered_explicitly(tmp_path: Path) -> Non
     assert all(topic.acks for topic in app.topics._topics)  # Faust tracks and commits their offsets
     assert not app.agents  # no per-message Faust agents
     assert len(app._app_tasks) == 1  # the partition timer
+
+
+def test_reply_partition_is_the_default_partitioners_choice() -> None:
+    """When ``score-applied`` and the source differ in partitions, replies are placed as Kafka's default would."""
+    for key in (b"ann", b"user-42", "Zoë".encode()):
+        for count in (1, 3, 6, 12):
+            assert Outbox.partition_for(key, count) == DefaultPartitioner()(key, list(range(count)), [])
