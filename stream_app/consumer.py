@@ -92,7 +92,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
             log.exception("batch handler for %s failed; the worker stops (the batch is redelivered)",
                           messages[0].topic)
             await self.app.crash(exc)
-            return
+            raise  # and the drain stops too: no later batch may be applied ahead of this one
         ack = self.ack
         for message in messages:
             ack(message)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
@@ -40,3 +42,39 @@ def test_reply_partition_is_the_default_partitioners_choice() -> None:
     for key in (b"ann", b"user-42", "Zoë".encode()):
         for count in (1, 3, 6, 12):
             assert Outbox.partition_for(key, count) == DefaultPartitioner()(key, list(range(count)), [])
+
+
+class _FakeConsumer:
+    """What ``BatchConsumer._run`` touches: the app's crash and the per-message ack."""
+
+    def __init__(self) -> None:
+        self.acked: list[object] = []
+        self.crashed: list[BaseException] = []
+        self.app = SimpleNamespace(crash=self._crash)
+
+    async def _crash(self, exc: BaseException) -> None:
+        self.crashed.append(exc)
+
+    def ack(self, message: object) -> None:
+        self.acked.append(message)
+
+
+async def test_a_batch_is_acked_only_after_its_handler_returns() -> None:
+    fake, messages = _FakeConsumer(), [SimpleNamespace(topic="t", offset=i) for i in range(3)]
+
+    async def ok(batch: list[object]) -> None:
+        assert fake.acked == []  # nothing is acked while the batch is being applied
+
+    await BatchConsumer._run(cast(Any, fake), ok, messages)
+    assert fake.acked == messages and fake.crashed == []
+
+
+async def test_a_failing_handler_crashes_the_worker_and_stops_the_drain_unacked() -> None:
+    fake, messages = _FakeConsumer(), [SimpleNamespace(topic="t", offset=0)]
+
+    async def bug(batch: list[object]) -> None:
+        raise KeyError("bug")
+
+    with pytest.raises(KeyError):  # re-raised: the drain must not apply a later batch ahead of this one
+        await BatchConsumer._run(cast(Any, fake), bug, messages)
+    assert fake.acked == [] and isinstance(fake.crashed[0], KeyError)
