@@ -22,7 +22,6 @@ from typing import Any, Generic, TypeVar
 import orjson
 from pydantic import TypeAdapter
 
-from schemas.leaderboard import LeaderboardRow, LeaderboardSnapshot, Window
 from schemas.periods import is_expired
 from stream_app.ingest import UserChange
 from stream_app.outbox import Outbox
@@ -182,6 +181,7 @@ class Coalescer(Generic[K]):
 
     def _fire(self, key: K) -> None:
         self.scheduled.pop(key, None)
+        self.last_run[key] = self.clock()  # now, not when the task starts: an offer in between must wait
         task = asyncio.ensure_future(self.run(key))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -194,28 +194,23 @@ class Emitter:
         self.updates = updates
         self.latest: dict[str, list[Entry]] = {}
         self.version: dict[str, int] = {}
+        self.sent: dict[str, list[Entry]] = {}
         self.coalescer: Coalescer[str] = Coalescer(interval_s, self.emit, clock)
 
     async def offer(self, board: str, top: list[Entry]) -> None:
         self.latest[board] = top
         await self.coalescer.offer(board)
 
-    def snapshot(self, board: str) -> LeaderboardSnapshot:
-        window, _, period = board.partition(":")
-        version = max(self.version.get(board, 0) + 1, time.time_ns() // 1000)
-        self.version[board] = version
-        rows = [LeaderboardRow(rank=i + 1, user_id=e.user_id, username=e.username, score=e.score)
-                for i, e in enumerate(self.latest[board])]
-        window_name: Window = "daily" if window == "daily" else "weekly" if window == "weekly" else "alltime"
-        return LeaderboardSnapshot(data=rows, timestamp=_now(), window=window_name, period=period or None,
-                                   version=version)
-
     async def emit(self, board: str) -> None:
+        top = self.latest[board]
+        if self.sent.get(board) == top:
+            return  # a coalesced run after the state it carries already went out: no new version for it
+        self.sent[board] = top
         await self.updates.send(key=board.encode(), value=self.encode(board))
 
     def encode(self, board: str) -> bytes:
-        """The JSON of :meth:`snapshot` (same bytes as ``model_dump_json``), built without the models: it runs
-        for every emission of up to ``top_k`` rows."""
+        """The board as JSON, the same bytes as ``LeaderboardSnapshot.model_dump_json`` (tested), built without
+        the models: it runs for every emission of up to ``top_k`` rows."""
         window, _, period = board.partition(":")
         version = max(self.version.get(board, 0) + 1, time.time_ns() // 1000)
         self.version[board] = version

@@ -111,6 +111,30 @@ async def test_emitter_coalesces_bursts_and_always_sends_the_last_state() -> Non
     assert bodies[1]["version"] > bodies[0]["version"]
 
 
+async def test_emitter_never_sends_one_state_twice_when_an_offer_lands_as_the_interval_ends() -> None:
+    """The interval's timer fires and, before its run starts, the next change arrives: one run, not two."""
+    sink, now = _Sink(), {"t": 0.0}
+    emitter = Emitter(sink, interval_s=0.1, clock=lambda: now["t"])
+    await emitter.offer("alltime", [Entry("u", 1, 0)])  # quiet before: out at once
+    await emitter.offer("alltime", [Entry("u", 2, 0)])  # inside the interval: waits for its end
+    coalescer = emitter.coalescer
+    now["t"] = 0.1
+    coalescer.scheduled["alltime"].cancel()
+    coalescer._fire("alltime")  # the timer's callback; its run is a task that has not started yet
+    await emitter.offer("alltime", [Entry("u", 3, 0)])  # the change right behind it
+    await asyncio.gather(*coalescer.tasks)
+    while "alltime" in coalescer.scheduled:  # a run for the latest state is still due: run it as the timer would
+        now["t"] += 0.1
+        coalescer.scheduled["alltime"].cancel()
+        coalescer._fire("alltime")
+        await asyncio.gather(*coalescer.tasks)
+    states = [[row["score"] for row in orjson.loads(v)["data"]] for _, v in sink.sent]
+    assert states[0] == [1] and states[-1] == [3]
+    assert all(a != b for a, b in zip(states, states[1:], strict=False))  # no state twice in a row
+    versions = [orjson.loads(v)["version"] for _, v in sink.sent]
+    assert versions == sorted(set(versions))
+
+
 class _Outbox:
     async def send(self) -> None:
         return None
