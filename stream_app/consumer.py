@@ -12,7 +12,8 @@ group membership and the co-partitioning assignor, table recovery from changelog
 served, flow control on rebalance, offsets committed only after the producer is flushed. Each record of a
 batch is tracked as in flight before the handler runs and acknowledged after it returns, so Faust's
 ``wait_empty`` (on rebalance and shutdown) waits for the batch, and the handler runs shielded: stopping the
-fetcher never cuts a batch in half. Records of other topics go the usual per-message way.
+fetcher never cuts a batch in half. Records of other topics go the usual per-message way. The aiokafka
+consumer underneath runs on the app's loop, not in Faust's consumer thread (:mod:`stream_app.inloop`).
 """
 
 from __future__ import annotations
@@ -25,13 +26,18 @@ from typing import Any
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from stream_app.inloop import InLoopConsumerThread
+
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[list[Any]], Awaitable[None]]
 
 
 class BatchConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer delivering whole fetches to per-topic batch handlers."""
+    """Faust's aiokafka consumer delivering whole fetches to per-topic batch handlers, on the app's own loop."""
+
+    def _new_consumer_thread(self) -> InLoopConsumerThread:
+        return InLoopConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: Any) -> None:
         handlers: dict[str, BatchHandler] = getattr(self.transport, "batch_handlers", {})

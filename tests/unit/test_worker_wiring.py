@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -12,6 +14,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from schemas.catalog import ActionCatalog
 from stream_app.app import create_app
 from stream_app.consumer import BatchConsumer, BatchTransport
+from stream_app.inloop import InLoopConsumerThread
 from stream_app.outbox import Outbox
 from stream_app.settings import WorkerSettings
 
@@ -35,6 +38,22 @@ def test_batch_agents_and_timer_are_registered_explicitly(tmp_path: Path) -> Non
     assert all(topic.acks for topic in app.topics._topics)  # Faust tracks and commits their offsets
     assert not app.agents  # no per-message Faust agents
     assert len(app._app_tasks) == 1  # the partition timer
+
+
+async def test_the_kafka_consumer_runs_on_the_apps_loop_not_in_a_thread(tmp_path: Path) -> None:
+    settings = WorkerSettings(kafka_bootstrap_servers="127.0.0.1:1", topic_prefix="wire-", data_dir=tmp_path)
+    app = create_app(settings, ActionCatalog({"win": 25})).app
+    consumer = app.consumer
+    assert isinstance(consumer, BatchConsumer) and isinstance(consumer._thread, InLoopConsumerThread)
+    assert consumer._thread.thread_loop is consumer._thread.parent_loop is asyncio.get_running_loop()
+    # a call "into the thread" runs in place, on this loop, in this thread
+    ran: list[int] = []
+
+    async def here() -> int:
+        ran.append(threading.get_ident())
+        return 7
+
+    assert await consumer._thread.call_thread(here) == 7 and ran == [threading.get_ident()]
 
 
 def test_reply_partition_is_the_default_partitioners_choice() -> None:
