@@ -18,12 +18,16 @@ group membership.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from mode import Service
 from mode.utils.futures import maybe_async
+
+log = logging.getLogger(__name__)
 
 
 class InLoopConsumerThread(AIOKafkaConsumerThread):
@@ -46,7 +50,10 @@ class InLoopConsumerThread(AIOKafkaConsumerThread):
 
     async def stop(self) -> None:
         if self._started.is_set() and not self._stopped.is_set():
-            await self.on_thread_stop()  # stops the aiokafka consumer, as the thread did on its way out
+            try:  # stops the aiokafka consumer, as the thread did on its way out; bounded as the thread's wait was
+                await asyncio.wait_for(self.on_thread_stop(), self.shutdown_timeout)
+            except TimeoutError:
+                log.warning("the Kafka consumer did not stop within %.0fs (broker unreachable?)", self.shutdown_timeout)
             await Service.stop(self)
 
     def _stopped_set(self) -> None:
