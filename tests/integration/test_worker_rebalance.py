@@ -8,37 +8,21 @@ and the board must converge on the true totals under its new owner.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas.leaderboard import LeaderboardSnapshot
 from tests.fixtures.kafka import Topics, consume_until
 from tests.fixtures.services import ServiceProcess
+from tests.fixtures.wins import POINTS, assert_each_event_counted_once, distinct_event_ids, produce_wins
 
 pytestmark = pytest.mark.integration
 
 USERS = 30
 PHASE = 900  # events per phase: before the join, during it, during the leave
-POINTS = 25  # win_match
-
-
-async def _produce(producer: AIOKafkaProducer, topic: str, start: int, count: int) -> None:
-    for i in range(start, start + count):
-        user = f"user-{i % USERS}"
-        value = orjson.dumps({"user_id": user, "action_id": "win_match", "event_id": f"ev-{i}"})
-        await producer.send(topic, value, key=user.encode())
-        if i % 100 == 0:
-            await producer.flush()  # in steps, so the rebalances land between records
-    await producer.flush()
-
-
-def _distinct(records: list) -> set[str]:  # type: ignore[type-arg]
-    return {orjson.loads(r.value)["event_id"] for r in records}
 
 
 async def test_a_worker_joining_then_one_leaving_mid_stream_keeps_totals_and_board_exact(
@@ -49,29 +33,23 @@ async def test_a_worker_joining_then_one_leaving_mid_stream_keeps_totals_and_boa
     src, applied_topic = topics.names.score_events, topics.names.applied
     settings = {"SCOREBOARD_BATCH_MAX": "50", "SCOREBOARD_TOP_K": "5"}
     first = start_worker(topics, data_dir=tmp_path / "a", name="worker-1", **settings)
-    await _produce(producer, src, 0, PHASE)
-    await consume_until(bootstrap, applied_topic, lambda r: len(_distinct(r)) >= PHASE // 2)
+    await produce_wins(producer, src, 0, PHASE, USERS)
+    await consume_until(bootstrap, applied_topic, lambda r: len(distinct_event_ids(r)) >= PHASE // 2)
 
-    joining = asyncio.create_task(_produce(producer, src, PHASE, PHASE))
+    joining = asyncio.create_task(produce_wins(producer, src, PHASE, PHASE, USERS))
     start_worker(topics, data_dir=tmp_path / "b", name="worker-2", **settings)  # ready = its share assigned
     await joining
-    leaving = asyncio.create_task(_produce(producer, src, 2 * PHASE, PHASE))
+    leaving = asyncio.create_task(produce_wins(producer, src, 2 * PHASE, PHASE, USERS))
     await asyncio.to_thread(first.stop)  # SIGTERM: leaves the group; worker-2 takes every partition
     await leaving
 
     total = 3 * PHASE
-    applied = await consume_until(bootstrap, applied_topic, lambda r: len(_distinct(r)) >= total, timeout=180)
-    answers: dict[str, set[int]] = defaultdict(set)
-    for r in applied:
-        v = orjson.loads(r.value)
-        answers[v["event_id"]].add(v["new_score"])
-    assert all(len(scores) == 1 for scores in answers.values())  # a redelivery answers as the first time
-    per_user: dict[str, list[int]] = defaultdict(list)
-    for eid, scores in answers.items():
-        per_user[f"user-{int(eid.split('-')[1]) % USERS}"].append(next(iter(scores)))
+    applied = await consume_until(
+        bootstrap, applied_topic, lambda r: len(distinct_event_ids(r)) >= total, timeout=180
+    )
+    assert_each_event_counted_once(applied, USERS, total)
+
     expected = total // USERS * POINTS
-    for scores in per_user.values():  # each event counted exactly once: 25, 50, ..., expected
-        assert sorted(scores) == list(range(POINTS, expected + 1, POINTS))
 
     def board_final(records: list) -> bool:  # type: ignore[type-arg]
         boards = [LeaderboardSnapshot.model_validate_json(r.value) for r in records if r.key == b"alltime"]
