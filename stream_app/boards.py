@@ -198,6 +198,9 @@ class Emitter:
         self.coalescer: Coalescer[str] = Coalescer(interval_s, self.emit, clock)
 
     async def offer(self, board: str, top: list[Entry]) -> None:
+        """Offer a board's top; the same top as the last one offered changes nothing."""
+        if self.latest.get(board) == top:
+            return
         self.latest[board] = top
         await self.coalescer.offer(board)
 
@@ -236,7 +239,6 @@ class GlobalTopK:
         self.generation = generation
         self.seen_generation: object = None
         self.lists: dict[str, dict[int, tuple[int, list[Entry]]]] = {}
-        self.last_top: dict[str, list[Entry]] = {}
 
     def lists_for(self, board: str) -> dict[int, tuple[int, list[Entry]]]:
         """The board's lists; read from the table once per board (and again after a rebalance)."""
@@ -309,7 +311,5 @@ class GlobalTopK:
 
     async def _emit(self, boards: set[str]) -> None:
         for board in sorted(boards):
-            top = merge_top([entries for _, entries in self.lists[board].values()], self.top_k)
-            if self.last_top.get(board) != top:
-                self.last_top[board] = top
-                await self.emitter.offer(board, top)
+            await self.emitter.offer(board, merge_top([entries for _, entries in self.lists[board].values()],
+                                                      self.top_k))
