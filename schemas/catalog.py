@@ -2,6 +2,10 @@
 
 Both the write API (422 for unknown actions) and the worker (DLQ for unknown actions) load the same file,
 and both refuse to start on a bad file with a message that names the problem.
+
+Scores are signed 64-bit integers. Points are bounded to ``±MAX_POINTS`` (one billion) per action, so a total
+leaves the 64-bit range only after billions of events of one user; should it ever, the worker refuses that
+event with a reason instead of wrapping or failing.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
+from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
@@ -16,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from schemas.events import ActionId
 
 EXAMPLE_CATALOG = Path(__file__).with_name("actions.example.yaml")
+MAX_POINTS = 1_000_000_000
+Points = Annotated[StrictInt, Field(ge=-MAX_POINTS, le=MAX_POINTS)]
 
 
 class CatalogError(ValueError):
@@ -24,7 +31,7 @@ class CatalogError(ValueError):
 
 class _CatalogFile(BaseModel):
     model_config = ConfigDict(frozen=True)
-    actions: dict[ActionId, StrictInt] = Field(min_length=1)
+    actions: dict[ActionId, Points] = Field(min_length=1)
 
 
 class ActionCatalog:

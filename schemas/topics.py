@@ -1,7 +1,10 @@
 """Topic names and settings of CONTRACT.md, and the idempotent admin step that creates them.
 
-``scoreboard-topics`` (also run by ``make run`` and the compose topic-init service) creates what is missing and
-leaves existing topics alone, so it is safe to run at every start.
+``scoreboard-topics`` (also run by ``make run``, the worker at start and the compose topic-init service) creates
+what is missing and is safe to run at every start. Existing topics are left alone except for the settings the
+worker's correctness rests on (``TopicSpec.enforced``): ``score-events`` must stamp records with the broker's
+clock (``message.timestamp.type=LogAppendTime``), so a producer's clock can neither widen the idempotency window
+nor move "now" for period expiry; an existing topic without it is altered (its other settings kept).
 """
 
 from __future__ import annotations
@@ -10,11 +13,14 @@ import argparse
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
 TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
+DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs config_source of a topic's own setting
+LOG_APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class TopicSpec:
     partitions: int
     config: dict[str, str] = field(default_factory=dict)
     replication_factor: int = 1
+    enforced: dict[str, str] = field(default_factory=dict)  # also set on an existing topic
 
 
 def contract_topics(
@@ -44,19 +51,20 @@ def contract_topics(
 ) -> list[TopicSpec]:
     """The topics of CONTRACT.md with their settings.
 
-    ``score-events`` is the audit log (retention ``audit_retention_ms``, -1 = forever);
+    ``score-events`` is the audit log (retention ``audit_retention_ms``, -1 = forever), stamped by the broker;
     ``leaderboard-updates`` is compacted so its latest value per board is the current board.
     """
     specs = [
         TopicSpec(names.score_events, partitions, {"retention.ms": str(audit_retention_ms),
-                                                   "cleanup.policy": "delete"}),
+                                                   "cleanup.policy": "delete", **LOG_APPEND_TIME},
+                  enforced=LOG_APPEND_TIME),
         TopicSpec(names.dlq, 1, {"retention.ms": str(30 * DAY_MS), "cleanup.policy": "delete"}),
         TopicSpec(names.applied, partitions, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete"}),
         TopicSpec(names.leaderboard_updates, 1, {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1",
                                                  "segment.ms": str(3600 * 1000)}),
         TopicSpec(names.candidates, 1, {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}),
     ]
-    return [TopicSpec(s.name, s.partitions, s.config, replication_factor) for s in specs]
+    return [TopicSpec(s.name, s.partitions, s.config, replication_factor, s.enforced) for s in specs]
 
 
 async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 60.0) -> list[str]:
@@ -85,9 +93,40 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float =
                 log.info("created topic %s", name)
             elif code != TOPIC_ALREADY_EXISTS:
                 raise for_code(code)(f"cannot create topic {name}: {entry[2] if len(entry) > 2 else ''}")
+        for spec in specs:
+            if spec.enforced and spec.name not in created:
+                await _enforce(admin, spec)
         return created
     finally:
         await admin.close()
+
+
+async def _enforce(admin: Any, spec: TopicSpec) -> None:
+    """Set ``spec.enforced`` on an existing topic, keeping its other own settings (AlterConfigs replaces them all)."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+    from aiokafka.errors import for_code
+
+    described = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name)])
+    own: dict[str, str] = {}
+    for response in described:
+        for resource in response.resources:
+            if resource[0] != 0:
+                raise for_code(resource[0])(f"cannot read the settings of topic {spec.name}: {resource[1]}")
+            for entry in resource[4]:
+                name, value, dynamic = entry[0], entry[1], entry[3]
+                # DescribeConfigs v0 says is_default (a bool), later versions the config source
+                if value is not None and (dynamic is False if isinstance(dynamic, bool) else
+                                          dynamic == DYNAMIC_TOPIC_CONFIG):
+                    own[name] = value
+    if all(own.get(k) == v for k, v in spec.enforced.items()):
+        return
+    altered = await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name,
+                                                        configs={**own, **spec.enforced})])
+    for response in altered:
+        for resource in response.resources:
+            if resource[0] != 0:
+                raise for_code(resource[0])(f"cannot set {spec.enforced} on topic {spec.name}: {resource[1]}")
+    log.warning("topic %s: set %s (the worker relies on it)", spec.name, spec.enforced)
 
 
 def main(argv: list[str] | None = None) -> int:

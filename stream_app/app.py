@@ -12,8 +12,11 @@ from schemas.catalog import ActionCatalog
 from stream_app.agents import register_boards, register_ingest, register_partition_timer
 from stream_app.boards import Emitter, GlobalTopK, LocalTopK
 from stream_app.consumer import BatchHandler, install_batch_transport
+from stream_app.dlq import DeadLetters
 from stream_app.ingest import Ingestor
 from stream_app.outbox import Outbox
+from stream_app.rules import DAY_MS, RecordRules
+from stream_app.sends import SendGuard
 from stream_app.settings import WorkerSettings
 from stream_app.tables import PartitionStore, create_candidates_table, create_state_table
 from stream_app.topics import WorkerTopics, create_topics
@@ -55,8 +58,9 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
         web_port=settings.web_port,
         web_in_thread=False,
     )
-    handlers = install_batch_transport(app)
-    topics = create_topics(app, settings.topics, settings.partitions)
+    guard = SendGuard()
+    handlers = install_batch_transport(app, guard)
+    topics = create_topics(app, settings.topics, settings.partitions, guard)
     table = create_state_table(app, settings.partitions)
     emitter = Emitter(topics.updates, settings.emit_interval_ms / 1000)
     stage2_tp = TP(settings.topics.candidates, 0)
@@ -64,12 +68,14 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     def owns_stage2() -> bool:
         return not (app.rebalancing or app.in_recovery) and stage2_tp in app.assignor.assigned_actives()
 
-    stage2 = GlobalTopK(PartitionStore(create_candidates_table(app), Outbox(app)), emitter, settings.top_k,
+    stage2 = GlobalTopK(PartitionStore(create_candidates_table(app), Outbox(app, guard)), emitter, settings.top_k,
                         settings.period_retention, generation=lambda: app.consumer_generation_id, owns=owns_stage2)
-    stage1 = LocalTopK(Outbox(app), settings.topics.candidates, settings.top_k, settings.period_retention,
+    stage1 = LocalTopK(Outbox(app, guard), settings.topics.candidates, settings.top_k, settings.period_retention,
                        settings.emit_interval_ms / 2000, local=stage2.on_local)  # half: the emitter adds the rest
-    outbox = Outbox(app)  # one outbox: the state changelog and score-applied records leave together
-    ingestor = Ingestor(PartitionStore(table, outbox), outbox, topics, catalog, settings,
+    outbox = Outbox(app, guard)  # one outbox: the state changelog and score-applied records leave together
+    rules = RecordRules(catalog, settings.period_retention_days * DAY_MS, settings.max_clock_skew_s * 1000)
+    dead_letters = DeadLetters(topics.dlq, app.conf.producer_max_request_size)
+    ingestor = Ingestor(PartitionStore(table, outbox), outbox, topics, rules, dead_letters, settings,
                         on_changes=stage1.on_changes)
     register_ingest(app, handlers, topics.score_events, ingestor)
     register_boards(app, handlers, topics.candidates, stage2)

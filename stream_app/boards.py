@@ -99,22 +99,38 @@ class LocalTopK:
                 del boards[board]
 
     async def on_changes(self, changes: list[UserChange]) -> None:
+        """Index a batch's changed users. A board a change names may be gone from the user's final state (an
+        event of the batch counted on a period that a later event of the same batch saw expire): the user then
+        leaves that board's index. Should indexing a change fail anyway, the partition is dropped and the timer
+        rebuilds it from the table, which holds every change: the boards heal, the worker never stops."""
         dirty = self.dirty
         for change in changes:
             boards = self.indexes.get(change.partition)
             if boards is None:  # not indexed yet: the timer rebuilds it from the table (which has this change)
                 continue
-            if change.state.offset > self.seq.get(change.partition, -1):
-                self.seq[change.partition] = change.state.offset
-            for board in change.boards:
-                score, since = change.state.boards[board]
-                index = boards.get(board)
-                if index is None:
-                    index = boards[board] = BoardIndex()
-                index.upsert(Entry(change.user_id, score, since, change.state.username))
-                dirty.add((change.partition, board))
+            try:
+                self._index_change(boards, change)
+            except Exception:
+                log.exception("boards: indexing a change of partition %d failed; it is rebuilt from the table",
+                              change.partition)
+                self.drop(change.partition)
         if dirty:
             await self.coalescer.offer(None)
+
+    def _index_change(self, boards: dict[str, BoardIndex], change: UserChange) -> None:
+        if change.state.offset > self.seq.get(change.partition, -1):
+            self.seq[change.partition] = change.state.offset
+        for board in change.boards:
+            totals = change.state.boards.get(board)
+            index = boards.get(board)
+            if totals is None:
+                if index is not None:
+                    index.remove(change.user_id)
+            else:
+                if index is None:
+                    index = boards[board] = BoardIndex()
+                index.upsert(Entry(change.user_id, totals[0], totals[1], change.state.username))
+            self.dirty.add((change.partition, board))
 
     async def flush(self, _: None = None) -> None:
         """Send the lists of every changed (partition, board) whose local top-K changed."""

@@ -27,6 +27,7 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from stream_app.inloop import InLoopConsumerThread
+from stream_app.sends import SendGuard
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,20 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
     def _new_consumer_thread(self) -> InLoopConsumerThread:
         return InLoopConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _commit(self, offsets: Any) -> bool:
+        """Commit only once everything produced so far is delivered (Faust has just flushed the producer); after
+        a failed send, never: the worker crashes and re-reads from the last commit (see :mod:`stream_app.sends`)."""
+        guard: SendGuard | None = getattr(self.transport, "send_guard", None)
+        if guard is not None:
+            failure = await guard.settle()
+            if failure is not None:
+                log.error("not committing %d offsets: %s; the worker stops and re-reads from the last commit",
+                          len(offsets), failure)
+                await self.app.crash(failure)
+                return False
+        committed: bool = await super()._commit(offsets)
+        return committed
 
     async def _drain_messages(self, fetcher: Any) -> None:
         handlers: dict[str, BatchHandler] = getattr(self.transport, "batch_handlers", {})
@@ -112,11 +127,14 @@ class BatchTransport(faust_aiokafka.Transport):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batch_handlers: dict[str, BatchHandler] = {}
+        self.send_guard: SendGuard | None = None
 
 
-def install_batch_transport(app: Any) -> dict[str, BatchHandler]:
-    """Give ``app`` the batch transport (before it starts); returns the handler registry to fill."""
+def install_batch_transport(app: Any, guard: SendGuard | None = None) -> dict[str, BatchHandler]:
+    """Give ``app`` the batch transport (before it starts); returns the handler registry to fill. With a ``guard``,
+    offsets are committed only once every record it watches is delivered."""
     transport = BatchTransport(app.conf.broker_consumer, app)
+    transport.send_guard = guard
     app.transport = transport
     handlers: dict[str, BatchHandler] = transport.batch_handlers
     return handlers

@@ -1,11 +1,17 @@
 """Apply a batch of ``score-events`` records to the ``state`` table, exactly once per event.
 
-Per batch (one fetch, handed over by :mod:`stream_app.consumer`): validate each record (bad ones become dead
-letters), decide with ``scoring.decide`` whether it is new, a replay or a client retry, aggregate the new user
-states in memory, then write each partition's event records in decision order and each changed user once after
-them — one RocksDB write batch and one run of changelog records per partition, in the partition that owns the
-user's events. One ``score-applied`` record answers each event (a retry repeats the first answer). Everything is
-handed to the producer before the batch is acknowledged, and Faust flushes the producer before it commits.
+Per batch (one fetch, handed over by :mod:`stream_app.consumer`): check each record (:mod:`stream_app.rules`; what
+fails becomes a dead letter), decide with ``scoring.decide`` whether it is new, a replay or a client retry,
+aggregate the new user states in memory, then write each partition's event records in decision order and each
+changed user once after them — one RocksDB write batch and one run of changelog records per partition, in the
+partition that owns the user's events. One ``score-applied`` record answers each event (a retry repeats the first
+answer). Everything is handed to the producer before the batch is acknowledged, and Faust flushes the producer
+before it commits.
+
+No record can stop the worker: each one is decided on its own, and its effects (new user state, event record,
+answer) join the batch only once it is fully decided. A record whose decision raises — an input kind nobody
+foresaw, a total leaving the 64-bit range — becomes a dead letter with the reason, and the batch goes on without
+it. The decision depends only on the record and the state, so a replay after a crash decides the same.
 """
 
 from __future__ import annotations
@@ -17,13 +23,12 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
-from pydantic import ValidationError
 
-from schemas.catalog import ActionCatalog
 from schemas.events import ScoreEvent
-from stream_app.dlq import send_dead_letter
+from stream_app.dlq import DeadLetters
 from stream_app.outbox import Outbox
-from stream_app.scoring import Decision, EventRecord, UserState, apply_event, decide
+from stream_app.rules import Accepted, RecordRules
+from stream_app.scoring import Decision, EventRecord, ScoreOutOfRange, UserState, apply_event, decide
 from stream_app.settings import WorkerSettings
 from stream_app.tables import EVENT, USER, PartitionStore, expired_event_keys
 from stream_app.topics import WorkerTopics
@@ -43,75 +48,75 @@ class UserChange(NamedTuple):
 ChangeSink = Callable[[list[UserChange]], Awaitable[None]]
 
 
-def _problem(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())[:500]
-
-
-def parse_record(key: bytes | None, value: bytes | None, catalog: ActionCatalog) -> tuple[ScoreEvent, int] | str:
-    """The event and its points, or the reason it cannot be applied."""
-    if value is None:
-        return "empty value (tombstone)"
-    try:
-        event = ScoreEvent.model_validate_json(value)  # one pass over the bytes: the hot path
-    except ValidationError:
-        return _reason(value)
-    if key != event.user_id.encode():
-        return "record key must be the user_id (it decides the partition that owns the user)"
-    points = catalog.points(event.action_id)
-    if points is None:
-        return f"unknown action_id {event.action_id!r}"
-    return event, points
-
-
-def _reason(value: bytes) -> str:
-    """Why ``value`` is not a valid event, in words a producer can act on (the slow path, bad records only)."""
-    try:
-        raw = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return "value is not JSON"
-    if not isinstance(raw, dict):
-        return "value is not a JSON object"
-    try:
-        ScoreEvent.model_validate(raw)
-    except ValidationError as exc:
-        return f"invalid event: {_problem(exc)}"
-    return "value is not valid JSON for an event"  # accepted by orjson but not by pydantic's stricter parser
-
-
 Pending = dict[tuple[int, str], tuple[UserState, Any, set[str]]]  # (partition, user) -> state, last message, boards
+EVENT_KEY_SEP = "\n"  # user ids and event ids cannot hold control characters
+
+
+def event_key(user_id: str, event_id: str) -> str:
+    """The ``e:`` key of an event id: scoped by user, so one id reused for two users is two events."""
+    return f"{EVENT}{user_id}{EVENT_KEY_SEP}{event_id}"
+
+
+class Refused(Exception):
+    """A valid record the state says cannot be applied (the reason goes to the dead letters)."""
+
+
+class Outcome(NamedTuple):
+    """One record's decision, joined to the batch only once it is complete."""
+
+    state: UserState
+    boards: list[str]
+    record: EventRecord | None  # the event record to write (None: nothing to write)
+    reply: bytes | None
+    kind: str  # applied | duplicate | replay
 
 
 class Ingestor:
-    """Holds the store, outbox, topics and catalog; ``process`` applies one batch of Faust messages."""
+    """Holds the store, outbox, topics and rules; ``process`` applies one batch of Faust messages."""
 
-    def __init__(self, store: PartitionStore, outbox: Outbox, topics: WorkerTopics, catalog: ActionCatalog,
-                 settings: WorkerSettings, on_changes: ChangeSink | None = None) -> None:
+    def __init__(self, store: PartitionStore, outbox: Outbox, topics: WorkerTopics, rules: RecordRules,
+                 dead_letters: DeadLetters, settings: WorkerSettings, on_changes: ChangeSink | None = None) -> None:
         self.store = store
         self.outbox = outbox
         self.topics = topics
-        self.catalog = catalog
+        self.rules = rules
+        self.dead = dead_letters
         self.ttl_ms = settings.idempotency_ttl_s * 1000
         self.retention = settings.period_retention
         self.on_changes = on_changes
         self.sweep_every_s = settings.idempotency_sweep_s
         self.last_sweep: dict[int, float] = {}
-        self.applied = self.duplicates = self.replays = self.dead_letters = 0
+        self.applied = self.duplicates = self.replays = 0
+
+    @property
+    def dead_letters(self) -> int:
+        return self.dead.count
 
     async def process(self, messages: list[Any]) -> None:
         users: Pending = {}
         records: dict[tuple[int, str], EventRecord] = {}
         writes: dict[int, list[tuple[str, Any]]] = {}  # per partition: e-records first, in decision order
         replies: list[tuple[Any, bytes]] = []
+        partitions = await self.outbox.partition_count(messages[0].topic) if messages else 0
         for message in messages:
-            parsed = parse_record(message.key, message.value, self.catalog)
-            if isinstance(parsed, str):
-                self.dead_letters += 1
-                await send_dead_letter(self.topics.dlq, message, parsed)
+            event_id: str | None = None
+            try:
+                checked = self.rules.check(message, partitions)
+                if isinstance(checked, str):
+                    raise Refused(checked)
+                event_id = checked.event.event_id
+                outcome = self._decide_one(message, checked, users, records)
+            except Refused as exc:
+                await self.dead.send(message, str(exc), event_id)
                 continue
-            score_event, points = parsed
-            reply = self._decide_one(message, score_event, points, users, records, writes)
-            if reply is not None:
-                replies.append((message, reply))
+            except Exception as exc:  # an input kind nobody foresaw: never the worker's end, never a silent drop
+                log.exception("record %s[%s]@%s could not be applied", message.topic, message.partition,
+                              message.offset)
+                await self.dead.send(message, f"cannot be applied: {exc!r}"[:500], event_id)
+                continue
+            self._join(message, checked, outcome, users, records, writes)
+            if outcome.reply is not None:
+                replies.append((message, outcome.reply))
         changes: list[UserChange] = []
         for (partition, user_id), (state, _, boards) in users.items():
             writes.setdefault(partition, []).append((USER + user_id, state.to_json()))  # after its e-records
@@ -152,44 +157,60 @@ class Ingestor:
             if keys:
                 log.info("forgot %d expired event ids in partition %d", len(keys), partition)
 
-    def _decide_one(self, message: Any, ev: ScoreEvent, points: int, users: Pending,
-                    records: dict[tuple[int, str], EventRecord], writes: dict[int, list[tuple[str, Any]]],
-                    ) -> bytes | None:
-        partition = message.partition
-        now_ms = int(message.timestamp * 1000)
+    def _decide_one(self, message: Any, checked: Accepted, users: Pending,
+                    records: dict[tuple[int, str], EventRecord]) -> Outcome:
+        """Decide one record without touching the batch (see ``_join``); raises ``Refused`` with a reason."""
+        ev, partition = checked.event, message.partition
         pending = users.get((partition, ev.user_id))
         state = pending[0] if pending else UserState.from_json(self.store.get(partition, USER + ev.user_id))
-        boards = pending[2] if pending else set()
         event_id = ev.event_id or f"{message.topic}:{partition}:{message.offset}"
         record = None
         if ev.event_id is not None:
-            record = records.get((partition, event_id)) or EventRecord.from_json(
-                self.store.get(partition, EVENT + event_id))
-        decision = decide(state, record, message.offset, now_ms, self.ttl_ms)
+            key = (partition, event_key(ev.user_id, event_id))
+            record = records.get(key) or EventRecord.from_json(self.store.get(*key))
+        decision = decide(state, record, message.offset, checked.now_ms, self.ttl_ms)
         if decision is Decision.REPLAY:
             # Already applied before a crash; write the state again so the changelog surely holds it.
-            self.replays += 1
-            users[(partition, ev.user_id)] = (state, message, boards)
             if record is None:
-                return None
-            if record.offset == message.offset:
-                writes.setdefault(partition, []).append((EVENT + event_id, record.to_json()))
-            return self._reply(event_id, ev, record, message)  # the first answer, as before the crash
+                return Outcome(state, [], None, None, "replay")
+            again = record if record.offset == message.offset else None
+            return Outcome(state, [], again, self._reply(event_id, ev, record, message), "replay")
         if decision is Decision.DUPLICATE and record is not None:
+            if record.conflicts_with(ev.action_id):
+                raise Refused(f"idempotency key reused for user {ev.user_id!r} with another action_id "
+                              f"({record.action_id!r} first, now {ev.action_id!r}); use a new Idempotency-Key")
+            return Outcome(state, [], None, self._reply(event_id, ev, record, message), "duplicate")
+        now = datetime.fromtimestamp(checked.now_ms / 1000, UTC)
+        occurred = datetime.fromtimestamp(checked.at_ms / 1000, UTC)
+        try:
+            state, changed = apply_event(state, points=checked.points, offset=message.offset, occurred_at=occurred,
+                                         username=ev.username, now=now, retention=self.retention)
+        except ScoreOutOfRange as exc:
+            raise Refused(str(exc)) from None
+        record = EventRecord(message.offset, state.score(), checked.points, checked.now_ms, ev.action_id)
+        return Outcome(state, changed, record if ev.event_id is not None else None,
+                       self._reply(event_id, ev, record, message), "applied")
+
+    def _join(self, message: Any, checked: Accepted, outcome: Outcome, users: Pending,
+              records: dict[tuple[int, str], EventRecord], writes: dict[int, list[tuple[str, Any]]]) -> None:
+        """Add a decided record's effects to the batch (nothing here can fail on a record's content)."""
+        if outcome.kind == "duplicate":  # answered as the first time; the state does not change
             self.duplicates += 1
-            return self._reply(event_id, ev, record, message)
-        now = datetime.fromtimestamp(message.timestamp, UTC)
-        state, changed = apply_event(state, points=points, offset=message.offset,
-                                     occurred_at=ev.occurred_at or now, username=ev.username,
-                                     now=now, retention=self.retention)
-        boards.update(changed)
-        users[(partition, ev.user_id)] = (state, message, boards)
-        record = EventRecord(message.offset, state.score(), points, now_ms)
-        if ev.event_id is not None:
-            records[(partition, event_id)] = record
-            writes.setdefault(partition, []).append((EVENT + event_id, record.to_json()))  # before the user's state
-        self.applied += 1
-        return self._reply(event_id, ev, record, message)
+            return
+        ev, partition = checked.event, message.partition
+        pending = users.get((partition, ev.user_id))
+        boards = pending[2] if pending else set()
+        boards.update(outcome.boards)
+        users[(partition, ev.user_id)] = (outcome.state, message, boards)
+        if outcome.record is not None:
+            key = event_key(ev.user_id, ev.event_id or "")
+            if outcome.kind == "applied":
+                records[(partition, key)] = outcome.record
+            writes.setdefault(partition, []).append((key, outcome.record.to_json()))  # before the user's state
+        if outcome.kind == "applied":
+            self.applied += 1
+        else:
+            self.replays += 1
 
     @staticmethod
     def _reply(event_id: str, ev: ScoreEvent, record: EventRecord, message: Any) -> bytes:

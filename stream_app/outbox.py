@@ -4,7 +4,8 @@
 answers thousands of events per fetch instead appends to aiokafka's ``BatchBuilder`` (C-accelerated) and hands
 each full builder to ``send_batch``. The records still go through the app's producer, which Faust flushes
 before it commits source offsets — the order the at-least-once argument needs — and records of one
-partition keep the order they were added in.
+partition keep the order they were added in. Every delivery is watched by the worker's
+:class:`~stream_app.sends.SendGuard`: a batch the broker did not take stops the next commit.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
+from stream_app.sends import SendGuard
+
 log = logging.getLogger(__name__)
 
 Delivered = Callable[[str, int, int], None]  # (topic, partition, offset of the last record) once acknowledged
@@ -23,8 +26,9 @@ Delivered = Callable[[str, int, int], None]  # (topic, partition, offset of the 
 class Outbox:
     """Collects records per (topic, partition); :meth:`send` ships what was added since the last send."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, guard: SendGuard) -> None:
         self.app = app
+        self.guard = guard
         self.builders: dict[tuple[str, int], tuple[Any, int]] = {}
         self.pending: list[tuple[Any, str, int, int]] = []  # full builders waiting for send()
         self.on_delivered: dict[str, Delivered] = {}
@@ -57,14 +61,13 @@ class Outbox:
         producer = self._producer()
         for builder, topic, partition, count in pending:
             future = await producer.send_batch(builder, topic, partition=partition)
+            self.guard.track(future, f"{count} records to {topic}[{partition}]")
             future.add_done_callback(self._delivered(topic, partition, count))
 
     def _delivered(self, topic: str, partition: int, count: int) -> Callable[[Any], None]:
         def done(future: Any) -> None:
             if future.cancelled() or future.exception() is not None:
-                problem = "cancelled" if future.cancelled() else repr(future.exception())
-                log.error("producing %d records to %s[%d] failed: %s", count, topic, partition, problem)
-                return
+                return  # the guard logs it and stops the next commit
             callback = self.on_delivered.get(topic)
             if callback is not None:
                 callback(topic, partition, future.result().offset + count - 1)

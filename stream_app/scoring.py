@@ -21,6 +21,11 @@ from typing import Any, NamedTuple
 from schemas.periods import day_period, is_expired, week_period
 
 ALLTIME = "alltime"
+SCORE_MIN, SCORE_MAX = -(2**63), 2**63 - 1  # scores are signed 64-bit: what every consumer of the topics can hold
+
+
+class ScoreOutOfRange(ValueError):
+    """Applying the event would take a total outside the signed 64-bit range: the event is refused."""
 
 
 class UserState(NamedTuple):
@@ -47,19 +52,28 @@ class UserState(NamedTuple):
 
 
 class EventRecord(NamedTuple):
-    """What the first application of an event id answered (kept for the idempotency window)."""
+    """What the first application of an event id answered (kept for the idempotency window), and for which
+    action: a reuse of the id for another action is refused, never answered with the first event's score."""
 
     offset: int
     new_score: int
     points: int
     at_ms: int
+    action_id: str | None = None  # None: written before the action was kept
 
-    def to_json(self) -> list[int]:
-        return [self.offset, self.new_score, self.points, self.at_ms]
+    def to_json(self) -> list[Any]:
+        return [self.offset, self.new_score, self.points, self.at_ms, self.action_id]
 
     @classmethod
     def from_json(cls, raw: Any) -> EventRecord | None:
-        return cls(*map(int, raw)) if raw else None
+        if not raw:
+            return None
+        action = raw[4] if len(raw) > 4 else None
+        return cls(int(raw[0]), int(raw[1]), int(raw[2]), int(raw[3]), None if action is None else str(action))
+
+    def conflicts_with(self, action_id: str) -> bool:
+        """Same event id, another action: a client reused an idempotency key for a different request."""
+        return self.action_id is not None and self.action_id != action_id
 
 
 class Decision(Enum):
@@ -114,5 +128,9 @@ def apply_event(
         boards = {b: v for b, v in old.items() if not is_expired(b, now, retention)}
     for board in changed:
         score, since = boards.get(board, (0, at_ms))
-        boards[board] = (score + points, at_ms if points else since)
+        total = score + points
+        if not SCORE_MIN <= total <= SCORE_MAX:
+            raise ScoreOutOfRange(f"the total on {board} would be {total}, outside the signed 64-bit range "
+                                  f"({SCORE_MIN}..{SCORE_MAX}); the event is refused")
+        boards[board] = (total, at_ms if points else since)
     return UserState(offset, username or state.username, boards), changed

@@ -23,7 +23,10 @@ class WorkerSettings(CommonSettings):
                                            whatever one fetch returns, so a quiet topic never waits to fill one
       SCOREBOARD_IDEMPOTENCY_TTL_S         how long an event id is remembered (``86400``: 24 h)
       SCOREBOARD_IDEMPOTENCY_SWEEP_S       how often expired event ids are deleted per partition (``3600``)
-      SCOREBOARD_PERIOD_RETENTION_DAYS     days a daily/weekly period is kept after it ends (``7``)
+      SCOREBOARD_PERIOD_RETENTION_DAYS     days a daily/weekly period is kept after it ends (``7``); an event whose
+                                           ``occurred_at`` is older than the oldest period kept is a dead letter
+      SCOREBOARD_MAX_CLOCK_SKEW_S          how far ``occurred_at`` may be ahead of the broker's time of the record
+                                           (``300``); further ahead it is a dead letter
       SCOREBOARD_EMIT_INTERVAL_MS          at most one board emission per board per interval (``100``): every
                                            emission goes to every SSE client, so this bounds the fan-out work
       SCOREBOARD_WORKER_SESSION_TIMEOUT_S  how long a silent (crashed) worker keeps its partitions (``30``)
@@ -39,6 +42,7 @@ class WorkerSettings(CommonSettings):
     idempotency_ttl_s: int = Field(86_400, ge=1, validation_alias=env("SCOREBOARD_IDEMPOTENCY_TTL_S"))
     idempotency_sweep_s: float = Field(3600.0, ge=0, validation_alias=env("SCOREBOARD_IDEMPOTENCY_SWEEP_S"))
     period_retention_days: int = Field(7, ge=0, validation_alias=env("SCOREBOARD_PERIOD_RETENTION_DAYS"))
+    max_clock_skew_s: int = Field(300, ge=0, le=7 * 86_400, validation_alias=env("SCOREBOARD_MAX_CLOCK_SKEW_S"))
     emit_interval_ms: int = Field(100, ge=0, le=60_000, validation_alias=env("SCOREBOARD_EMIT_INTERVAL_MS"))
     session_timeout_s: float = Field(30.0, ge=3, le=300, validation_alias=env("SCOREBOARD_WORKER_SESSION_TIMEOUT_S"))
 

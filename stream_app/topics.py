@@ -15,25 +15,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.topics import TopicNames
+from stream_app.sends import SendGuard
 
 log = logging.getLogger(__name__)
 
 
 class Output:
-    """A topic the worker writes to through ``app.producer`` (Faust flushes it before committing offsets)."""
+    """A topic the worker writes to through ``app.producer`` (Faust flushes it before committing offsets); every
+    delivery is watched by the :class:`~stream_app.sends.SendGuard`, so a failed one stops the next commit."""
 
-    def __init__(self, app: Any, name: str) -> None:
+    def __init__(self, app: Any, name: str, guard: SendGuard) -> None:
         self.app = app
         self.name = name
+        self.guard = guard
 
     async def send(self, key: bytes | None, value: bytes | None,
                    headers: Sequence[tuple[str, bytes]] | None = None) -> None:
+        """Hand one record to the producer; raises ``ProducerSendError`` if the producer refuses it outright
+        (e.g. larger than ``producer_max_request_size``)."""
         future = await self.app.producer.send(self.name, key, value, None, None, headers)
-        future.add_done_callback(self._check)
-
-    def _check(self, future: Any) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            log.error("sending to %s failed: %r", self.name, future.exception())
+        self.guard.track(future, f"a record to {self.name}")
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class WorkerTopics:
     updates: Output
 
 
-def create_topics(app: Any, names: TopicNames, partitions: int) -> WorkerTopics:
+def create_topics(app: Any, names: TopicNames, partitions: int, guard: SendGuard) -> WorkerTopics:
     def source(name: str, parts: int) -> Any:
         return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
                          value_serializer="raw", partitions=parts)
@@ -53,7 +54,7 @@ def create_topics(app: Any, names: TopicNames, partitions: int) -> WorkerTopics:
     return WorkerTopics(
         score_events=source(names.score_events, partitions),
         candidates=source(names.candidates, 1),
-        dlq=Output(app, names.dlq),
-        applied=Output(app, names.applied),
-        updates=Output(app, names.leaderboard_updates),
+        dlq=Output(app, names.dlq, guard),
+        applied=Output(app, names.applied, guard),
+        updates=Output(app, names.leaderboard_updates, guard),
     )

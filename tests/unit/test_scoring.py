@@ -6,9 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from schemas.catalog import ActionCatalog
-from stream_app.ingest import parse_record
-from stream_app.scoring import Decision, EventRecord, UserState, apply_event, decide
+from stream_app.scoring import (
+    SCORE_MAX,
+    SCORE_MIN,
+    Decision,
+    EventRecord,
+    ScoreOutOfRange,
+    UserState,
+    apply_event,
+    decide,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -63,24 +70,20 @@ def test_state_json_round_trip() -> None:
     assert UserState.from_json(None) == UserState()
 
 
-@pytest.mark.parametrize(
-    ("key", "value", "reason"),
-    [
-        (b"u", None, "empty value"),
-        (b"u", b"{", "not JSON"),
-        (b"u", b"[1]", "not a JSON object"),
-        (b"u", b'{"user_id": "u"}', "invalid event: action_id"),
-        (b"x", b'{"user_id": "u", "action_id": "win_match"}', "record key"),
-        (b"u", b'{"user_id": "u", "action_id": "nope"}', "unknown action_id"),
-    ],
-)
-def test_parse_record_reasons(key: bytes, value: bytes | None, reason: str) -> None:
-    catalog = ActionCatalog({"win_match": 25})
-    result = parse_record(key, value, catalog)
-    assert isinstance(result, str) and reason in result
+@pytest.mark.parametrize(("start", "points"), [(SCORE_MAX - 10, 11), (SCORE_MIN + 10, -11)])
+def test_a_total_leaving_the_signed_64_bit_range_is_refused_never_wrapped(start: int, points: int) -> None:
+    state = UserState(offset=1, boards={"alltime": (start, 0)})
+    with pytest.raises(ScoreOutOfRange, match="signed 64-bit range"):
+        apply_event(state, points=points, offset=2, occurred_at=NOW, username=None, now=NOW,
+                    retention=timedelta(days=7))
+    edge, _ = apply_event(state, points=points - (1 if points > 0 else -1), offset=2, occurred_at=NOW,
+                          username=None, now=NOW, retention=timedelta(days=7))
+    assert edge.score() in (SCORE_MAX, SCORE_MIN)
 
 
-def test_parse_record_ok() -> None:
-    result = parse_record(b"u", b'{"user_id": "u", "action_id": "win_match"}', ActionCatalog({"win_match": 25}))
-    assert not isinstance(result, str)
-    assert result[1] == 25
+def test_event_record_keeps_its_action_and_reads_records_written_before_it() -> None:
+    record = EventRecord(offset=5, new_score=50, points=25, at_ms=1_000, action_id="win_match")
+    assert EventRecord.from_json(record.to_json()) == record
+    legacy = EventRecord.from_json([5, 50, 25, 1_000])
+    assert legacy is not None and legacy.action_id is None and not legacy.conflicts_with("anything")
+    assert record.conflicts_with("lose_match") and not record.conflicts_with("win_match")

@@ -1,0 +1,115 @@
+"""What a ``score-events`` record must be before the worker applies it: every rule that makes a dead letter.
+
+Direct producers skip the write API, so the worker checks everything again. The rules are a function of the
+record alone (its bytes, key, partition and broker timestamp) and the settings — never the wall clock or the
+worker's history — so a record replayed after a crash is decided exactly as the first time. Rules that depend on
+the user's state (a total leaving the signed 64-bit range, an event id reused for another action) are decided in
+:mod:`stream_app.ingest`, from the state, which is just as deterministic.
+
+- The value is a valid event (``schemas.events.ScoreEvent``), the key is its ``user_id``, the action is in the
+  catalog.
+- The record sits in the partition Java's default partitioner (murmur2 of the key) gives its key: one partition
+  owns each user, and a record elsewhere would split the user's total (librdkafka-based clients such as kcat and
+  confluent-kafka default to CRC32). It is dead-lettered with a reason naming the fix, never counted there.
+- "Now" is the record's timestamp, which must be the broker's (``message.timestamp.type=LogAppendTime`` on
+  ``score-events``, set by ``scoreboard-topics``): a producer's clock must not move the idempotency window or
+  period expiry.
+- ``occurred_at`` (default: the record's timestamp) is not before the oldest period still kept (its day's board
+  would already be expired) and not more than ``SCOREBOARD_MAX_CLOCK_SKEW_S`` ahead of the broker's clock; this
+  also keeps every date the period arithmetic sees far inside what ``datetime`` can hold.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiokafka.partitioner import murmur2
+from pydantic import ValidationError
+
+from schemas.catalog import ActionCatalog
+from schemas.events import ScoreEvent
+
+LOG_APPEND_TIME = 1  # Kafka's timestamp type of a record stamped by the broker
+DAY_MS = 86_400_000
+KEY_CACHE = 100_000
+
+
+class Accepted:
+    """A record that passed the rules: the event, its points, the broker's time and when it occurred (ms)."""
+
+    __slots__ = ("event", "points", "now_ms", "at_ms")
+
+    def __init__(self, event: ScoreEvent, points: int, now_ms: int, at_ms: int) -> None:
+        self.event, self.points, self.now_ms, self.at_ms = event, points, now_ms, at_ms
+
+
+def _problem(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())[:500]
+
+
+def invalid_reason(value: bytes) -> str:
+    """Why ``value`` is not a valid event, in words a producer can act on (the slow path, bad records only)."""
+    try:
+        raw = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return "value is not JSON"
+    if not isinstance(raw, dict):
+        return "value is not a JSON object"
+    try:
+        ScoreEvent.model_validate(raw)
+    except ValidationError as exc:
+        return f"invalid event: {_problem(exc)}"
+    return "value is not valid JSON for an event"  # accepted by orjson but not by pydantic's stricter parser
+
+
+class RecordRules:
+    def __init__(self, catalog: ActionCatalog, retention_ms: int, max_skew_ms: int) -> None:
+        self.catalog = catalog
+        self.retention_ms = retention_ms
+        self.max_skew_ms = max_skew_ms
+        self._partition_of: dict[tuple[bytes, int], int] = {}
+
+    def owner(self, key: bytes, partitions: int) -> int:
+        """The partition Java's default partitioner picks for ``key`` (remembered: murmur2 is pure Python)."""
+        found = self._partition_of.get((key, partitions))
+        if found is None:
+            if len(self._partition_of) >= KEY_CACHE:
+                self._partition_of.clear()
+            found = self._partition_of[(key, partitions)] = (murmur2(key) & 0x7FFFFFFF) % partitions
+        return found
+
+    def check(self, message: Any, partitions: int) -> Accepted | str:
+        """The accepted record, or the reason it is a dead letter."""
+        value = message.value
+        if value is None:
+            return "empty value (tombstone)"
+        try:
+            event = ScoreEvent.model_validate_json(value)  # one pass over the bytes: the hot path
+        except ValidationError:
+            return invalid_reason(value)
+        key = message.key
+        if key != event.user_id.encode():
+            return "record key must be the user_id (it decides the partition that owns the user)"
+        owner = self.owner(key, partitions)
+        if owner != message.partition:
+            return (f"record is in partition {message.partition}, but Java's default partitioner (murmur2 of the "
+                    f"key) puts this user in partition {owner} of {partitions}, which owns the user's total: "
+                    "produce with the murmur2 partitioner (librdkafka, kcat, confluent-kafka: "
+                    "partitioner=murmur2_random)")
+        points = self.catalog.points(event.action_id)
+        if points is None:
+            return f"unknown action_id {event.action_id!r}"
+        if message.timestamp_type != LOG_APPEND_TIME:
+            return ("record timestamp was set by the producer: score-events must have "
+                    "message.timestamp.type=LogAppendTime (scoreboard-topics sets it)")
+        now_ms = int(message.timestamp * 1000)
+        at_ms = now_ms if event.occurred_at is None else int(event.occurred_at.timestamp() * 1000)
+        if at_ms > now_ms + self.max_skew_ms:
+            return (f"occurred_at {event.occurred_at.isoformat() if event.occurred_at else ''} is more than "
+                    f"{self.max_skew_ms // 1000} s after the broker's time of the record "
+                    "(SCOREBOARD_MAX_CLOCK_SKEW_S)")
+        if (at_ms // DAY_MS + 1) * DAY_MS + self.retention_ms <= now_ms:
+            return (f"occurred_at {event.occurred_at.isoformat() if event.occurred_at else at_ms} is before the "
+                    f"oldest period still kept (SCOREBOARD_PERIOD_RETENTION_DAYS={self.retention_ms // DAY_MS})")
+        return Accepted(event, points, now_ms, at_ms)
