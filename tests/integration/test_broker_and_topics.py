@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from schemas.events import ScoreEvent
-from schemas.topics import contract_topics, ensure_topics
+from schemas.topics import TopicSpec, contract_topics, ensure_topics
 from tests.fixtures.kafka import Topics, consume_until
 
 pytestmark = pytest.mark.integration
@@ -48,6 +48,25 @@ async def test_topics_created_with_contract_settings(
     assert configs[names.leaderboard_updates]["cleanup.policy"] == "compact"
     assert configs[names.score_events]["retention.ms"] == "-1"
     assert configs[names.score_events]["cleanup.policy"] == "delete"
+    assert configs[names.score_events]["message.timestamp.type"] == "LogAppendTime"
+
+
+async def test_an_existing_score_events_topic_gets_broker_timestamps_and_keeps_its_settings(
+    bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer
+) -> None:
+    topics = await make_topics(partitions=1)
+    names = topics.names
+    old = TopicSpec(f"{names.score_events}-old", 2, {"retention.ms": "123456789", "cleanup.policy": "delete"})
+    await ensure_topics(bootstrap, [old])  # as created before the rule existed: producer timestamps
+    _, before = await _describe(bootstrap, [old.name])
+    assert before[old.name]["message.timestamp.type"] == "CreateTime"
+    spec = next(s for s in contract_topics(names, 1) if s.name == names.score_events)
+    await ensure_topics(bootstrap, [TopicSpec(old.name, 2, spec.config, 1, spec.enforced)])
+    _, after = await _describe(bootstrap, [old.name])
+    assert after[old.name]["message.timestamp.type"] == "LogAppendTime"
+    assert after[old.name]["retention.ms"] == "123456789"  # its own settings kept
+    meta = await producer.send_and_wait(old.name, b"v", key=b"k", timestamp_ms=0)  # a producer's 1970 clock
+    assert meta.timestamp != 0  # the broker's time, not the producer's
 
 
 async def test_ensure_topics_is_idempotent(bootstrap: str, make_topics: Callable[..., Awaitable[Topics]]) -> None:

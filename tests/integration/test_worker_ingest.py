@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -9,6 +11,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from schemas.topics import LOG_APPEND_TIME, TopicSpec, ensure_topics
 from tests.fixtures.kafka import Topics, consume_until
 from tests.fixtures.services import ServiceProcess
 
@@ -91,20 +94,81 @@ async def test_event_ids_expire_after_the_window_and_are_swept(
     start_worker: Callable[..., ServiceProcess],
 ) -> None:
     topics = await make_topics(partitions=1)
-    start_worker(topics, SCOREBOARD_IDEMPOTENCY_TTL_S="60", SCOREBOARD_IDEMPOTENCY_SWEEP_S="0")
+    start_worker(topics, SCOREBOARD_IDEMPOTENCY_TTL_S="2", SCOREBOARD_IDEMPOTENCY_SWEEP_S="0")
     src = topics.names.score_events
-    t0 = int(datetime.now(UTC).timestamp() * 1000)
-    await producer.send_and_wait(src, event("erin", event_id="x"), key=b"erin", timestamp_ms=t0)
-    await producer.send_and_wait(src, event("erin", event_id="x"), key=b"erin", timestamp_ms=t0 + 30_000)
-    await producer.send_and_wait(src, event("erin", event_id="y"), key=b"erin", timestamp_ms=t0 + 61_000)
+    first = await producer.send_and_wait(src, event("erin", event_id="x"), key=b"erin")
+    await producer.send_and_wait(src, event("erin", event_id="x"), key=b"erin")
+    await consume_until(bootstrap, topics.names.applied, lambda r: len(r) >= 2)
+    await wait_until_broker_time_passes(bootstrap, producer, src, first.timestamp + 2_000)  # broker clock
+    await producer.send_and_wait(src, event("erin", event_id="y"), key=b"erin")
     await consume_until(bootstrap, topics.names.applied, lambda r: len(r) >= 3)  # y's batch (and sweep) is done
-    await producer.send_and_wait(src, event("erin", event_id="x"), key=b"erin", timestamp_ms=t0 + 62_000)
+    await producer.send_and_wait(src, event("erin", event_id="x"), key=b"erin")
     applied = await consume_until(bootstrap, topics.names.applied, lambda r: len(r) >= 4)
     answers = [(v["event_id"], v["new_score"]) for v in (orjson.loads(r.value) for r in applied)]
-    # within 60 s the repeat answers as the first; after it, the same id is a new event
+    # within 2 s the repeat answers as the first; after it, the same id is a new event
     assert answers == [("x", 25), ("x", 25), ("y", 50), ("x", 75)]
     changelog = f"{topics.prefix}worker-state-changelog"
-    records = await consume_until(
-        bootstrap, changelog, lambda rs: any(r.key == b'"e:x"' and r.value is None for r in rs)
-    )
-    assert any(r.key == b'"e:x"' and r.value is None for r in records)  # the expired id was deleted
+    key = orjson.dumps("e:erin\nx")  # event ids are kept per user
+    records = await consume_until(bootstrap, changelog, lambda rs: any(r.key == key and r.value is None for r in rs))
+    assert any(r.key == key and r.value is None for r in records)  # the expired id was deleted
+
+
+async def wait_until_broker_time_passes(bootstrap: str, producer: AIOKafkaProducer, topic: str, at_ms: int) -> None:
+    """Poll the broker's clock (the timestamp it stamps on a record of a scratch topic) until it is past ``at_ms``."""
+    scratch = f"{topic}-clock"
+    await ensure_topics(bootstrap, [TopicSpec(scratch, 1, dict(LOG_APPEND_TIME))])
+    deadline = time.monotonic() + 30
+    while (await producer.send_and_wait(scratch, b"tick")).timestamp <= at_ms:
+        assert time.monotonic() < deadline, "the broker's clock did not move"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_producer_clock_neither_widens_the_window_nor_counts_an_event_twice(
+    bootstrap: str, make_topics: MakeTopics, producer: AIOKafkaProducer,
+    start_worker: Callable[..., ServiceProcess],
+) -> None:
+    """The issue's record: an event first produced with a 1970 timestamp and produced again was counted twice."""
+    topics = await make_topics(partitions=1)
+    start_worker(topics)
+    src = topics.names.score_events
+    await producer.send_and_wait(src, event("fay", event_id="once"), key=b"fay", timestamp_ms=0)
+    await producer.send_and_wait(src, event("fay", event_id="once"), key=b"fay")
+    await producer.send_and_wait(src, event("fay", event_id="once"), key=b"fay", timestamp_ms=4_102_444_800_000)
+    applied = await consume_until(bootstrap, topics.names.applied, lambda r: len(r) >= 3)
+    assert [orjson.loads(r.value)["new_score"] for r in applied] == [25, 25, 25]
+
+
+async def test_one_event_id_for_two_users_of_one_partition_is_two_events(
+    bootstrap: str, make_topics: MakeTopics, producer: AIOKafkaProducer,
+    start_worker: Callable[..., ServiceProcess],
+) -> None:
+    """The issue's record: ``order-1`` for alice, then for a user sharing her partition, answered the second user
+    with alice's score and never credited them."""
+    topics = await make_topics(partitions=1)
+    start_worker(topics)
+    src = topics.names.score_events
+    await producer.send_and_wait(src, event("alice", "find_secret", event_id="order-1"), key=b"alice")
+    await producer.send_and_wait(src, event("bob", event_id="order-1"), key=b"bob")
+    await producer.send_and_wait(src, event("bob", event_id="order-1"), key=b"bob")  # bob's retry
+    applied = await consume_until(bootstrap, topics.names.applied, lambda r: len(r) >= 3)
+    answers = [(v["user_id"], v["new_score"]) for v in (orjson.loads(r.value) for r in applied)]
+    assert answers == [("alice", 100), ("bob", 25), ("bob", 25)]
+
+
+async def test_an_event_id_reused_for_another_action_is_refused_with_a_reason(
+    bootstrap: str, make_topics: MakeTopics, producer: AIOKafkaProducer,
+    start_worker: Callable[..., ServiceProcess],
+) -> None:
+    topics = await make_topics(partitions=1)
+    start_worker(topics)
+    src = topics.names.score_events
+    await producer.send_and_wait(src, event("gus", event_id="k1"), key=b"gus")
+    reused = event("gus", "find_secret", event_id="k1")
+    await producer.send_and_wait(src, reused, key=b"gus")
+    await producer.send_and_wait(src, event("gus", event_id="k2"), key=b"gus")
+    applied = await consume_until(bootstrap, topics.names.applied, lambda r: len(r) >= 2)
+    assert [orjson.loads(r.value)["new_score"] for r in applied] == [25, 50]
+    dead = await consume_until(bootstrap, topics.names.dlq, lambda r: len(r) >= 1)
+    headers = dict(dead[0].headers)
+    assert dead[0].value == reused and headers["x-event-id"] == b"k1"
+    assert headers["x-dlq-reason"].decode().startswith("idempotency key reused for user 'gus' with another action_id")
