@@ -48,6 +48,7 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger=0.0,  # batch handlers build whole record batches (outbox); no added wait
+        producer_request_timeout=settings.produce_timeout_s,  # a send not delivered by then stops the commits
         broker_max_poll_records=settings.batch_max,  # one fetch = one batch for the batch agents
         broker_commit_every=10_000,
         broker_commit_interval=1.0,

@@ -29,6 +29,9 @@ class WorkerSettings(CommonSettings):
                                            (``300``); further ahead it is a dead letter
       SCOREBOARD_EMIT_INTERVAL_MS          at most one board emission per board per interval (``100``): every
                                            emission goes to every SSE client, so this bounds the fan-out work
+      SCOREBOARD_WORKER_PRODUCE_TIMEOUT_S  how long a record the worker produces may wait for the broker (``120``);
+                                           past it the send fails, no offset is committed past it and the worker
+                                           stops, to be restarted from its last commit (nothing lost or doubled)
       SCOREBOARD_WORKER_SESSION_TIMEOUT_S  how long a silent (crashed) worker keeps its partitions (``30``)
     """
 
@@ -44,6 +47,7 @@ class WorkerSettings(CommonSettings):
     period_retention_days: int = Field(7, ge=0, validation_alias=env("SCOREBOARD_PERIOD_RETENTION_DAYS"))
     max_clock_skew_s: int = Field(300, ge=0, le=7 * 86_400, validation_alias=env("SCOREBOARD_MAX_CLOCK_SKEW_S"))
     emit_interval_ms: int = Field(100, ge=0, le=60_000, validation_alias=env("SCOREBOARD_EMIT_INTERVAL_MS"))
+    produce_timeout_s: float = Field(120.0, ge=1, le=3600, validation_alias=env("SCOREBOARD_WORKER_PRODUCE_TIMEOUT_S"))
     session_timeout_s: float = Field(30.0, ge=3, le=300, validation_alias=env("SCOREBOARD_WORKER_SESSION_TIMEOUT_S"))
 
     @property

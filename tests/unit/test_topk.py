@@ -13,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.leaderboard import LeaderboardSnapshot
-from stream_app.boards import Emitter, GlobalTopK, encode_candidates
+from stream_app.boards import Emitter, GlobalTopK, LocalTopK, encode_candidates
+from stream_app.ingest import UserChange
+from stream_app.scoring import UserState
 from stream_app.topk import BoardIndex, Entry, merge_top
 
 pytestmark = pytest.mark.unit
@@ -181,3 +183,42 @@ def test_emitter_encodes_exactly_what_the_snapshot_model_dumps() -> None:
     assert (model.window, model.period, [r.rank for r in model.data]) == ("weekly", "2026-W48", [1, 2])
     emitter.latest["alltime"] = []
     assert orjson.loads(emitter.encode("alltime"))["period"] is None
+
+
+class _CandidateOutbox:
+    """What stage 1 needs of an :class:`Outbox`: records added, then sent."""
+
+    def __init__(self) -> None:
+        self.added: list[tuple[str, int, bytes | None, bytes | None]] = []
+
+    def add(self, topic: str, partition: int, key: bytes | None, value: bytes | None) -> None:
+        self.added.append((topic, partition, key, value))
+
+    async def send(self) -> None:
+        return None
+
+
+async def test_stage1_takes_a_change_naming_a_board_the_users_state_no_longer_holds() -> None:
+    """The issue's batch: one user's event on a period about to expire and a current one in the same batch. The
+    first counted on ``daily:D``, the second saw it expire and dropped it, so the change names a board the final
+    state lacks (a KeyError that crashed the worker). The user leaves that board; the rest is indexed."""
+    stage1 = LocalTopK(cast(Any, _CandidateOutbox()), "cands", top_k=3, retention=timedelta(days=3650),
+                       interval_s=0)
+    stage1.rebuild(0, [("u:bob", UserState(4, None, {"daily:2026-11-18": (5, 1)}).to_json())])
+    state = UserState(9, "Ann", {"alltime": (50, 7), "daily:2026-11-26": (25, 7)})
+    change = UserChange(0, "ann", state, frozenset({"alltime", "daily:2026-11-18", "daily:2026-11-26"}))
+    await stage1.on_changes([change])
+    boards = stage1.indexes[0]
+    assert [e.user_id for e in boards["alltime"].top(3)] == ["ann"]
+    assert [e.user_id for e in boards["daily:2026-11-18"].top(3)] == ["bob"]  # ann is not on it
+    assert stage1.seq[0] == 9
+
+
+async def test_stage1_heals_a_partition_whose_change_cannot_be_indexed_by_rebuilding_it() -> None:
+    stage1 = LocalTopK(cast(Any, _CandidateOutbox()), "cands", top_k=3, retention=timedelta(days=3650),
+                       interval_s=0)
+    stage1.rebuild(0, [])
+    broken = UserChange(0, "ann", cast(Any, SimpleNamespace(offset=1, boards=None, username=None)),
+                        frozenset({"alltime"}))
+    await stage1.on_changes([broken])  # never raises: the worker goes on
+    assert 0 not in stage1.indexes  # dropped: the partition timer indexes it again from the table
