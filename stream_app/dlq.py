@@ -7,8 +7,8 @@ letters can tell a copy sent again after a crash, which can happen: dead letters
 
 A copy that cannot be produced — larger than the producer takes once the headers are added, or refused by the
 producer outright — is replaced by a placeholder (header ``x-dlq-truncated``; value a small JSON object naming the
-source record and its size; the key if it is small): the original stays in ``score-events``, the audit log. The decision depends on the record
-alone, so a replay decides the same.
+source record and its size; the key if it is small): the original stays in ``score-events``, the audit log. The
+decision depends on the record alone, so a replay decides the same.
 """
 
 from __future__ import annotations
