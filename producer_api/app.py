@@ -1,9 +1,9 @@
 """``create_app(settings)``: the FastAPI app behind its front door (metrics -> API key -> body size ->
 POST /scores, see ``front``) and its lifespan.
 
-The lifespan starts the reply listener first (positioned at the end of ``score-applied``), then the producer,
-so the app only serves once no reply can be missed. ``with_broker=False`` builds the same HTTP layer with no
-Kafka clients, for tests of what happens before any Kafka use (auth, limits, validation, catalog).
+The lifespan starts the reply listener first (positioned at the end of ``score-applied`` and ``score-events-dlq``),
+then the producer, so the app only serves once no answer can be missed. ``with_broker=False`` builds the same HTTP
+layer with no Kafka clients, for tests of what happens before any Kafka use (auth, limits, validation, catalog).
 """
 
 from __future__ import annotations

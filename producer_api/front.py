@@ -6,8 +6,9 @@ that machinery, not our code, was the largest share of the CPU per request. Ever
 FastAPI app with a size-limited ``receive``.
 
 What it guarantees for every HTTP request: a 401 for a protected path without a valid key before a single body
-byte is read; a 413 for a declared ``Content-Length`` over the limit before reading, and for a streamed body as
-soon as it passes the limit; one count (route, method, status) and one latency sample, 401 and 413 included; one
+byte is read; a 413 for a declared ``Content-Length`` over the limit before reading (for ``POST /scores`` decided
+by ``ScoresEndpoint`` right after the ``Idempotency-Key`` header), and for a streamed body as soon as it passes
+the limit; one count (route, method, status) and one latency sample, 401 and 413 included; one
 key-free access log line.
 """
 
@@ -60,13 +61,13 @@ class FrontDoor:
             if key is None:
                 return await send_json(send, 401, UNAUTHORIZED)
             scope[SCOPE_KEY] = key
-            if declared_too_large(scope, self.max_body_bytes):
-                return await send_json(send, 413, self.too_large)
             if path == "/scores" and scope["method"] == "POST":
-                try:
+                try:  # checks the declared size itself, once it knows the Idempotency-Key its 413 carries
                     return await self.scores(scope, receive, send, key)
                 except ClientGone:
                     return CLIENT_GONE
+            if declared_too_large(scope, self.max_body_bytes):
+                return await send_json(send, 413, self.too_large)
         elif declared_too_large(scope, self.max_body_bytes):
             return await send_json(send, 413, self.too_large)
         return await self._forward(scope, receive, send)

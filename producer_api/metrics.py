@@ -37,11 +37,13 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.replies = Counter(
-            "scoreboard_api_replies", "POST /scores after a produce: applied (200), timeout or async (202)",
+            "scoreboard_api_replies",
+            "POST /scores after a produce: applied (200), refused by the worker (422), timeout or async (202)",
             ["outcome"], registry=self.registry,
         )
         self.replied_async = self.replies.labels("async")
         self.replied_applied = self.replies.labels("applied")
+        self.replied_refused = self.replies.labels("refused")
         self.replied_timeout = self.replies.labels("timeout")
         self.bad_replies = Counter(
             "scoreboard_api_unreadable_replies", "score-applied records the reply listener could not parse",

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 class ScoreAppliedBody(BaseModel):
     status: Literal["success"]
     new_score: int
+    event_id: str
 
 
 class AcceptedBody(BaseModel):
@@ -19,6 +20,13 @@ class AcceptedBody(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: str
+
+
+class RefusedBody(BaseModel):
+    """422 after the event was logged: the stream worker refused it (``detail`` is its reason)."""
+
+    detail: str
+    event_id: str
 
 
 class Problem(BaseModel):
@@ -41,5 +49,13 @@ class StatusBody(BaseModel):
     detail: str | None = None
 
 
-def documented(description: str, model: type[BaseModel]) -> dict[str, Any]:
-    return {"description": description, "model": model}
+IDEMPOTENCY_KEY_HEADER = {"Idempotency-Key": {
+    "description": "The request's Idempotency-Key: the client's, or one generated for it when it sent none. "
+                   "After a timeout or a 5xx, retry with it: the event counts once.",
+    "schema": {"type": "string"},
+}}
+
+
+def documented(description: str, model: Any, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One OpenAPI response: ``model`` is a response model or a union of them."""
+    return {"description": description, "model": model, **({"headers": headers} if headers else {})}

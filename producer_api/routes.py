@@ -13,10 +13,12 @@ from starlette.responses import Response
 from producer_api.auth import ApiKey
 from producer_api.errors import json_response
 from producer_api.models import (
+    IDEMPOTENCY_KEY_HEADER,
     AcceptedBody,
     ActionsBody,
     BadRequestBody,
     ErrorBody,
+    RefusedBody,
     ScoreAppliedBody,
     StatusBody,
     documented,
@@ -27,6 +29,7 @@ from schemas.events import ScoreRequest
 router = APIRouter()
 
 _request_schema = ScoreRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+RETRY_WITH = IDEMPOTENCY_KEY_HEADER
 
 
 @router.post(
@@ -36,22 +39,32 @@ _request_schema = ScoreRequest.model_json_schema(ref_template="#/components/sche
     openapi_extra={"requestBody": {"required": True,
                                    "content": {"application/json": {"schema": _request_schema}}}},
     responses={
-        200: documented("Applied: the user's new all-time total", ScoreAppliedBody),
+        200: documented("Applied: the user's new all-time total, and the event id", ScoreAppliedBody, RETRY_WITH),
         202: documented("Accepted and durably logged; not applied within the wait bound, or `Prefer: "
-                        "respond-async` was sent", AcceptedBody),
-        400: documented("Malformed JSON, wrong content type, or an invalid field or header", BadRequestBody),
+                        "respond-async` was sent", AcceptedBody, RETRY_WITH),
+        400: documented("Malformed JSON, wrong content type, or an invalid field or header (the answer carries "
+                        "`Idempotency-Key` unless that header itself is the problem)", BadRequestBody, RETRY_WITH),
         401: documented("Missing or invalid `X-API-KEY` (checked before the body is read)", ErrorBody),
-        413: documented("Request body larger than SCOREBOARD_MAX_BODY_BYTES", ErrorBody),
-        422: documented("`action_id` not in the action catalog", ErrorBody),
-        503: documented("The event log (Kafka) did not acknowledge the event; retry with the same "
-                        "Idempotency-Key", ErrorBody),
+        413: documented("Request body larger than SCOREBOARD_MAX_BODY_BYTES", ErrorBody, RETRY_WITH),
+        422: documented(
+            "Not applied, for one of two reasons. Without `event_id`: the `action_id` is not in the action "
+            "catalog, and nothing was logged. With `event_id`: the event was logged but the stream worker "
+            "refused it, and `detail` is its reason, e.g. the Idempotency-Key was already used for this user "
+            "with another `action_id` (\"idempotency key reused ...\"), or the user's total would leave the "
+            "signed 64-bit range. Either way the score did not change.",
+            ErrorBody | RefusedBody, RETRY_WITH),
+        503: documented("The event log (Kafka) did not acknowledge the event; retry with the `Idempotency-Key` "
+                        "of this answer", ErrorBody, RETRY_WITH),
     },
 )
 async def post_score(
     _: ApiKey,
     idempotency_key: Annotated[str | None, Header(
-        description="1-255 printable ASCII characters; the same key (per API key) within 24 h applies once "
-                    "and repeats answer as the first did")] = None,
+        description="1-255 printable ASCII characters. Scoped by (API key, `user_id`, key): within 24 h the "
+                    "same key for the same user applies once and repeats answer as the first did; the same key "
+                    "for another `action_id` is refused (422). Without it one is generated; every answer "
+                    "carries the key in its `Idempotency-Key` header, to retry with after a timeout or a 5xx"
+    )] = None,
     prefer: Annotated[str | None, Header(
         description="`respond-async`: answer 202 as soon as the event is durably logged")] = None,
 ) -> Response:
@@ -77,7 +90,7 @@ async def readyz(state: State) -> Response:
     if state.event_log is None or state.replies is None:
         return json_response(503, {"status": "unavailable", "detail": "no broker configured"})
     if not state.replies.running:
-        return json_response(503, {"status": "unavailable", "detail": "score-applied listener not running"})
+        return json_response(503, {"status": "unavailable", "detail": "reply listener not running"})
     if not await state.event_log.broker_answers():
         return json_response(503, {"status": "unavailable", "detail": "broker not answering"})
     return json_response(200, {"status": "ready"})

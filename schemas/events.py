@@ -2,6 +2,12 @@
 
 The same validators serve the write API and the stream worker, because direct producers to
 ``score-events`` skip the API and must be held to the same rules.
+
+Characters (``user_id``, ``action_id``, ``event_id``, ``username``): what real names contain is accepted, format
+characters (Unicode category Cf) such as the zero width joiner of ``👩‍💻`` included. Refused: C0/C1 controls (Cc),
+unpaired surrogates (Cs), line and paragraph separators (Zl, Zp) and the bidirectional overrides and isolates
+U+202A–U+202E, U+2066–U+2069 (they make a name display as another). ``username`` is stored in NFC, so one name
+typed two ways is one name; ``user_id`` is an opaque id and is never changed: the record key is its exact bytes.
 """
 
 from __future__ import annotations
@@ -12,12 +18,34 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+MAX_USERNAME = 64
+REFUSED_CATEGORIES = {"Cc": "control characters", "Zl": "control characters", "Zp": "control characters",
+                      "Cs": "unpaired surrogates"}
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+BIDI_MESSAGE = "must not contain bidirectional override or isolate characters (U+202A-U+202E, U+2066-U+2069)"
 
-def _no_control_chars(value: str) -> str:
-    if value.isprintable():  # fast path: printable strings have no Cc/Cf/Zl/Zp characters at all
+
+def check_characters(value: str) -> str:
+    """``value`` unchanged, or ``ValueError`` naming what it must not contain (see the module docstring)."""
+    if value.isprintable():  # fast path: no Cc/Cf/Cs/Zl/Zp character at all (so no bidi control either)
         return value
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
-        raise ValueError("must not contain control characters")
+    for ch in value:  # slow path: isprintable() is False for every Cf (ZWJ too) and for Zs other than " "
+        if ch in BIDI_CONTROLS:
+            raise ValueError(BIDI_MESSAGE)
+        what = REFUSED_CATEGORIES.get(unicodedata.category(ch))
+        if what is not None:
+            raise ValueError(f"must not contain {what}")
+    return value
+
+
+def _nfc_name(value: str) -> str:
+    """The display name in NFC (``"e\\u0301"`` -> ``"é"``); NFC may lengthen a few scripts, so the limit is
+    checked again on the stored form."""
+    if value.isascii():
+        return value
+    value = unicodedata.normalize("NFC", value)
+    if len(value) > MAX_USERNAME:
+        raise ValueError(f"must have at most {MAX_USERNAME} characters in NFC")
     return value
 
 
@@ -29,14 +57,17 @@ def _not_blank(value: str) -> str:
 
 UserId = Annotated[
     str, Field(min_length=1, max_length=128, strict=True), AfterValidator(_not_blank),
-    AfterValidator(_no_control_chars),
+    AfterValidator(check_characters),
 ]
 ActionId = Annotated[
     str, Field(min_length=1, max_length=128, strict=True), AfterValidator(_not_blank),
-    AfterValidator(_no_control_chars),
+    AfterValidator(check_characters),
 ]
-Username = Annotated[str, Field(min_length=1, max_length=64, strict=True), AfterValidator(_no_control_chars)]
-EventId = Annotated[str, Field(min_length=1, max_length=128, strict=True), AfterValidator(_no_control_chars)]
+Username = Annotated[
+    str, Field(min_length=1, max_length=MAX_USERNAME, strict=True), AfterValidator(check_characters),
+    AfterValidator(_nfc_name),
+]
+EventId = Annotated[str, Field(min_length=1, max_length=128, strict=True), AfterValidator(check_characters)]
 
 
 class ScoreRequest(BaseModel):

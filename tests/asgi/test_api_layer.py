@@ -1,7 +1,9 @@
 """The write API's HTTP layer without a broker: what happens before any Kafka use.
 
 Built with ``create_app(settings, with_broker=False)``: auth, body limits, validation and the catalog are all
-decided before the event log is touched, so these answers are the real app's answers.
+decided before the event log is touched, so these answers are the real app's answers, and so is the
+``Idempotency-Key`` header they carry (the 200/202/422-from-the-worker answers need a broker: see
+tests/integration/test_api_worker.py and test_api_refusals.py).
 """
 
 from __future__ import annotations
@@ -112,3 +114,84 @@ async def test_post_scores_is_validated_in_full_before_the_event_log_is_needed()
     assert valid.status_code == 503 and valid.json() == {"detail": "event log unavailable, retry"}
     assert valid.headers["content-type"] == "application/json"
     assert 'scoreboard_api_requests_total{code="503",method="POST",route="/scores"} 1.0' in metrics
+
+
+# --- the Idempotency-Key response header ------------------------------------------------------------------
+
+GOOD = b'{"user_id": "u1", "action_id": "win_match"}'
+
+
+async def test_every_answer_after_the_key_is_read_carries_the_clients_idempotency_key() -> None:
+    headers = {**JSON, "x-api-key": KEY1, "idempotency-key": "order-42"}
+    async with asgi_client(create_app(api_settings(max_body_bytes=4096), with_broker=False)) as client:
+        answers = {
+            400: await client.post("/scores", content=b"{bad", headers=headers),
+            413: await client.post("/scores", content=b"x" * 5000, headers=headers),
+            422: await client.post("/scores", content=b'{"user_id": "u1", "action_id": "fly"}', headers=headers),
+            503: await client.post("/scores", content=GOOD, headers=headers),
+        }
+    for status, response in answers.items():
+        assert response.status_code == status, response.text
+        assert response.headers["idempotency-key"] == "order-42", status
+
+
+async def test_a_streamed_body_over_the_limit_gets_413_with_the_key() -> None:
+    headers = {**JSON, "x-api-key": KEY1, "idempotency-key": "order-43"}
+    async with asgi_client(create_app(api_settings(max_body_bytes=4096), with_broker=False)) as client:
+        response = await client.post("/scores", content=EndlessBody(), headers=headers)  # type: ignore[arg-type]
+    assert response.status_code == 413
+    assert response.headers["idempotency-key"] == "order-43"
+
+
+async def test_without_an_idempotency_key_one_is_generated_for_each_request() -> None:
+    async with asgi_client(create_app(api_settings(), with_broker=False)) as client:
+        first = await client.post("/scores", content=GOOD, headers={**JSON, "x-api-key": KEY1})
+        second = await client.post("/scores", content=GOOD, headers={**JSON, "x-api-key": KEY1})
+    assert first.status_code == second.status_code == 503
+    generated = first.headers["idempotency-key"]
+    assert len(generated) == 32 and set(generated) <= set("0123456789abcdef")
+    assert second.headers["idempotency-key"] != generated
+
+
+async def test_no_idempotency_key_on_a_401_or_when_the_header_itself_is_refused() -> None:
+    async with asgi_client(create_app(api_settings(), with_broker=False)) as client:
+        unauthorized = await client.post("/scores", content=GOOD, headers={**JSON, "idempotency-key": "k-1"})
+        bad_key = await client.post("/scores", content=GOOD,
+                                    headers={**JSON, "x-api-key": KEY1, "idempotency-key": "x" * 300})
+    assert unauthorized.status_code == 401 and "idempotency-key" not in unauthorized.headers
+    assert bad_key.status_code == 400 and "idempotency-key" not in bad_key.headers
+
+
+# --- names -------------------------------------------------------------------------------------------------
+
+async def test_names_with_format_characters_pass_and_spoofing_or_broken_ones_are_400() -> None:
+    headers = {**JSON, "x-api-key": KEY1}
+    zwj = '{"user_id": "u1", "action_id": "win_match", "username": "\U0001f469\u200d\U0001f4bb Dev"}'.encode()
+    bidi = b'{"user_id": "u1", "action_id": "win_match", "username": "abc\\u202edcba"}'
+    lone = b'{"user_id": "u1", "action_id": "win_match", "username": "abc\\ud800"}'
+    async with asgi_client(create_app(api_settings(), with_broker=False)) as client:
+        accepted = await client.post("/scores", content=zwj, headers=headers)
+        spoof = await client.post("/scores", content=bidi, headers=headers)
+        surrogate = await client.post("/scores", content=lone, headers=headers)
+    assert accepted.status_code == 503  # valid: it got as far as the (absent) event log
+    assert spoof.status_code == 400
+    assert "username: Value error, must not contain bidirectional override" in spoof.json()["detail"]
+    assert surrogate.status_code == 400 and "malformed JSON" in surrogate.json()["detail"]
+
+
+# --- OpenAPI -----------------------------------------------------------------------------------------------
+
+async def test_the_openapi_documents_the_idempotency_key_header_and_both_422s() -> None:
+    async with asgi_client(create_app(api_settings(), with_broker=False)) as client:
+        spec = (await client.get("/openapi.json")).json()
+    responses = spec["paths"]["/scores"]["post"]["responses"]
+    for status in ("200", "202", "400", "413", "422", "503"):
+        assert "Idempotency-Key" in responses[status]["headers"], status
+    assert "headers" not in responses["401"]
+    assert set(spec["components"]["schemas"]["ScoreAppliedBody"]["properties"]) == {"status", "new_score",
+                                                                                   "event_id"}
+    refusal = responses["422"]
+    assert "catalog" in refusal["description"] and "refused" in refusal["description"]
+    refs = {s["$ref"] for s in refusal["content"]["application/json"]["schema"]["anyOf"]}
+    assert refs == {"#/components/schemas/ErrorBody", "#/components/schemas/RefusedBody"}
+    assert spec["components"]["schemas"]["RefusedBody"]["required"] == ["detail", "event_id"]

@@ -60,9 +60,10 @@ async def test_api_waits_for_a_late_broker_then_answers_503_when_it_goes(tmp_pat
         async with httpx.AsyncClient(base_url=url, timeout=60.0) as client:
             assert (await client.post("/scores", content=BODY, headers=HEADERS)).status_code == 202
             await asyncio.to_thread(broker.stop)
-            failed = await client.post("/scores", content=BODY, headers=HEADERS)
+            failed = await client.post("/scores", content=BODY, headers={**HEADERS, "idempotency-key": "order-9"})
             assert failed.status_code == 503
             assert failed.json() == {"detail": "event log unavailable, retry"}
+            assert failed.headers["idempotency-key"] == "order-9"  # what the client retries with
             assert (await client.get("/readyz")).status_code == 503
             assert (await client.get("/healthz")).status_code == 200
             assert "scoreboard_api_produce_errors_total 1.0" in (await client.get("/metrics")).text

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
+import orjson
 import pytest
 
 from tests.fixtures.api import KEY1, KEY2, SharedApi
@@ -108,8 +109,16 @@ BAD_BODIES: dict[str, tuple[bytes, str]] = {
                      "user_id: String should have at most 128 characters"),
     "newline-user_id": (b'{"user_id": "a\\nb", "action_id": "win_match"}', "must not contain control characters"),
     "nul-user_id": (b'{"user_id": "a\\u0000b", "action_id": "win_match"}', "must not contain control characters"),
-    "zero-width-user_id": (b'{"user_id": "a\\u200bb", "action_id": "win_match"}',
-                           "must not contain control characters"),
+    "c1-username": (b'{"user_id": "u1", "action_id": "win_match", "username": "a\\u0085b"}',
+                    "username: Value error, must not contain control characters"),
+    "line-separator-user_id": (b'{"user_id": "a\\u2028b", "action_id": "win_match"}',
+                               "must not contain control characters"),
+    "bidi-override-username": (b'{"user_id": "u1", "action_id": "win_match", "username": "abc\\u202egnp.exe"}',
+                               "must not contain bidirectional override or isolate characters"),
+    "bidi-isolate-user_id": (b'{"user_id": "a\\u2066b", "action_id": "win_match"}',
+                             "must not contain bidirectional override or isolate characters"),
+    "lone-surrogate-username": (b'{"user_id": "u1", "action_id": "win_match", "username": "\\ud800"}',
+                                "malformed JSON"),
     "empty-action_id": (b'{"user_id": "u1", "action_id": ""}', "action_id: String should have at least 1"),
 }
 
@@ -117,11 +126,21 @@ BAD_BODIES: dict[str, tuple[bytes, str]] = {
 @pytest.mark.parametrize("case", list(BAD_BODIES))
 def test_400_for_each_malformed_body(api: httpx.Client, case: str) -> None:
     body, message = BAD_BODIES[case]
-    response = api.post("/scores", content=body, headers={**JSON, "x-api-key": KEY1})
+    response = api.post("/scores", content=body, headers={**JSON, "x-api-key": KEY1, "idempotency-key": case})
     assert response.status_code == 400, response.text
     answer = response.json()
     assert message in answer["detail"]
     assert answer["errors"] and all({"loc", "msg", "type"} <= set(e) for e in answer["errors"])
+    assert response.headers["idempotency-key"] == case
+
+
+def test_names_with_format_characters_are_accepted(api: httpx.Client) -> None:
+    """ZWJ emoji, a zero width space in an id, a ZWNJ in a Persian name: format characters (Cf) are allowed."""
+    for user_id, username in [("dev-1", "\U0001f469\u200d\U0001f4bb Dev"), ("a\u200bb", "Zoe\u0308"),
+                              ("fa-1", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645")]:
+        body = orjson.dumps({"user_id": user_id, "action_id": "win_match", "username": username})
+        response = api.post("/scores", content=body, headers={**JSON, **ASYNC, "x-api-key": KEY1})
+        assert response.status_code == 202, response.text
 
 
 BAD_HEADERS: dict[str, tuple[dict[str, str | bytes], str]] = {
@@ -159,6 +178,7 @@ def test_413_for_a_declared_length_over_the_limit(api: httpx.Client) -> None:
     response = api.post("/scores", content=body, headers={**JSON, "x-api-key": KEY1})
     assert response.status_code == 413
     assert response.json() == {"detail": "request body larger than 16384 bytes"}
+    assert len(response.headers["idempotency-key"]) == 32  # generated: none was sent
 
 
 def test_413_for_a_chunked_body_over_the_limit(api: httpx.Client) -> None:
@@ -196,9 +216,10 @@ async def test_a_small_chunked_body_is_accepted(shared_api: SharedApi) -> None:
 
 def test_422_only_for_an_action_not_in_the_catalog(api: httpx.Client) -> None:
     response = api.post("/scores", content=b'{"user_id": "u1", "action_id": "fly_to_moon"}',
-                        headers={**JSON, "x-api-key": KEY1})
+                        headers={**JSON, "x-api-key": KEY1, "idempotency-key": "order-422"})
     assert response.status_code == 422
-    assert response.json() == {"detail": "unknown action_id 'fly_to_moon'"}
+    assert response.json() == {"detail": "unknown action_id 'fly_to_moon'"}  # nothing logged: no event_id
+    assert response.headers["idempotency-key"] == "order-422"
 
 
 # --- other endpoints ---------------------------------------------------------------------------------------
@@ -239,6 +260,9 @@ def test_openapi_lists_the_real_status_codes(api: httpx.Client) -> None:
     post = spec["paths"]["/scores"]["post"]
     assert set(post["responses"]) == {"200", "202", "400", "401", "413", "422", "503"}
     assert "catalog" in post["responses"]["422"]["description"]
+    assert "refused" in post["responses"]["422"]["description"]
+    for status in ("200", "202", "503"):
+        assert "Idempotency-Key" in post["responses"][status]["headers"]
     body_schema = post["requestBody"]["content"]["application/json"]["schema"]
     assert set(body_schema["properties"]) == {"user_id", "action_id", "username"}
     assert body_schema["required"] == ["user_id", "action_id"]

@@ -1,4 +1,5 @@
-"""The produce side through real HTTP: records on ``score-events``, 202 paths, idempotent event ids, logs."""
+"""The produce side through real HTTP: records on ``score-events``, 202 paths, idempotent event ids (scoped by
+API key, user and Idempotency-Key; a generated key when none is sent), logs."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ async def test_202_with_respond_async_and_the_record_lands_on_score_events(
     body = response.json()
     assert body["status"] == "accepted" and set(body) == {"status", "event_id"}
     assert response.headers["preference-applied"] == "respond-async"
+    assert len(response.headers["idempotency-key"]) == 32  # generated: none was sent
     event_id = body["event_id"]
 
     records = await consume_until(
@@ -65,21 +67,28 @@ async def test_the_record_omits_absent_optional_fields(bootstrap: str, shared_ap
     assert "username" not in value and None not in value.values()
 
 
-def test_idempotency_key_gives_one_event_id_per_api_key(shared_api: SharedApi) -> None:
-    body = b'{"user_id": "carol", "action_id": "win_match"}'
+def test_the_event_id_is_scoped_by_api_key_user_and_idempotency_key(shared_api: SharedApi) -> None:
     with httpx.Client(base_url=shared_api.url, timeout=30.0) as client:
-        def post(key: str, idem: str | None) -> str:
+        def post(key: str, idem: str | None, user: str = "carol") -> tuple[str, str]:
+            """(event id, the Idempotency-Key the answer carries)."""
             headers = {**JSON, **ASYNC, "x-api-key": key, **({"idempotency-key": idem} if idem else {})}
+            body = orjson.dumps({"user_id": user, "action_id": "win_match"})
             response = client.post("/scores", content=body, headers=headers)
             assert response.status_code == 202
-            return str(response.json()["event_id"])
+            return str(response.json()["event_id"]), response.headers["idempotency-key"]
 
         first, again = post(KEY1, "order-7"), post(KEY1, "order-7")
-        other_key = post(KEY2, "order-7")
+        other_key, other_user = post(KEY2, "order-7"), post(KEY1, "order-7", user="carl")
         plain_a, plain_b = post(KEY1, None), post(KEY1, None)
-    assert first == again == "idem-" + hashlib.sha256(f"{KEY1}\norder-7".encode()).hexdigest()[:40]
-    assert other_key != first
-    assert plain_a != plain_b and len(plain_a) == 32 and not plain_a.startswith("idem-")
+        retried = post(KEY1, plain_a[1])  # the generated key, sent back: the same event
+    assert first == again == ("idem-" + hashlib.sha256(f"{KEY1}\ncarol\norder-7".encode()).hexdigest()[:40],
+                              "order-7")
+    assert other_key[0] != first[0] and other_user[0] != first[0] and other_key[0] != other_user[0]
+    assert plain_a[0] != plain_b[0] and plain_a[1] != plain_b[1]
+    generated = plain_a[1]
+    assert len(generated) == 32
+    assert plain_a[0] == "idem-" + hashlib.sha256(f"{KEY1}\ncarol\n{generated}".encode()).hexdigest()[:40]
+    assert retried == plain_a
 
 
 async def test_202_when_no_worker_answers_within_the_wait_bound(
@@ -90,11 +99,12 @@ async def test_202_when_no_worker_answers_within_the_wait_bound(
     async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
         started = time.monotonic()
         response = await client.post("/scores", content=b'{"user_id": "dave", "action_id": "win_match"}',
-                                     headers={**JSON, "x-api-key": KEY1})
+                                     headers={**JSON, "x-api-key": KEY1, "idempotency-key": "order-d"})
         waited = time.monotonic() - started
         metrics = (await client.get("/metrics")).text
     assert response.status_code == 202
     assert response.json()["status"] == "accepted"
+    assert response.headers["idempotency-key"] == "order-d"  # the retry after a timeout uses it
     assert "preference-applied" not in response.headers
     assert waited >= 0.3
     assert 'scoreboard_api_replies_total{outcome="timeout"} 1.0' in metrics

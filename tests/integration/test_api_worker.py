@@ -1,7 +1,9 @@
 """The 200 path: real API + real worker (``python -m stream_app``) + real broker.
 
-The API waits for the worker's ``score-applied`` record of its event and answers the user's new total;
-repeats of one Idempotency-Key (per API key) count once and answer the first total.
+The API waits for the worker's ``score-applied`` record of its event and answers the user's new total and the
+event id, with the request's Idempotency-Key (the client's, or one generated for it) in a header; repeats of one
+Idempotency-Key (per API key and user) count once and answer the first total, and so does a retry with the
+generated key.
 """
 
 from __future__ import annotations
@@ -32,16 +34,18 @@ async def stack(make_topics: MakeTopics, start_api: StartApi, start_worker: Call
     return url
 
 
-async def post(client: httpx.AsyncClient, user: str, *, key: str = KEY1, idem: str | None = None) -> httpx.Response:
+async def post(client: httpx.AsyncClient, user: str, *, key: str = KEY1, idem: str | None = None,
+               action: str = "complete_level_5") -> httpx.Response:
     headers = {"content-type": "application/json", "x-api-key": key, **({"idempotency-key": idem} if idem else {})}
-    return await client.post("/scores", content=orjson.dumps({"user_id": user, "action_id": "complete_level_5"}),
+    return await client.post("/scores", content=orjson.dumps({"user_id": user, "action_id": action}),
                              headers=headers)
 
 
 def new_score(response: httpx.Response) -> int:
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["status"] == "success" and set(body) == {"status", "new_score"}
+    assert body["status"] == "success" and set(body) == {"status", "new_score", "event_id"}
+    assert body["event_id"].startswith("idem-") and response.headers["idempotency-key"]
     return int(body["new_score"])
 
 
@@ -95,3 +99,54 @@ async def test_one_idempotency_key_from_two_api_keys_counts_twice(
         assert new_score(await post(client, "sam", key=KEY1, idem="shared-7")) == POINTS
         assert new_score(await post(client, "sam", key=KEY2, idem="shared-7")) == 2 * POINTS
         assert new_score(await post(client, "sam")) == 3 * POINTS
+
+
+async def test_a_retry_with_the_generated_idempotency_key_is_the_same_event_and_counts_once(
+    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., ServiceProcess]
+) -> None:
+    url = await stack(make_topics, start_api, start_worker)
+    async with httpx.AsyncClient(base_url=url, timeout=120.0) as client:
+        first = await post(client, "tom")
+        assert new_score(first) == POINTS
+        generated = first.headers["idempotency-key"]
+        assert len(generated) == 32
+        for _ in range(2):  # e.g. the client never saw the first answer and retries with the key it was given
+            retry = await post(client, "tom", idem=generated)
+            assert new_score(retry) == POINTS
+            assert retry.json()["event_id"] == first.json()["event_id"]
+            assert retry.headers["idempotency-key"] == generated
+        assert new_score(await post(client, "tom")) == 2 * POINTS  # no key: a new event
+
+
+async def test_one_idempotency_key_for_two_users_is_two_events(
+    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., ServiceProcess]
+) -> None:
+    url = await stack(make_topics, start_api, start_worker)
+    async with httpx.AsyncClient(base_url=url, timeout=120.0) as client:
+        ann = await post(client, "ann", idem="batch-1")
+        ben = await post(client, "ben", idem="batch-1")
+        assert new_score(ann) == new_score(ben) == POINTS  # each user's first event: both counted
+        assert ann.json()["event_id"] != ben.json()["event_id"]
+        assert ann.headers["idempotency-key"] == ben.headers["idempotency-key"] == "batch-1"
+        again = await post(client, "ann", idem="batch-1")
+        assert new_score(again) == POINTS and again.json()["event_id"] == ann.json()["event_id"]
+        assert new_score(await post(client, "ben")) == 2 * POINTS
+
+
+async def test_an_idempotency_key_reused_for_another_action_is_refused_by_the_worker_with_422(
+    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., ServiceProcess]
+) -> None:
+    """End to end: the worker dead-letters the record, the API answers the waiting request with its reason."""
+    url = await stack(make_topics, start_api, start_worker)
+    async with httpx.AsyncClient(base_url=url, timeout=120.0) as client:
+        first = await post(client, "uma", idem="order-5")
+        assert new_score(first) == POINTS
+        reused = await post(client, "uma", idem="order-5", action="daily_login")
+        assert reused.status_code == 422, reused.text
+        assert reused.json()["detail"].startswith("idempotency key reused")
+        assert reused.json()["event_id"] == first.json()["event_id"]
+        assert reused.headers["idempotency-key"] == "order-5"
+        assert new_score(await post(client, "uma", idem="order-5")) == POINTS  # the first answer, still
+        assert new_score(await post(client, "uma")) == 2 * POINTS  # the refused event changed nothing
+        metrics = (await client.get("/metrics")).text
+    assert 'scoreboard_api_replies_total{outcome="refused"} 1.0' in metrics

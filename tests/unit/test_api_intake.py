@@ -1,4 +1,5 @@
-"""Pure parts of ``POST /scores``: event ids, headers, body parsing, key matching, record encoding."""
+"""Pure parts of ``POST /scores``: event ids (scoped by API key, user and Idempotency-Key), generated keys, headers,
+body parsing, key matching, record encoding."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from producer_api.intake import (
     check_content_type,
     check_idempotency_key,
     idempotent_event_id,
+    new_idempotency_key,
     parse_score_request,
     wants_async,
 )
@@ -26,16 +28,31 @@ pytestmark = pytest.mark.unit
 
 
 def test_idempotent_event_id_is_the_documented_hash() -> None:
-    expected = "idem-" + hashlib.sha256(b"key-A\norder-42").hexdigest()[:40]
-    assert idempotent_event_id(SecretStr("key-A"), "order-42") == expected
+    expected = "idem-" + hashlib.sha256(b"key-A\nu-1\norder-42").hexdigest()[:40]
+    assert idempotent_event_id(SecretStr("key-A"), "u-1", "order-42") == expected
 
 
-def test_idempotent_event_id_is_per_api_key_and_reveals_neither() -> None:
-    a = idempotent_event_id(SecretStr("key-A"), "order-42")
-    assert a == idempotent_event_id(SecretStr("key-A"), "order-42")
-    assert a != idempotent_event_id(SecretStr("key-B"), "order-42")
-    assert a != idempotent_event_id(SecretStr("key-A"), "order-43")
-    assert "key-A" not in a and "order-42" not in a
+def test_idempotent_event_id_is_per_api_key_user_and_key_and_reveals_none() -> None:
+    a = idempotent_event_id(SecretStr("key-A"), "u-1", "order-42")
+    assert a == idempotent_event_id(SecretStr("key-A"), "u-1", "order-42")
+    assert a != idempotent_event_id(SecretStr("key-B"), "u-1", "order-42")
+    assert a != idempotent_event_id(SecretStr("key-A"), "u-2", "order-42")
+    assert a != idempotent_event_id(SecretStr("key-A"), "u-1", "order-43")
+    assert "key-A" not in a and "u-1" not in a and "order-42" not in a
+
+
+def test_the_user_id_is_hashed_exactly_as_sent() -> None:
+    """user_id is opaque: "é" composed and decomposed are two users, so two event ids."""
+    composed = idempotent_event_id(SecretStr("k"), "\u00e9", "order-1")
+    assert composed != idempotent_event_id(SecretStr("k"), "e\u0301", "order-1")
+
+
+def test_a_generated_idempotency_key_is_a_valid_one_and_new_each_time() -> None:
+    keys = {new_idempotency_key() for _ in range(100)}
+    assert len(keys) == 100
+    for key in keys:
+        assert check_idempotency_key(key) == key
+        assert len(key) == 32 and set(key) <= set("0123456789abcdef")
 
 
 @pytest.mark.parametrize(("headers", "expected"), [
@@ -103,12 +120,30 @@ def test_encoded_record_is_keyed_by_user_and_has_no_nulls() -> None:
     assert ScoreEvent.model_validate_json(value).occurred_at == when
 
 
-@pytest.mark.parametrize("username", [None, "Zoë"])
+@pytest.mark.parametrize("username", [None, "Zoë", "Zoe\u0308", "\U0001f469\u200d\U0001f4bb Dev"])
 def test_the_fast_record_encoding_is_byte_for_byte_the_model_encoding(username: str | None) -> None:
     when = datetime(2026, 11, 26, 12, 0, 1, 250, tzinfo=UTC)
     score = ScoreRequest(user_id="ü-1", action_id="win_match", username=username)
     event = ScoreEvent(user_id="ü-1", action_id="win_match", event_id="e1", username=username, occurred_at=when)
     assert encode_request(score, "e1", when) == encode(event)
+
+
+def test_the_produced_record_has_the_name_in_nfc_and_the_user_id_as_sent() -> None:
+    score = parse_score_request('{"user_id": "Zoe\u0308", "action_id": "a", "username": "Zoe\u0308"}'.encode())
+    key, value = encode_request(score, "e1", datetime(2026, 11, 26, tzinfo=UTC))
+    assert key == "Zoe\u0308".encode()
+    assert orjson.loads(value)["username"] == "Zo\u00eb"
+    assert orjson.loads(value)["user_id"] == "Zoe\u0308"
+
+
+@pytest.mark.parametrize("body", [b'{"user_id": "a\\ud800b", "action_id": "x"}',
+                                  b'{"user_id": "a", "action_id": "x", "username": "\\udc00"}',
+                                  b'{"user_id": "a\xed\xa0\x80", "action_id": "x"}'],
+                         ids=["lone-high-escape", "lone-low-escape", "surrogate-bytes"])
+def test_a_lone_surrogate_in_the_body_is_a_400_not_a_500(body: bytes) -> None:
+    """pydantic-core and orjson both refuse unpaired surrogates while parsing: a BadRequest, never an error."""
+    with pytest.raises(BadRequest, match="malformed JSON"):
+        parse_score_request(body)
 
 
 def test_valid_bodies_parse_the_same_in_one_pass_as_through_a_dict() -> None:

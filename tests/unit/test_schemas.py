@@ -1,4 +1,8 @@
-"""Shared records, periods, catalog and the exported JSON Schema files."""
+"""Shared records, periods, catalog and the exported JSON Schema files.
+
+The character rule of names and ids is here too: the API and the worker share it, so what it accepts or
+refuses is what both do.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pydantic import ValidationError
 
 from schemas import export
 from schemas.catalog import EXAMPLE_CATALOG, ActionCatalog, CatalogError
-from schemas.events import ScoreEvent, ScoreRequest
+from schemas.events import BIDI_MESSAGE, ScoreEvent, ScoreRequest, check_characters
 from schemas.periods import board_id, day_period, is_expired, week_period
 
 pytestmark = pytest.mark.unit
@@ -27,6 +31,67 @@ def test_exported_json_schemas_are_current() -> None:
 def test_invalid_user_ids_are_refused(user_id: object) -> None:
     with pytest.raises(ValidationError):
         ScoreRequest.model_validate({"user_id": user_id, "action_id": "win_match"})
+
+
+ZWJ_NAME = "\U0001f469\u200d\U0001f4bb Dev"  # 👩‍💻 Dev: woman, ZERO WIDTH JOINER (Cf), laptop
+
+
+@pytest.mark.parametrize("text", [
+    ZWJ_NAME,
+    "\U0001f3f3\ufe0f\u200d\U0001f308",  # rainbow flag: variation selector + ZWJ
+    "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",  # Scotland: tag characters (Cf)
+    "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian with a ZERO WIDTH NON-JOINER
+    "Zo\u00eb", "\u674e\u5c0f\u9f99", "soft\u00adhyphen", "no\u00a0break",
+])
+def test_real_names_with_format_characters_are_accepted(text: str) -> None:
+    assert check_characters(text) == text
+    request = ScoreRequest(user_id=text, action_id="win_match", username=text)
+    assert request.user_id == text and request.username == text  # already NFC: unchanged
+
+
+def test_the_username_is_stored_in_nfc_and_the_user_id_as_sent() -> None:
+    decomposed = "Rene\u0301 e\u0301"
+    request = ScoreRequest(user_id=decomposed, action_id="win_match", username=decomposed)
+    assert request.username == "Ren\u00e9 \u00e9"
+    assert request.user_id == decomposed  # opaque: the record key must be these exact bytes
+    event = ScoreEvent.model_validate_json(f'{{"user_id": "u", "action_id": "a", "username": "{decomposed}"}}')
+    assert event.username == "Ren\u00e9 \u00e9"  # the worker stores the same NFC form
+
+
+def test_a_username_that_nfc_lengthens_past_the_limit_is_refused() -> None:
+    ScoreRequest(user_id="u", action_id="a", username="\u0915" * 64)
+    with pytest.raises(ValidationError, match="at most 64 characters in NFC"):
+        ScoreRequest(user_id="u", action_id="a", username="\u0958" * 64)  # each is two characters in NFC
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "tab\there", "line\nbreak", "esc\x1b[31m", "del\x7f",
+                                  "c1\x85next-line", "c1\x9bcsi", "ls\u2028", "ps\u2029"])
+def test_controls_and_separators_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="must not contain control characters"):
+        check_characters(text)
+    for field in ("user_id", "action_id", "username"):
+        with pytest.raises(ValidationError, match="must not contain control characters"):
+            ScoreRequest.model_validate({"user_id": "u", "action_id": "a", field: text})
+
+
+@pytest.mark.parametrize("control", list("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+def test_bidirectional_overrides_and_isolates_are_refused_with_their_own_message(control: str) -> None:
+    spoof = f"admin{control}nimda"
+    with pytest.raises(ValueError) as err:
+        check_characters(spoof)
+    assert str(err.value) == BIDI_MESSAGE
+    for field in ("user_id", "username"):
+        with pytest.raises(ValidationError, match="bidirectional override or isolate"):
+            ScoreRequest.model_validate({"user_id": "u", "action_id": "a", field: spoof})
+
+
+@pytest.mark.parametrize("text", ["a\ud800", "\udc00b", "x\udfffy"])
+def test_lone_surrogates_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="must not contain unpaired surrogates"):
+        check_characters(text)
+    for field in ("user_id", "username"):  # pydantic-core refuses them already, as not a valid string
+        with pytest.raises(ValidationError):
+            ScoreEvent.model_validate({"user_id": "u", "action_id": "a", field: text})
 
 
 def test_request_refuses_unknown_fields() -> None:
