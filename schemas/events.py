@@ -50,7 +50,9 @@ def _nfc_name(value: str) -> str:
 
 
 def _not_blank(value: str) -> str:
-    if not value.strip():
+    """Something visible: not only spaces and format characters (a name of zero width joiners shows as nothing)."""
+    if not value.strip() or (not value.isprintable()
+                             and all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in value)):
         raise ValueError("must not be blank")
     return value
 
@@ -64,8 +66,8 @@ ActionId = Annotated[
     AfterValidator(check_characters),
 ]
 Username = Annotated[
-    str, Field(min_length=1, max_length=MAX_USERNAME, strict=True), AfterValidator(check_characters),
-    AfterValidator(_nfc_name),
+    str, Field(min_length=1, max_length=MAX_USERNAME, strict=True), AfterValidator(_not_blank),
+    AfterValidator(check_characters), AfterValidator(_nfc_name),
 ]
 EventId = Annotated[str, Field(min_length=1, max_length=128, strict=True), AfterValidator(check_characters)]
 

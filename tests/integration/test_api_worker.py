@@ -14,9 +14,11 @@ from collections.abc import Awaitable, Callable
 import httpx
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from stream_app.scoring import SCORE_MAX
 from tests.fixtures.api import KEY1, KEY2
-from tests.fixtures.kafka import Topics
+from tests.fixtures.kafka import Topics, seed_user_state
 from tests.fixtures.services import ServiceProcess
 
 pytestmark = pytest.mark.integration
@@ -150,3 +152,21 @@ async def test_an_idempotency_key_reused_for_another_action_is_refused_by_the_wo
         assert new_score(await post(client, "uma")) == 2 * POINTS  # the refused event changed nothing
         metrics = (await client.get("/metrics")).text
     assert 'scoreboard_api_replies_total{outcome="refused"} 1.0' in metrics
+
+
+async def test_an_event_taking_the_total_past_64_bits_is_refused_with_422_and_the_total_kept(
+    bootstrap: str, make_topics: MakeTopics, producer: AIOKafkaProducer, start_api: StartApi,
+    start_worker: Callable[..., ServiceProcess],
+) -> None:
+    """The issue's input: totals that pass 2**63 - 1 killed the worker (and answered 18446744073709551614 before)."""
+    topics = await make_topics()
+    await seed_user_state(bootstrap, producer, topics, "whale", {"alltime": (SCORE_MAX - 60, 0)})
+    start_worker(topics)
+    _, url = start_api(topics, SCOREBOARD_REPLY_TIMEOUT_MS=WAIT)
+    async with httpx.AsyncClient(base_url=url, timeout=120.0) as client:
+        assert new_score(await post(client, "whale")) == SCORE_MAX - 10  # +50 fits
+        refused = await post(client, "whale")  # +50 would not
+        assert refused.status_code == 422, refused.text
+        assert "signed 64-bit range" in refused.json()["detail"] and refused.headers["idempotency-key"]
+        assert new_score(await post(client, "whale", action="report_abuse_confirmed")) == SCORE_MAX - 30
+        assert new_score(await post(client, "minnow")) == POINTS  # and everyone else goes on

@@ -18,9 +18,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
-from schemas.topics import TopicSpec, ensure_topics
-from stream_app.scoring import SCORE_MAX, UserState
-from tests.fixtures.kafka import Topics, consume_until
+from stream_app.scoring import SCORE_MAX
+from tests.fixtures.kafka import Topics, consume_until, seed_user_state
 from tests.fixtures.services import ServiceProcess
 from tests.fixtures.wins import assert_each_event_counted_once, distinct_event_ids
 
@@ -63,21 +62,12 @@ def poison_kinds(now: datetime) -> list[tuple[bytes | None, bytes | None, int | 
     ]
 
 
-async def seed_state(bootstrap: str, producer: AIOKafkaProducer, topics: Topics, user: str, score: int) -> None:
-    """Put a user's state in the worker's changelog before the worker starts (it recovers it from there)."""
-    changelog = f"{topics.prefix}worker-state-changelog"
-    await ensure_topics(bootstrap, [TopicSpec(changelog, PARTITIONS, {"cleanup.policy": "compact"})])
-    state = UserState(offset=-1, username=None, boards={"alltime": (score, 0)})
-    await producer.send_and_wait(changelog, orjson.dumps(state.to_json()), key=orjson.dumps(f"u:{user}"),
-                                 partition=_owner(user.encode()))
-
-
 async def test_every_poison_kind_interleaved_with_valid_records_across_a_restart_keeps_totals_exact(
     bootstrap: str, make_topics: MakeTopics, producer: AIOKafkaProducer,
     start_worker: Callable[..., ServiceProcess], tmp_path: Any,
 ) -> None:
     topics = await make_topics(partitions=PARTITIONS)
-    await seed_state(bootstrap, producer, topics, "rich", SCORE_MAX - 10)
+    await seed_user_state(bootstrap, producer, topics, "rich", {"alltime": (SCORE_MAX - 10, 0)})
     src = topics.names.score_events
     worker = start_worker(topics, data_dir=tmp_path / "w", name="worker-1", SCOREBOARD_BATCH_MAX="20")
     kinds = poison_kinds(datetime.now(UTC))

@@ -148,3 +148,11 @@ def test_bad_catalog_names_the_problem(tmp_path: Path, text: str, needle: str) -
 def test_missing_catalog_file(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="cannot read"):
         ActionCatalog.load(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize("blank", ["   ", "\u200d", "\u200d \u200c", "\u2060"])
+@pytest.mark.parametrize("field", ["user_id", "username"])
+def test_names_of_only_spaces_or_invisible_format_characters_are_blank(field: str, blank: str) -> None:
+    body = {"user_id": "u1", "action_id": "win_match", field: blank}
+    with pytest.raises(ValidationError, match="must not be blank"):
+        ScoreRequest.model_validate(body)
