@@ -58,3 +58,16 @@ def expires_at(board: str, retention: timedelta) -> datetime | None:
         return None
     length = timedelta(days=7 if board.startswith("weekly:") else 1)
     return datetime.combine(start, datetime.min.time(), UTC) + length + retention
+
+
+def period_start_us(window: Window, moment: datetime) -> int:
+    """When the period of ``window`` containing ``moment`` began, in µs since the epoch (0 for ``alltime``).
+
+    The version of a period's board before any score reached it (its empty board) is at least this: later than
+    every version of an earlier period, which were all given before it began, and the same on every process."""
+    if window == "alltime":
+        return 0
+    day = moment.astimezone(UTC).date()
+    if window == "weekly":
+        day -= timedelta(days=day.weekday())
+    return int(datetime.combine(day, datetime.min.time(), UTC).timestamp()) * 1_000_000

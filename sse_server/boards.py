@@ -6,8 +6,9 @@ Pure in-memory state (no I/O) so the rules are unit-tested directly:
 - a tombstone (value ``None``) removes the board;
 - ``version`` only grows per board: an older or equal version (a replay or a duplicate) is ignored;
 - the ``daily``/``weekly`` windows show the board of the *current* UTC period; before that board exists an
-  empty board is shown whose version is the highest this process has seen for the window, so ids never go
-  backwards across a period rollover.
+  empty board is shown whose version is its own — ``max(highest version seen for the window + 1, the period's
+  start in µs)``, the same rule the worker uses when it opens the period — so ids only grow across a rollover,
+  and a client holding the old period's id is never told it is current.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from schemas.leaderboard import WINDOWS, LeaderboardSnapshot, Window
-from schemas.periods import board_id, period_for
+from schemas.periods import board_id, period_for, period_start_us
 
 Outcome = Literal["applied", "removed", "stale", "invalid"]
 
@@ -86,5 +87,5 @@ class BoardStore:
             return board
         return LeaderboardSnapshot(
             data=[], timestamp=now, window=window, period=period_for(window, now),
-            version=self.max_version[window],
+            version=max(self.max_version[window] + 1, period_start_us(window, now)),
         )

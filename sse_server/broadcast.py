@@ -90,7 +90,10 @@ class Broadcaster:
         )
 
     def _publish(self, window: Window, now: datetime) -> None:
-        self._frames[window] = self._build(window, now)
+        frame, old = self._build(window, now), self._frames[window]
+        if (frame.board, frame.version, frame.body["data"]) == (old.board, old.version, old.body["data"]):
+            return  # the same state under the same id (the worker's empty board of a period, after its stand-in)
+        self._frames[window] = frame
         for sub in list(self._subscribers[window]):
             sub.offer()
         self._count_sent()
@@ -102,8 +105,7 @@ class Broadcaster:
         now = self.clock()
         if window is not None:
             frame = self._frames[window]
-            stand_in = frame.board not in self.store.boards
-            stand_in = stand_in and frame.version != self.store.max_version[window]
+            stand_in = frame.board not in self.store.boards  # its version follows the window's highest
             if stand_in or board == current_board_id(window, now):
                 self._publish(window, now)
         self.sync(now)

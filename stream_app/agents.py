@@ -6,6 +6,7 @@
 - boards: ``leaderboard-candidates`` in batches -> stage 2 (:class:`~stream_app.boards.GlobalTopK`).
 - ``scoreboard.partitions`` timer: indexes newly assigned partitions from the table (after recovery) and re-sends
   their lists, drops revoked ones, and prunes expired periods.
+- ``scoreboard.periods`` timer: when a day or week begins, stage 2's owner emits its empty board at once.
 
 The two batch agents are coroutines on Faust's consumer rather than ``@app.agent`` streams: Faust's per-message
 stream path was the worker's ceiling (see :mod:`stream_app.consumer`).
@@ -14,6 +15,7 @@ stream path was the worker's ceiling (see :mod:`stream_app.consumer`).
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from stream_app.boards import GlobalTopK, LocalTopK
@@ -53,3 +55,12 @@ def register_partition_timer(app: Any, source_topic: str, table: Any, stage1: Lo
         stage1.prune_expired()
 
     return app.timer(interval=0.5, name="scoreboard.partitions")(follow_partitions)
+
+
+def register_period_timer(app: Any, stage2: GlobalTopK, interval: float = 1.0) -> Any:
+    async def open_periods() -> None:
+        if app.rebalancing or app.in_recovery:
+            return
+        await stage2.open_periods(datetime.now(UTC))
+
+    return app.timer(interval=interval, name="scoreboard.periods")(open_periods)

@@ -9,7 +9,7 @@ import faust
 from faust.types import TP
 
 from schemas.catalog import ActionCatalog
-from stream_app.agents import register_boards, register_ingest, register_partition_timer
+from stream_app.agents import register_boards, register_ingest, register_partition_timer, register_period_timer
 from stream_app.boards import Emitter, GlobalTopK, LocalTopK
 from stream_app.consumer import BatchHandler, install_batch_transport
 from stream_app.dlq import DeadLetters
@@ -81,4 +81,5 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     register_ingest(app, handlers, topics.score_events, ingestor)
     register_boards(app, handlers, topics.candidates, stage2)
     register_partition_timer(app, settings.topics.score_events, table, stage1)
+    register_period_timer(app, stage2)
     return Worker(app, topics, table, ingestor, stage1, stage2, handlers)

@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 from pydantic import TypeAdapter
 
-from schemas.periods import is_expired
+from schemas.periods import board_id, is_expired, period_for, period_start_us
 from stream_app.ingest import UserChange
 from stream_app.outbox import Outbox
 from stream_app.scoring import UserState
@@ -227,11 +227,22 @@ class Emitter:
         self.sent[board] = top
         await self.updates.send(key=board.encode(), value=self.encode(board))
 
-    def encode(self, board: str) -> bytes:
+    async def open_period(self, board: str, start_us: int) -> None:
+        """A new period's board before any score reached it: empty, with the version every process gives it,
+        ``max(highest version of the window + 1, the period's start in µs)`` (see ``sse_server.boards``)."""
+        if board in self.latest:
+            return
+        window = board.partition(":")[0] + ":"
+        highest = max((v for b, v in self.version.items() if b.startswith(window)), default=0)
+        self.latest[board] = self.sent[board] = []
+        await self.updates.send(key=board.encode(), value=self.encode(board, max(highest + 1, start_us)))
+
+    def encode(self, board: str, version: int | None = None) -> bytes:
         """The board as JSON, the same bytes as ``LeaderboardSnapshot.model_dump_json`` (tested), built without
         the models: it runs for every emission of up to ``top_k`` rows."""
         window, _, period = board.partition(":")
-        version = max(self.version.get(board, 0) + 1, time.time_ns() // 1000)
+        if version is None:
+            version = max(self.version.get(board, 0) + 1, time.time_ns() // 1000)
         self.version[board] = version
         rows = [{"rank": i, "user_id": e.user_id, "username": e.username, "score": e.score}
                 for i, e in enumerate(self.latest[board], 1)]
@@ -315,6 +326,17 @@ class GlobalTopK:
         self.store.write(0, writes)  # the candidates table has one partition
         await self.store.outbox.send()
         await self._emit(dirty)
+
+    async def open_periods(self, now: datetime) -> None:
+        """At a period change, the new day's and week's boards go out empty at once (a timer, not the next event),
+        so every reader switches to them with a version of their own. Only the owner of stage 2 does it, and only
+        for a board no list reached yet (after a restart, one with scores is not emptied)."""
+        if not self.owns():
+            return
+        for window in ("daily", "weekly"):
+            board = board_id(window, period_for(window, now))
+            if board not in self.emitter.latest and not any(e for _, e in self.lists_for(board).values()):
+                await self.emitter.open_period(board, period_start_us(window, now))
 
     def _keep(self, board: str, partition: int, seq: int, entries: list[Entry]) -> bool:
         """Store a partition's list unless a newer one is held; True when the board's lists changed."""

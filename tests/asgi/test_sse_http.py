@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
 
@@ -77,13 +78,15 @@ async def test_daily_and_weekly_serve_the_current_period_board(sse_asgi: SseFact
     assert daily["period"] is not None and "-W" in weekly["period"]
 
 
-async def test_window_without_a_board_is_empty_with_the_highest_version_seen(sse_asgi: SseFactory) -> None:
+async def test_window_without_a_board_is_empty_with_a_version_of_its_own(sse_asgi: SseFactory) -> None:
     async with sse_asgi() as sse:
         empty = (await sse.client.get("/leaderboard", params={"window": "daily"})).json()
         sse.feed(board_record("daily", 12, ROWS[:2], period="2000-01-01"))
         after_old_day = (await sse.client.get("/leaderboard", params={"window": "daily"})).json()
-    assert empty["data"] == [] and empty["version"] == 0 and empty["window"] == "daily"
-    assert after_old_day["data"] == [] and after_old_day["version"] == 12
+    today = datetime.fromisoformat(empty["timestamp"]).replace(hour=0, minute=0, second=0, microsecond=0)
+    assert empty["data"] == [] and empty["window"] == "daily"
+    assert empty["version"] == int(today.timestamp()) * 1_000_000  # the day's start: later than any older day
+    assert after_old_day["data"] == [] and after_old_day["version"] == empty["version"]
 
 
 async def test_invalid_record_is_skipped_and_the_board_kept(sse_asgi: SseFactory) -> None:
@@ -103,7 +106,7 @@ async def test_tombstone_removes_the_board(sse_asgi: SseFactory) -> None:
         sse.feed(board_record("alltime", 5, ROWS[:4]))
         sse.feed((b"alltime", None))
         body = (await sse.client.get("/leaderboard")).json()
-    assert body["data"] == [] and body["version"] == 5
+    assert body["data"] == [] and body["version"] == 6  # the empty board is a state of its own
 
 
 async def test_health_ready_metrics_and_page(sse_asgi: SseFactory) -> None:

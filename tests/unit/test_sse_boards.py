@@ -50,13 +50,18 @@ def test_older_or_equal_versions_are_ignored() -> None:
     assert store.current("alltime", THU).data[0].user_id == "a"
 
 
-def test_empty_stand_in_keeps_the_highest_version_across_a_rollover() -> None:
+def test_the_empty_stand_in_of_a_new_period_has_a_version_of_its_own() -> None:
     store = BoardStore()
-    store.apply(*board_record("daily", 41, [("a", 5)], now=THU))
+    late = int(datetime(2026, 11, 26, 23, 59, tzinfo=UTC).timestamp() * 1e6)
+    store.apply(*board_record("daily", late, [("a", 5)], now=THU))
     next_day = datetime(2026, 11, 27, 0, 0, 1, tzinfo=UTC)
     board = store.current("daily", next_day)
-    assert board.data == [] and board.version == 41 and board.period == "2026-11-27"
-    assert store.current("weekly", THU).version == 0
+    midnight = int(datetime(2026, 11, 27, tzinfo=UTC).timestamp() * 1e6)
+    assert board.data == [] and board.version == midnight and board.period == "2026-11-27"
+    # a version past the period's start (a late update of the old day) is still passed: ids only grow
+    store.apply(*board_record("daily", midnight + 7, [("a", 6)], now=THU))
+    assert store.current("daily", next_day).version == midnight + 8
+    assert store.current("alltime", THU).version == 1  # no board yet: 0 + 1
 
 
 @pytest.mark.parametrize(("key", "value", "why"), [

@@ -140,13 +140,14 @@ async def test_each_change_is_serialized_once_for_all_clients() -> None:
 
 
 async def test_other_windows_are_not_sent_to() -> None:
-    store, bc, _ = make()
+    store, bc, clock = make()
     daily, _ = connect(bc, "daily")
-    assert updates(daily) == [("0", 0)]
+    day_start = us(clock().replace(hour=0))
+    assert updates(daily) == [(str(day_start), day_start)]  # the day's empty board
     push(store, bc, 9)  # alltime only
     assert updates(daily) == []
-    push(store, bc, 2, window="daily", now=bc.clock())
-    assert updates(daily) == [("2", 2)]
+    push(store, bc, us(clock()), window="daily", now=clock())
+    assert updates(daily) == [(str(us(clock())), us(clock()))]
 
 
 async def test_heartbeat_sends_every_client_one_ping_comment() -> None:
@@ -171,18 +172,41 @@ async def test_disconnect_removes_the_client() -> None:
     assert bc.metrics.clients.labels("weekly")._value.get() == 0
 
 
-async def test_day_rollover_pushes_an_empty_board_without_going_back_in_version() -> None:
-    store, bc, clock = make(datetime(2026, 11, 26, 23, 59, 59, tzinfo=UTC))
-    push(store, bc, 17, window="daily", now=clock())
-    sink, _ = connect(bc, "daily")
-    assert updates(sink) == [("17", 17)]
-    clock.now += timedelta(seconds=2)
-    bc.sync()
+def us(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+@pytest.mark.parametrize(("before", "window", "period", "start"), [
+    (datetime(2026, 11, 26, 23, 59, 59, tzinfo=UTC), "daily", "2026-11-27", datetime(2026, 11, 27, tzinfo=UTC)),
+    (datetime(2026, 11, 29, 23, 59, 59, tzinfo=UTC), "weekly", "2026-W49", datetime(2026, 11, 30, tzinfo=UTC)),
+])
+async def test_a_period_change_sends_the_new_periods_empty_board_under_a_version_of_its_own(
+    before: datetime, window: str, period: str, start: datetime,
+) -> None:
+    """The issue: at midnight the daily board kept yesterday's version, so a page that slept through midnight and
+    reconnected with that id was told it was current and kept yesterday's rows."""
+    store, bc, clock = make(before)
+    old = us(before)
+    push(store, bc, old, window=window, now=clock())
+    sink, _ = connect(bc, window)
+    assert updates(sink) == [(str(old), old)]
+    clock.now = start + timedelta(milliseconds=400)
+    bc.sync()  # the period follower's tick: no event and no request needed
     [ev] = sink.events()
-    assert ev.id == "17"
-    assert ev.json()["data"] == [] and ev.json()["period"] == "2026-11-27"
-    push(store, bc, 18, window="daily", now=clock())
-    assert updates(sink) == [("18", 18)]
+    assert ev.id == str(us(start)) and ev.json()["version"] == us(start) > old
+    assert ev.json()["data"] == [] and ev.json()["period"] == period
+    assert bc.frame(window).version == us(start)  # GET says the same
+    slept, _ = connect(bc, window, last_event_id=str(old))  # a client holding the old period's id
+    assert updates(slept) == [(str(us(start)), us(start))]
+    current, _ = connect(bc, window, last_event_id=str(us(start)))
+    assert updates(current) == []
+    # the worker's own empty board of the new period carries the same version: nobody gets it twice
+    key, value = board_record(window, us(start), [], now=clock())  # type: ignore[arg-type]
+    assert store.apply(key, value).outcome == "applied"
+    bc.board_changed(key.decode())
+    assert updates(sink) == [] and updates(current) == []
+    push(store, bc, us(clock()), window=window, now=clock())  # the period's first score
+    assert updates(sink) == [(str(us(clock())), us(clock()))]
 
 
 async def test_close_all_ends_every_stream_normally_after_the_send_in_flight() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -222,3 +222,36 @@ async def test_stage1_heals_a_partition_whose_change_cannot_be_indexed_by_rebuil
                         frozenset({"alltime"}))
     await stage1.on_changes([broken])  # never raises: the worker goes on
     assert 0 not in stage1.indexes  # dropped: the partition timer indexes it again from the table
+
+
+async def test_stage2_opens_each_new_period_with_an_empty_board_of_its_own_version_once() -> None:
+    sink, store, owns = _Sink(), _Store(), {"now": True}
+    emitter = Emitter(sink, interval_s=0)
+    stage2 = GlobalTopK(cast(Any, store), emitter, top_k=3, retention=timedelta(days=1), owns=lambda: owns["now"])
+    await emitter.offer("daily:2026-11-29", [Entry("ann", 30, 1)])  # Sunday's board, version ~ now in µs
+    sunday_version = orjson.loads(sink.sent[-1][1])["version"]
+    monday = datetime(2026, 11, 30, 0, 0, 0, 300_000, tzinfo=UTC)
+    await stage2.open_periods(monday)
+    opened = {k.decode(): orjson.loads(v) for k, v in sink.sent[1:]}
+    start = int(datetime(2026, 11, 30, tzinfo=UTC).timestamp()) * 1_000_000
+    assert set(opened) == {"daily:2026-11-30", "weekly:2026-W49"}
+    assert all(body["data"] == [] for body in opened.values())
+    assert opened["weekly:2026-W49"]["version"] == start  # what every read API shows for the empty week
+    assert opened["daily:2026-11-30"]["version"] == max(sunday_version + 1, start)  # never below the window's ids
+    await stage2.open_periods(monday + timedelta(seconds=1))
+    assert len(sink.sent) == 3  # once per period
+    await emitter.offer("daily:2026-11-30", [Entry("bob", 5, 2)])  # the day's first score goes out as usual
+    assert orjson.loads(sink.sent[-1][1])["data"][0]["user_id"] == "bob"
+
+
+async def test_stage2_does_not_open_a_period_it_does_not_own_or_that_already_has_scores() -> None:
+    sink, store = _Sink(), _Store()
+    stage2 = GlobalTopK(cast(Any, store), Emitter(sink, interval_s=0), top_k=3, retention=timedelta(days=1),
+                        owns=lambda: False)
+    await stage2.open_periods(datetime(2026, 11, 30, 0, 0, 1, tzinfo=UTC))
+    assert sink.sent == []
+    stage2.owns = lambda: True
+    stage2.lists["daily:2026-11-30"] = {0: (7, [Entry("ann", 30, 1)])}  # a restarted worker, mid-day
+    stage2.seen_generation = stage2.generation()
+    await stage2.open_periods(datetime(2026, 11, 30, 12, tzinfo=UTC))
+    assert [k for k, _ in sink.sent] == [b"weekly:2026-W49"]  # the day is not emptied

@@ -37,7 +37,7 @@ def test_batch_agents_and_timer_are_registered_explicitly(tmp_path: Path) -> Non
     assert {"wire-score-events", "wire-leaderboard-candidates"} <= subscribed  # Faust subscribes and acks them
     assert all(topic.acks for topic in app.topics._topics)  # Faust tracks and commits their offsets
     assert not app.agents  # no per-message Faust agents
-    assert len(app._app_tasks) == 1  # the partition timer
+    assert len(app._app_tasks) == 2  # the partition timer and the period timer
 
 
 async def test_the_kafka_consumer_runs_on_the_apps_loop_not_in_a_thread(tmp_path: Path) -> None:
