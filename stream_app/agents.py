@@ -35,15 +35,11 @@ def register_boards(app: Any, handlers: dict[str, BatchHandler], source: Any, st
 
 
 def register_partition_timer(app: Any, source_topic: str, table: Any, stage1: LocalTopK) -> Any:
-    generation = {"id": None}
-
     async def follow_partitions() -> None:
         if app.rebalancing or app.in_recovery:
             return
-        if generation["id"] != app.consumer_generation_id:  # after a rebalance every partition re-sends
-            generation["id"] = app.consumer_generation_id
-            for partition in list(stage1.indexes):
-                stage1.drop(partition)
+        for partition in stage1.stale():  # after a rebalance every partition is indexed again and re-sends
+            stage1.drop(partition)
         owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == source_topic}
         for partition in set(stage1.indexes) - owned:
             stage1.drop(partition)

@@ -18,7 +18,7 @@ from stream_app.outbox import Outbox
 from stream_app.rules import DAY_MS, RecordRules
 from stream_app.sends import SendGuard
 from stream_app.settings import WorkerSettings
-from stream_app.tables import PartitionStore, create_candidates_table, create_state_table
+from stream_app.tables import USER, PartitionStore, create_candidates_table, create_state_table, partition_items
 from stream_app.topics import WorkerTopics, create_topics
 
 
@@ -72,7 +72,9 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     stage2 = GlobalTopK(PartitionStore(create_candidates_table(app), Outbox(app, guard)), emitter, settings.top_k,
                         settings.period_retention, generation=lambda: app.consumer_generation_id, owns=owns_stage2)
     stage1 = LocalTopK(Outbox(app, guard), settings.topics.candidates, settings.top_k, settings.period_retention,
-                       settings.emit_interval_ms / 2000, local=stage2.on_local)  # half: the emitter adds the rest
+                       settings.emit_interval_ms / 2000,  # half: the emitter adds the rest
+                       local=stage2.on_local, load=lambda partition: partition_items(table, partition, USER),
+                       generation=lambda: app.consumer_generation_id)
     outbox = Outbox(app, guard)  # one outbox: the state changelog and score-applied records leave together
     rules = RecordRules(catalog, settings.period_retention_days * DAY_MS, settings.max_clock_skew_s * 1000)
     dead_letters = DeadLetters(topics.dlq, app.conf.producer_max_request_size)

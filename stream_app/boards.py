@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -56,8 +56,13 @@ class LocalTopK:
     """
 
     def __init__(self, outbox: Outbox, candidates_topic: str, top_k: int, retention: timedelta,
-                 interval_s: float, local: LocalSink | None = None) -> None:
+                 interval_s: float, local: LocalSink | None = None,
+                 load: Callable[[int], Iterable[tuple[str, Any]]] | None = None,
+                 generation: Callable[[], object] = lambda: None) -> None:
         self.outbox = outbox
+        self.generation = generation
+        self.indexed_in: dict[int, object] = {}  # partition -> consumer generation it was indexed in
+        self.load = load  # a partition's (key, value) pairs from the table, to index it on its first change
         self.candidates_topic = candidates_topic
         self.local = local
         self.top_k = top_k
@@ -85,9 +90,16 @@ class LocalTopK:
                     boards.setdefault(board, BoardIndex()).upsert(Entry(user_id, score, since, state.username))
         self.indexes[partition] = boards
         self.seq[partition] = seq
+        self.indexed_in[partition] = self.generation()
+
+    def stale(self) -> list[int]:
+        """Partitions indexed before the last rebalance (their users may have changed on another worker)."""
+        now = self.generation()
+        return [p for p in self.indexes if self.indexed_in.get(p) != now]
 
     def drop(self, partition: int) -> None:
         self.indexes.pop(partition, None)
+        self.indexed_in.pop(partition, None)
         self.seq.pop(partition, None)
         for key in [k for k in self.last_sent if k[0] == partition]:
             del self.last_sent[key]
@@ -106,7 +118,9 @@ class LocalTopK:
         dirty = self.dirty
         for change in changes:
             boards = self.indexes.get(change.partition)
-            if boards is None:  # not indexed yet: the timer rebuilds it from the table (which has this change)
+            if boards is None:  # not indexed yet: index it now from the table, which already has this change
+                if self.load is not None:
+                    self._index_now(change.partition, self.load)
                 continue
             try:
                 self._index_change(boards, change)
@@ -116,6 +130,19 @@ class LocalTopK:
                 self.drop(change.partition)
         if dirty:
             await self.coalescer.offer(None)
+
+    def _index_now(self, partition: int, load: Callable[[int], Iterable[tuple[str, Any]]]) -> None:
+        """A partition's first change came before the partition timer indexed it (the first seconds after a
+        start or a rebalance): index it at once, and send all its lists with the next flush, so the boards follow
+        the events from the first one on."""
+        try:
+            self.rebuild(partition, load(partition))
+        except Exception:
+            log.exception("boards: indexing partition %d failed; the partition timer tries again", partition)
+            self.drop(partition)
+            return
+        self.dirty.update((partition, board) for board in self.indexes[partition])
+        log.debug("boards: indexed partition %d on its first change", partition)
 
     def _index_change(self, boards: dict[str, BoardIndex], change: UserChange) -> None:
         if change.state.offset > self.seq.get(change.partition, -1):

@@ -255,3 +255,24 @@ async def test_stage2_does_not_open_a_period_it_does_not_own_or_that_already_has
     stage2.seen_generation = stage2.generation()
     await stage2.open_periods(datetime(2026, 11, 30, 12, tzinfo=UTC))
     assert [k for k, _ in sink.sent] == [b"weekly:2026-W49"]  # the day is not emptied
+
+
+async def test_stage1_indexes_a_partition_on_its_first_change_without_waiting_for_the_timer() -> None:
+    """The first seconds after a start: a change for a partition the timer has not indexed yet used to be left
+    to the timer (the board followed half a second late). It is indexed from the table at once, all its lists go
+    out with the flush, and it stays indexed for the generation it was built in."""
+    table = {0: [("u:bob", UserState(4, None, {"alltime": (10, 1)}).to_json()),
+                 ("u:ann", UserState(9, "Ann", {"alltime": (50, 7)}).to_json())]}
+    generation = {"id": 1}
+    outbox = _CandidateOutbox()
+    stage1 = LocalTopK(cast(Any, outbox), "cands", top_k=3, retention=timedelta(days=3650), interval_s=0,
+                       load=lambda p: table[p], generation=lambda: generation["id"])
+    change = UserChange(0, "ann", UserState(9, "Ann", {"alltime": (50, 7)}), frozenset({"alltime"}))
+    await stage1.on_changes([change])
+    assert [e.user_id for e in stage1.indexes[0]["alltime"].top(3)] == ["ann", "bob"]
+    [(topic, _, key, value)] = outbox.added
+    assert (topic, key) == ("cands", b"alltime|0") and value is not None
+    assert orjson.loads(value)["seq"] == 9
+    assert stage1.stale() == []
+    generation["id"] = 2  # a rebalance: the partition timer drops it and indexes it again
+    assert stage1.stale() == [0]
