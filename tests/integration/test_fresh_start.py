@@ -1,0 +1,98 @@
+"""A freshly started stack follows the events from the first second: the real ``make run`` path (its supervisor,
+its own broker, an empty data directory), new leaders made the moment it is ready, each one on ``GET`` and on an
+open stream within a second — ten times in a row.
+
+The issue behind it: seconds after a fresh start the board froze (or followed half a second late, while the
+partition timer had not indexed the partitions yet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fixtures.sse import sse_events
+from tools.kafka_local import free_port
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+LEADERS = 10
+BOUND_S = 1.0
+KEY = "fresh-start-key-0123456789"
+
+
+def stack_env(tmp_path: Path) -> tuple[dict[str, str], str, str]:
+    ports = {name: free_port() for name in ("kafka", "controller", "api", "sse")}
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SCOREBOARD_", "KAFKA_"))}
+    env = {**keep, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports['kafka']}",
+           "SCOREBOARD_KAFKA_CONTROLLER_PORT": str(ports["controller"]), "SCOREBOARD_API_KEYS": KEY,
+           "SCOREBOARD_RUN_DIR": str(tmp_path / "data"), "SCOREBOARD_API_PORT": str(ports["api"]),
+           "SCOREBOARD_SSE_PORT": str(ports["sse"]), "SCOREBOARD_WORKER_WEB_ENABLED": "false",
+           "SCOREBOARD_REPLY_TIMEOUT_MS": "30000"}
+    return env, f"http://127.0.0.1:{ports['api']}", f"http://127.0.0.1:{ports['sse']}"
+
+
+async def wait_ready(proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 180
+    while "[stack ] ready:" not in log.read_text(errors="replace"):
+        assert proc.poll() is None, f"run_stack exited:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"not ready:\n{log.read_text()[-3000:]}"
+        await asyncio.sleep(0.05)
+
+
+async def follow_stream(client: httpx.AsyncClient, seen: list[tuple[float, Any]]) -> None:
+    async with client.stream("GET", "/leaderboard/stream") as response:
+        async for ev in sse_events(response.aiter_lines()):
+            if ev.event == "leaderboard_update":
+                seen.append((time.monotonic(), ev.json()))
+
+
+def leads(board: Any, user: str, score: int) -> bool:
+    return bool(board["data"]) and (board["data"][0]["user_id"], board["data"][0]["score"]) == (user, score)
+
+
+async def test_a_fresh_stack_shows_every_new_leader_within_a_second_from_the_first_second(tmp_path: Path) -> None:
+    env, api_url, sse_url = stack_env(tmp_path)
+    log = tmp_path / "stack.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "tools.run_stack"], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        await wait_ready(proc, log)
+        ready = time.monotonic()
+        stream: list[tuple[float, Any]] = []
+        async with httpx.AsyncClient(base_url=api_url, timeout=60) as api, \
+                httpx.AsyncClient(base_url=sse_url, timeout=60) as sse:
+            follower = asyncio.create_task(follow_stream(sse, stream))
+            lags: list[tuple[float, float, float]] = []  # (since ready, GET lag, stream lag) per leader
+            for i in range(LEADERS):
+                user, score = f"leader-{i}", (i + 1) * 100
+                for _ in range(i + 1):  # find_secret: 100 points each; the last POST makes the new leader
+                    answer = await api.post("/scores", json={"user_id": user, "action_id": "find_secret"},
+                                            headers={"X-API-KEY": KEY})
+                    assert answer.status_code == 200, answer.text
+                applied = time.monotonic()
+                while not leads((await sse.get("/leaderboard", params={"limit": 1})).json(), user, score):
+                    assert time.monotonic() - applied < BOUND_S, f"leader {i} not on GET within {BOUND_S}s"
+                    await asyncio.sleep(0.01)
+                on_get = time.monotonic()
+                while not any(leads(board, user, score) for _, board in stream):
+                    assert time.monotonic() - applied < BOUND_S, f"leader {i} not on the stream within {BOUND_S}s"
+                    await asyncio.sleep(0.01)
+                on_stream = next(t for t, board in stream if leads(board, user, score))
+                lags.append((applied - ready, on_get - applied, max(0.0, on_stream - applied)))
+            follower.cancel()
+        print("since ready / GET lag / stream lag (s):", [tuple(round(x, 3) for x in lag) for lag in lags])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(90)
