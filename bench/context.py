@@ -34,14 +34,15 @@ class Sizes:
     fanout_counts: tuple[int, ...]
     fanout_seconds: float
     fanout_rows: int
+    ryw_probes: int              # read-your-writes probes at idle (bench 6)
 
 
 FULL = Sizes(worker_events=100_000, worker_users=10_000, ingest_start_rate=500, ingest_max_rate=20_000,
              ingest_step_s=4.0, e2e_rate=1000, e2e_clients=1000, e2e_users=10, e2e_seconds=12.0,
-             fanout_counts=(1000, 2000, 5000, 10_000), fanout_seconds=6.0, fanout_rows=100)
+             fanout_counts=(1000, 2000, 5000, 10_000), fanout_seconds=6.0, fanout_rows=100, ryw_probes=200)
 SMOKE = Sizes(worker_events=600, worker_users=60, ingest_start_rate=50, ingest_max_rate=100,
               ingest_step_s=1.0, e2e_rate=50, e2e_clients=5, e2e_users=5, e2e_seconds=2.0,
-              fanout_counts=(10, 20), fanout_seconds=2.0, fanout_rows=10)
+              fanout_counts=(10, 20), fanout_seconds=2.0, fanout_rows=10, ryw_probes=5)
 
 
 @dataclass

@@ -21,15 +21,27 @@ from bench.results import BenchResult, Row
 from tools.kafka_local import free_port
 
 
+async def start_redis_design(ctx: Context, stack: AsyncExitStack) -> str:
+    """A private ``redis-server`` and the reference app on it (stopped with ``stack``); the app's URL."""
+    _, _, url = await _start(ctx, stack)
+    return url
+
+
+async def _start(ctx: Context, stack: AsyncExitStack) -> tuple[RedisServer, Any, str]:
+    server = RedisServer(ctx.run_dir)
+    stack.push_async_callback(server.stop)
+    await server.start(ready_line=READY_LINE, timeout=30)
+    port = free_port()
+    app, url = await ctx.start_http(
+        stack, "redis-app", ["-m", "bench.baselines.redis_app", str(port), str(server.port), API_KEY],
+        ctx.env(""), port)
+    return server, app, url
+
+
 async def run(ctx: Context) -> BenchResult:
     async with AsyncExitStack() as stack:
-        server = RedisServer(ctx.run_dir)
-        stack.push_async_callback(server.stop)
-        await server.start(ready_line=READY_LINE, timeout=30)
-        port = free_port()
-        app, url = await ctx.start_http(
-            stack, "redis-app", ["-m", "bench.baselines.redis_app", str(port), str(server.port), API_KEY],
-            ctx.env(""), port)
+        server, app, url = await _start(ctx, stack)
+        port = int(url.rsplit(":", 1)[1])
         print("  classic design (FastAPI + Redis, 200 after ZINCRBY):", flush=True)
         ingest = await ingest_bench.search_server(ctx, url, ingest_bench.SYNC, [app.pid, server.pid], 200)
         await server.delete(SCORES)  # an empty board again; the version keeps growing, as versions must

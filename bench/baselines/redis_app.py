@@ -3,6 +3,7 @@
 ``POST /scores`` checks the API key, validates the body, looks up the points, and in one Redis transaction
 does ``ZINCRBY`` (the user's all-time score), ``INCR`` (the board version) and ``ZREVRANGE 0 K-1 WITHSCORES``
 (the top K); it then ``PUBLISH``es the board and answers ``200 {"status": "success", "new_score": N}``.
+``GET /leaderboard`` reads the sorted set itself.
 K is 10, the spec's "fetches Top 10 leaderboard". ``GET /leaderboard/stream`` is an SSE stream of the same
 board JSON as ours (event ``leaderboard_update``, ``id:`` = version). One pub/sub subscriber per process keeps
 the latest board, encoded once as an SSE frame; each client is woken for the latest one (a slow client skips
@@ -115,6 +116,19 @@ def create_app(redis_url: str, api_keys: frozenset[str], catalog: ActionCatalog)
         board = {"data": data, "timestamp": datetime.now(UTC).isoformat(), "window": "alltime", "version": version}
         await client.publish(CHANNEL, orjson.dumps(board))
         return json_response(200, {"status": "success", "new_score": int(new_score)})
+
+    @app.get("/leaderboard")
+    async def leaderboard(request: Request) -> Response:
+        """The board read straight from the sorted set (what a Redis design's GET does): its own writes at once."""
+        client: aioredis.Redis = request.app.state.redis
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.get(VERSION)
+            pipe.zrevrange(SCORES, 0, TOP_K - 1, withscores=True)
+            version, top = await pipe.execute()
+        data = [{"rank": i + 1, "user_id": uid.decode(), "username": None, "score": int(score)}
+                for i, (uid, score) in enumerate(top)]
+        return json_response(200, {"data": data, "timestamp": datetime.now(UTC).isoformat(), "window": "alltime",
+                                   "version": int(version or 0)})
 
     @app.get("/leaderboard/stream")
     async def stream(request: Request) -> EventSourceResponse:

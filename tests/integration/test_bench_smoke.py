@@ -73,3 +73,14 @@ def test_bench_smoke_fanout_produces_figures(bootstrap: str, tmp_path: Path) -> 
         assert step["rss_connected_kb"] > 0 and step["updates"] > 0
         assert step["samples"] > 0 and 0 < step["p50_ms"] <= step["max_ms"]
     assert "RSS per client" in " ".join(rows_by_figure(fanout))
+
+
+def test_bench_smoke_read_your_writes_produces_figures_for_both_designs(bootstrap: str, tmp_path: Path) -> None:
+    ryw = run_smoke(bootstrap, tmp_path, "ryw")["ryw"]
+    for design in ("scoreboard", "redis"):
+        for phase in ("idle", "load"):
+            figures = ryw["data"][design][phase]
+            assert figures["probes"] > 0
+            for read in ("get", "stream"):
+                assert 0 <= figures[read]["p50_ms"] <= figures[read]["p99_ms"], (design, phase, read)
+    assert len(ryw["rows"]) == 8 and all(row["value"] is not None for row in ryw["rows"])
