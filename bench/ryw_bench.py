@@ -1,7 +1,8 @@
 """Bench 6, read your writes: once ``POST /scores`` has answered 200, how long until ``GET /leaderboard`` and an
 open stream show it — ours and the Redis design's, at idle and under load.
 
-A probe user posts one event at a time and waits for the 200 (ours: after the worker applied it; the Redis
+A probe user posts one event at a time (at idle ``IDLE_PAUSE_S`` apart, as a player would: each write finds the
+boards quiet; under load back to back) and waits for the 200 (ours: after the worker applied it; the Redis
 design: after ``ZINCRBY``). From the moment the 200 arrives, ``GET /leaderboard?limit=10`` is polled every
 ``POLL_S`` until the probe's row shows the new total (the GET figure), and an SSE client connected beforehand
 records when a board with it arrived (the stream figure; a board that arrived before the 200 counts as 0 ms).
@@ -28,6 +29,7 @@ from bench.procs import run_tool
 from bench.results import BenchResult, Row
 
 POLL_S = 0.002
+IDLE_PAUSE_S = 0.25  # between idle probes: longer than the boards' coalescing interval, so each finds them quiet
 LOAD_USERS = 8
 WARMUP_S = 1.0
 PROBE_ACTION = "find_secret"
@@ -67,7 +69,7 @@ class Stream:
 
 
 async def probe(post: httpx.AsyncClient, get: httpx.AsyncClient, stream: Stream, user: str,
-                until: float | None, count: int) -> tuple[list[float], list[float]]:
+                until: float | None, count: int, pause: float = 0.0) -> tuple[list[float], list[float]]:
     """Probes one after the other (``count`` of them, or until ``until``): the GET and stream lags in seconds."""
     get_lags: list[float] = []
     stream_lags: list[float] = []
@@ -86,6 +88,7 @@ async def probe(post: httpx.AsyncClient, get: httpx.AsyncClient, stream: Stream,
                 raise TimeoutError(f"probe total {total} not on the stream after 10 s")
             await asyncio.sleep(POLL_S)
         stream_lags.append(max(0.0, arrived - answered))
+        await asyncio.sleep(pause)
     return get_lags, stream_lags
 
 
@@ -97,7 +100,7 @@ async def measure(ctx: Context, label: str, api_url: str, api_headers: dict[str,
             httpx.AsyncClient(base_url=read_url, timeout=30) as get:
         stream = await Stream(get, stream_path, user).start()
         try:
-            idle = await probe(post, get, stream, user, None, sizes.ryw_probes)
+            idle = await probe(post, get, stream, user, None, sizes.ryw_probes, IDLE_PAUSE_S)
             port = int(api_url.rsplit(":", 1)[1])
             cfg = {"host": "127.0.0.1", "port": port, "path": "/scores", "headers": load_headers,
                    "rate": sizes.e2e_rate, "seconds": sizes.e2e_seconds, "warmup_s": 0.0, "conns": 32,
