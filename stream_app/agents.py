@@ -1,6 +1,6 @@
 """The worker's batch agents and timer, registered explicitly on the app (no autodiscovery).
 
-- ingest: ``score-events`` in batches (one per fetch, :mod:`stream_app.consumer`) ->
+- ingest: ``score-events`` in batches (one per fetch, :mod:`stream_app.faust_internals.batch_consumer`) ->
   :class:`~stream_app.ingest.Ingestor`, whose changes feed stage 1 of the boards
   (:class:`~stream_app.boards.LocalTopK`).
 - boards: ``leaderboard-candidates`` in batches -> stage 2 (:class:`~stream_app.boards.GlobalTopK`).
@@ -9,7 +9,7 @@
 - ``scoreboard.periods`` timer: when a day or week begins, stage 2's owner emits its empty board at once.
 
 The two batch agents are coroutines on Faust's consumer rather than ``@app.agent`` streams: Faust's per-message
-stream path was the worker's ceiling (see :mod:`stream_app.consumer`).
+stream path was the worker's ceiling (see :mod:`stream_app.faust_internals.batch_consumer`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stream_app.boards import GlobalTopK, LocalTopK
-from stream_app.consumer import BatchHandler, register_batch_handler
+from stream_app.faust_internals.batch_consumer import BatchHandler, register_batch_handler
 from stream_app.ingest import Ingestor
 from stream_app.tables import USER, partition_items
 

@@ -11,8 +11,8 @@ from faust.types import TP
 from schemas.catalog import ActionCatalog
 from stream_app.agents import register_boards, register_ingest, register_partition_timer, register_period_timer
 from stream_app.boards import Emitter, GlobalTopK, LocalTopK
-from stream_app.consumer import BatchHandler, install_batch_transport
 from stream_app.dlq import DeadLetters
+from stream_app.faust_internals.batch_consumer import BatchHandler, install_batch_transport
 from stream_app.ingest import Ingestor
 from stream_app.outbox import Outbox
 from stream_app.rules import DAY_MS, RecordRules

@@ -1,12 +1,12 @@
 """Apply a batch of ``score-events`` records to the ``state`` table, exactly once per event.
 
-Per batch (one fetch, handed over by :mod:`stream_app.consumer`): check each record (:mod:`stream_app.rules`; what
-fails becomes a dead letter), decide with ``scoring.decide`` whether it is new, a replay or a client retry,
-aggregate the new user states in memory, then write each partition's event records in decision order and each
-changed user once after them — one RocksDB write batch and one run of changelog records per partition, in the
-partition that owns the user's events. One ``score-applied`` record answers each event (a retry repeats the first
-answer). Everything is handed to the producer before the batch is acknowledged, and Faust flushes the producer
-before it commits.
+Per batch (one fetch, handed over by :mod:`stream_app.faust_internals.batch_consumer`): check each record
+(:mod:`stream_app.rules`; what fails becomes a dead letter), decide with ``scoring.decide`` whether it is new, a
+replay or a client retry, aggregate the new user states in memory, then write each partition's event records in
+decision order and each changed user once after them — one RocksDB write batch and one run of changelog records per
+partition, in the partition that owns the user's events. One ``score-applied`` record answers each event (a retry
+repeats the first answer). Everything is handed to the producer before the batch is acknowledged, and Faust flushes
+the producer before it commits.
 
 No record can stop the worker: each one is decided on its own, and its effects (new user state, event record,
 answer) join the batch only once it is fully decided. A record whose decision raises — an input kind nobody

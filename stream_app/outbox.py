@@ -16,6 +16,7 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
+from stream_app.faust_internals.store import aiokafka_producer
 from stream_app.sends import SendGuard
 
 log = logging.getLogger(__name__)
@@ -77,4 +78,4 @@ class Outbox:
         return self._producer().create_batch()
 
     def _producer(self) -> Any:
-        return self.app.producer._ensure_producer()
+        return aiokafka_producer(self.app)

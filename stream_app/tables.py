@@ -17,8 +17,8 @@ from typing import Any
 import faust
 import orjson
 import rocksdict
-from faust.types import TP
 
+from stream_app.faust_internals.store import persist_offset, rocksdb, visible_items
 from stream_app.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,13 @@ class PartitionStore:
 
     def __init__(self, table: Any, outbox: Outbox) -> None:
         self.table = table
-        self.store = table.data
         self.topic = table.changelog_topic.get_topic_name()
         self.outbox = outbox
         self.persisted_at: dict[int, float] = {}
         outbox.on_delivered[self.topic] = self._persisted
 
     def get(self, partition: int, key: str) -> Any:
-        raw = self.store._db_for_partition(partition).get(orjson.dumps(key))
+        raw = rocksdb(self.table, partition).get(orjson.dumps(key))
         return None if raw is None else orjson.loads(raw)
 
     def write(self, partition: int, items: list[tuple[str, Any]]) -> None:
@@ -80,7 +79,7 @@ class PartitionStore:
                 value_bytes = orjson.dumps(value)
                 batch.put(key_bytes, value_bytes)
                 add(self.topic, partition, key_bytes, value_bytes)
-        self.store._db_for_partition(partition).write(batch)
+        rocksdb(self.table, partition).write(batch)
 
     def _persisted(self, topic: str, partition: int, offset: int) -> None:
         """At most one RocksDB write per partition per second: an older persisted offset only means recovery
@@ -88,18 +87,14 @@ class PartitionStore:
         clock = time.monotonic()
         if clock - self.persisted_at.get(partition, -1e18) >= PERSIST_EVERY_S:
             self.persisted_at[partition] = clock
-            self.store.set_persisted_offset(TP(topic, partition), offset)
+            persist_offset(self.table, topic, partition, offset)
 
 
 def raw_partition_items(table: Any, partition: int, prefix: str = "") -> Iterator[tuple[bytes, bytes]]:
     """Raw (key, value) pairs of one partition of a RocksDB-backed table whose key starts with ``prefix``
     (Faust has no public API for it). Keys are JSON strings, so the prefix is matched before anything is decoded."""
-    store = table.data
-    db = store._dbs.get(partition)
-    if db is None:
-        return
     raw_prefix = orjson.dumps(prefix)[:-1]  # '"u:' without the closing quote
-    for key, value in store._visible_items(db):
+    for key, value in visible_items(table, partition):
         if value is not None and key.startswith(raw_prefix):
             yield key, value
 

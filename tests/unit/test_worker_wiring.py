@@ -13,8 +13,9 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.catalog import ActionCatalog
 from stream_app.app import create_app
-from stream_app.consumer import BatchConsumer, BatchTransport
-from stream_app.inloop import InLoopConsumerThread
+from stream_app.faust_internals import app_tasks, consumer_driver, subscribed
+from stream_app.faust_internals.batch_consumer import BatchConsumer, BatchTransport
+from stream_app.faust_internals.same_loop import SameLoopConsumer
 from stream_app.outbox import Outbox
 from stream_app.settings import WorkerSettings
 
@@ -33,19 +34,20 @@ def test_batch_agents_and_timer_are_registered_explicitly(tmp_path: Path) -> Non
     assert set(worker.handlers) == {"wire-score-events", "wire-leaderboard-candidates"}
     assert worker.handlers["wire-score-events"] == worker.ingestor.process
     assert worker.handlers["wire-leaderboard-candidates"] == worker.stage2.on_candidates
-    subscribed = {name for topic in app.topics._topics for name in topic.topics}
-    assert {"wire-score-events", "wire-leaderboard-candidates"} <= subscribed  # Faust subscribes and acks them
-    assert all(topic.acks for topic in app.topics._topics)  # Faust tracks and commits their offsets
+    names = {name for topic in subscribed(app) for name in topic.topics}
+    assert {"wire-score-events", "wire-leaderboard-candidates"} <= names  # Faust subscribes and acks them
+    assert all(topic.acks for topic in subscribed(app))  # Faust tracks and commits their offsets
     assert not app.agents  # no per-message Faust agents
-    assert len(app._app_tasks) == 2  # the partition timer and the period timer
+    assert len(app_tasks(app)) == 2  # the partition timer and the period timer
 
 
 async def test_the_kafka_consumer_runs_on_the_apps_loop_not_in_a_thread(tmp_path: Path) -> None:
     settings = WorkerSettings(kafka_bootstrap_servers="127.0.0.1:1", topic_prefix="wire-", data_dir=tmp_path)
     app = create_app(settings, ActionCatalog({"win": 25})).app
     consumer = app.consumer
-    assert isinstance(consumer, BatchConsumer) and isinstance(consumer._thread, InLoopConsumerThread)
-    assert consumer._thread.thread_loop is consumer._thread.parent_loop is asyncio.get_running_loop()
+    driver = consumer_driver(consumer)
+    assert isinstance(consumer, BatchConsumer) and isinstance(driver, SameLoopConsumer)
+    assert driver.thread_loop is driver.parent_loop is asyncio.get_running_loop()
     # a call "into the thread" runs in place, on this loop, in this thread
     ran: list[int] = []
 
@@ -53,7 +55,7 @@ async def test_the_kafka_consumer_runs_on_the_apps_loop_not_in_a_thread(tmp_path
         ran.append(threading.get_ident())
         return 7
 
-    assert await consumer._thread.call_thread(here) == 7 and ran == [threading.get_ident()]
+    assert await driver.call_thread(here) == 7 and ran == [threading.get_ident()]
 
 
 def test_reply_partition_is_the_default_partitioners_choice() -> None:
@@ -64,7 +66,7 @@ def test_reply_partition_is_the_default_partitioners_choice() -> None:
 
 
 class _FakeConsumer:
-    """What ``BatchConsumer._run`` touches: the app's crash and the per-message ack."""
+    """What ``BatchConsumer.run_batch`` touches: the app's crash and the per-message ack."""
 
     def __init__(self) -> None:
         self.acked: list[object] = []
@@ -84,7 +86,7 @@ async def test_a_batch_is_acked_only_after_its_handler_returns() -> None:
     async def ok(batch: list[object]) -> None:
         assert fake.acked == []  # nothing is acked while the batch is being applied
 
-    await BatchConsumer._run(cast(Any, fake), ok, messages)
+    await BatchConsumer.run_batch(cast(Any, fake), ok, messages)
     assert fake.acked == messages and fake.crashed == []
 
 
@@ -95,5 +97,5 @@ async def test_a_failing_handler_crashes_the_worker_and_stops_the_drain_unacked(
         raise KeyError("bug")
 
     with pytest.raises(KeyError):  # re-raised: the drain must not apply a later batch ahead of this one
-        await BatchConsumer._run(cast(Any, fake), bug, messages)
+        await BatchConsumer.run_batch(cast(Any, fake), bug, messages)
     assert fake.acked == [] and isinstance(fake.crashed[0], KeyError)

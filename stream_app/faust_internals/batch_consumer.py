@@ -8,12 +8,12 @@ each fetched batch to a plain coroutine ran at about 34,000 events/s.
 
 So :class:`BatchConsumer` is Faust's aiokafka consumer with one change: records of topics that have a *batch
 handler* are collected per fetch and handed over as one list of Faust messages. Everything else stays Faust's:
-group membership and the co-partitioning assignor, table recovery from changelogs before a partition is
-served, flow control on rebalance, offsets committed only after the producer is flushed. Each record of a
-batch is tracked as in flight before the handler runs and acknowledged after it returns, so Faust's
-``wait_empty`` (on rebalance and shutdown) waits for the batch, and the handler runs shielded: stopping the
-fetcher never cuts a batch in half. Records of other topics go the usual per-message way. The aiokafka
-consumer underneath runs on the app's loop, not in Faust's consumer thread (:mod:`stream_app.inloop`).
+group membership and the co-partitioning assignor, table recovery from changelogs before a partition is served,
+flow control on rebalance, offsets committed only after the producer is flushed. Each record of a batch is tracked
+as in flight before the handler runs and acknowledged after it returns, so Faust's ``wait_empty`` (on rebalance and
+shutdown) waits for the batch, and the handler runs shielded: stopping the fetcher never cuts a batch in half.
+Records of other topics go the usual per-message way. The aiokafka consumer underneath runs on the app's loop, not
+in Faust's consumer thread (:mod:`stream_app.faust_internals.same_loop`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from stream_app.inloop import InLoopConsumerThread
+from stream_app.faust_internals.same_loop import SameLoopConsumer
 from stream_app.sends import SendGuard
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,8 @@ BatchHandler = Callable[[list[Any]], Awaitable[None]]
 class BatchConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer delivering whole fetches to per-topic batch handlers, on the app's own loop."""
 
-    def _new_consumer_thread(self) -> InLoopConsumerThread:
-        return InLoopConsumerThread(self, loop=self.loop, beacon=self.beacon)
+    def _new_consumer_thread(self) -> SameLoopConsumer:
+        return SameLoopConsumer(self, loop=self.loop, beacon=self.beacon)
 
     async def _commit(self, offsets: Any) -> bool:
         """Commit only once everything produced so far is delivered (Faust has just flushed the producer); after
@@ -103,10 +103,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
     async def _deliver(self, handler: BatchHandler, messages: list[Any]) -> None:
         for message in messages:
             self.track_message(message)
-        task = asyncio.ensure_future(self._run(handler, messages))
+        task = asyncio.ensure_future(self.run_batch(handler, messages))
         await asyncio.shield(task)
 
-    async def _run(self, handler: BatchHandler, messages: list[Any]) -> None:
+    async def run_batch(self, handler: BatchHandler, messages: list[Any]) -> None:
         try:
             await handler(messages)
         except Exception as exc:  # a bug: say so loudly and stop the worker; the batch is redelivered on restart

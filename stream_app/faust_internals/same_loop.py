@@ -8,7 +8,7 @@ runs each way): a record's age when its batch handler starts fell from 17–20 m
 plain aiokafka consumer sees ~2.5 ms), produce -> ``score-applied`` p50 from 23–28 to 19–21 ms, and the worker
 used a little less CPU. The p99 is noisy on that machine either way.
 
-:class:`InLoopConsumerThread` keeps Faust's ``AIOKafkaConsumerThread`` (the aiokafka consumer it builds, the
+:class:`SameLoopConsumer` keeps Faust's ``AIOKafkaConsumerThread`` (the aiokafka consumer it builds, the
 rebalance listener, commit and fetch logic) and replaces only the thread plumbing: it starts and stops as an
 ordinary ``mode`` service on the app's loop, runs ``call_thread`` calls in place and calls the consumer's
 rebalance callbacks directly. aiokafka keeps its own heartbeat task on that loop, so a batch handler that holds
@@ -30,8 +30,8 @@ from mode.utils.futures import maybe_async
 log = logging.getLogger(__name__)
 
 
-class InLoopConsumerThread(AIOKafkaConsumerThread):
-    """``AIOKafkaConsumerThread`` without the thread: the app's loop, calls made in place."""
+class SameLoopConsumer(AIOKafkaConsumerThread):
+    """Faust's ``AIOKafkaConsumerThread`` without its thread: a service on the app's loop, calls made in place."""
 
     wait_for_shutdown = False  # no thread to signal that it is done
 
