@@ -14,7 +14,7 @@ import time
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from schemas.kafka import assign_all_partitions
+from schemas.runtime.kafka import assign_all_partitions
 
 
 async def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 300.0) -> dict[str, float]:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.procs import Service, clean_env
-from schemas.topics import TopicNames, contract_topics, ensure_topics
+from schemas.runtime.topic_admin import ensure_topics
+from schemas.topics import TopicNames, contract_topics
 from tools.kafka_local import free_port
 
 API_KEY = "bench-key"

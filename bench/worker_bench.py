@@ -26,7 +26,7 @@ from bench import profiling
 from bench.context import Context
 from bench.procs import cpu_seconds, run_tool
 from bench.results import BenchResult, Row
-from schemas.kafka import assign_all_partitions
+from schemas.runtime.kafka import assign_all_partitions
 from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)

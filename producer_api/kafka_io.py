@@ -17,7 +17,7 @@ from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from producer_api.settings import ApiSettings
 from schemas.events import ScoreEvent, ScoreRequest
-from schemas.kafka import start_with_retry
+from schemas.runtime.kafka import start_with_retry
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from producer_api.kafka_io import stop_quietly
 from producer_api.metrics import ApiMetrics
 from producer_api.settings import ApiSettings
 from schemas.events import ScoreApplied
-from schemas.kafka import assign_all_partitions, start_with_retry
+from schemas.runtime.kafka import assign_all_partitions, start_with_retry
 
 log = logging.getLogger(__name__)
 

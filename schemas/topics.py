@@ -1,25 +1,15 @@
-"""Topic names and settings of CONTRACT.md, and the idempotent admin step that creates them.
+"""Topic names and settings of CONTRACT.md: the contract only (creating them is ``schemas.runtime.topic_admin``).
 
-``scoreboard-topics`` (also run by ``make run``, the worker at start and the compose topic-init service) creates
-what is missing and is safe to run at every start. Existing topics are left alone except for the settings the
-worker's correctness rests on (``TopicSpec.enforced``): ``score-events`` must stamp records with the broker's
-clock (``message.timestamp.type=LogAppendTime``), so a producer's clock can neither widen the idempotency window
-nor move "now" for period expiry; an existing topic without it is altered (its other settings kept).
+``score-events`` stamps records with the broker's clock (``message.timestamp.type=LogAppendTime``, enforced on
+existing topics too, ``TopicSpec.enforced``), so a producer's clock can neither widen the idempotency window nor
+move "now" for period expiry.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
 from dataclasses import dataclass, field
-from typing import Any
-
-log = logging.getLogger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
-TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
-DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs config_source of a topic's own setting
 LOG_APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
 
 
@@ -65,84 +55,3 @@ def contract_topics(
         TopicSpec(names.candidates, 1, {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}),
     ]
     return [TopicSpec(s.name, s.partitions, s.config, replication_factor, s.enforced) for s in specs]
-
-
-async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 60.0) -> list[str]:
-    """Create the topics that do not exist yet; return the names created. Existing topics are not altered.
-
-    Every spec is sent to the controller and ``TOPIC_ALREADY_EXISTS`` counts as success: listing first would
-    race with metadata propagation and with other creators.
-    """
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import for_code
-
-    from schemas.kafka import start_with_retry
-
-    admin = await start_with_retry(
-        lambda: AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000), "topics", timeout
-    )
-    created: list[str] = []
-    try:
-        response = await admin.create_topics(
-            [NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=s.config) for s in specs]
-        )
-        for entry in response.topic_errors:
-            name, code = entry[0], entry[1]
-            if code == 0:
-                created.append(name)
-                log.info("created topic %s", name)
-            elif code != TOPIC_ALREADY_EXISTS:
-                raise for_code(code)(f"cannot create topic {name}: {entry[2] if len(entry) > 2 else ''}")
-        for spec in specs:
-            if spec.enforced and spec.name not in created:
-                await _enforce(admin, spec)
-        return created
-    finally:
-        await admin.close()
-
-
-async def _enforce(admin: Any, spec: TopicSpec) -> None:
-    """Set ``spec.enforced`` on an existing topic, keeping its other own settings (AlterConfigs replaces them all)."""
-    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-    from aiokafka.errors import for_code
-
-    described = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name)])
-    own: dict[str, str] = {}
-    for response in described:
-        for resource in response.resources:
-            if resource[0] != 0:
-                raise for_code(resource[0])(f"cannot read the settings of topic {spec.name}: {resource[1]}")
-            for entry in resource[4]:
-                name, value, dynamic = entry[0], entry[1], entry[3]
-                # DescribeConfigs v0 says is_default (a bool), later versions the config source
-                if value is not None and (dynamic is False if isinstance(dynamic, bool) else
-                                          dynamic == DYNAMIC_TOPIC_CONFIG):
-                    own[name] = value
-    if all(own.get(k) == v for k, v in spec.enforced.items()):
-        return
-    altered = await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name,
-                                                        configs={**own, **spec.enforced})])
-    for response in altered:
-        for resource in response.resources:
-            if resource[0] != 0:
-                raise for_code(resource[0])(f"cannot set {spec.enforced} on topic {spec.name}: {resource[1]}")
-    log.warning("topic %s: set %s (the worker relies on it)", spec.name, spec.enforced)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``scoreboard-topics``: create the contract's topics (idempotent), configured like the services."""
-    from schemas.settings import CommonSettings
-
-    parser = argparse.ArgumentParser(prog="scoreboard-topics", description=main.__doc__)
-    parser.parse_args(argv)
-    settings = CommonSettings()
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
-    specs = contract_topics(settings.topics, settings.partitions, settings.audit_retention_ms,
-                            settings.replication_factor)
-    created = asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, specs, settings.kafka_connect_timeout))
-    print(f"topics: ready ({len(created)} created, {len(specs) - len(created)} already there)", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from schemas.kafka import assign_all_partitions, start_with_retry
+from schemas.runtime.kafka import assign_all_partitions, start_with_retry
 from sse_server.boards import ApplyResult, BoardStore
 from sse_server.metrics import SseMetrics
 from sse_server.settings import SseSettings

@@ -15,7 +15,8 @@ import faust
 from pydantic import ValidationError
 
 from schemas.catalog import ActionCatalog, CatalogError
-from schemas.topics import contract_topics, ensure_topics
+from schemas.runtime.topic_admin import ensure_topics
+from schemas.topics import contract_topics
 from stream_app.app import create_app
 from stream_app.settings import WorkerSettings
 

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import httpx
 
+from schemas.runtime.topic_admin import ensure_topics
 from schemas.settings import CommonSettings
-from schemas.topics import contract_topics, ensure_topics
+from schemas.topics import contract_topics
 from tools.kafka_local import LocalKafka, bootstrap_answers, die_with_parent
 
 SERVICES = (("worker", "stream_app"), ("api", "producer_api"), ("sse", "sse_server"))

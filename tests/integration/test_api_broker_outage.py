@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from schemas.topics import TopicNames, contract_topics, ensure_topics
+from schemas.runtime.topic_admin import ensure_topics
+from schemas.topics import TopicNames, contract_topics
 from tests.fixtures.api import KEY1, KEYS
 from tests.fixtures.kafka import Topics
 from tests.fixtures.services import ServiceProcess, base_env

@@ -12,7 +12,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from schemas.events import ScoreEvent
-from schemas.topics import TopicSpec, contract_topics, ensure_topics
+from schemas.runtime.topic_admin import ensure_topics
+from schemas.topics import TopicSpec, contract_topics
 from tests.fixtures.kafka import Topics, consume_until
 
 pytestmark = pytest.mark.integration

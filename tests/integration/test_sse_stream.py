@@ -17,7 +17,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas.leaderboard import Window
-from schemas.topics import TopicNames, contract_topics, ensure_topics
+from schemas.runtime.topic_admin import ensure_topics
+from schemas.topics import TopicNames, contract_topics
 from tests.fixtures.kafka import Topics
 from tests.fixtures.services import ServiceProcess, base_env
 from tests.fixtures.sse import board_record, next_update, poll, produce_board, sse_events

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from schemas.topics import TopicNames, contract_topics, ensure_topics
+from schemas.runtime.topic_admin import ensure_topics
+from schemas.topics import TopicNames, contract_topics
 from tests.fixtures.kafka import Topics, consume_until
 from tests.fixtures.services import ServiceProcess, base_env
 from tests.fixtures.wins import assert_each_event_counted_once, distinct_event_ids, produce_wins

@@ -11,7 +11,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from schemas.topics import LOG_APPEND_TIME, TopicSpec, ensure_topics
+from schemas.runtime.topic_admin import ensure_topics
+from schemas.topics import LOG_APPEND_TIME, TopicSpec
 from tests.fixtures.kafka import Topics, consume_until
 from tests.fixtures.services import ServiceProcess
 
