@@ -69,12 +69,13 @@ class Context:
 
     async def start_worker(self, stack: AsyncExitStack, prefix: str, name: str = "worker",
                            **extra: str) -> Service:
+        port = free_port()
         env = self.env(prefix, SCOREBOARD_WORKER_ID=f"{prefix}worker",
                        SCOREBOARD_DATA_DIR=str(self.run_dir / f"{prefix}{name}-data"),
-                       SCOREBOARD_WORKER_WEB_ENABLED="false", SCOREBOARD_WORKER_STANDBY_REPLICAS="0", **extra)
+                       SCOREBOARD_WORKER_WEB_PORT=str(port), SCOREBOARD_WORKER_STANDBY_REPLICAS="0", **extra)
         service = Service(f"{prefix}{name}", ["-m", "stream_app"], env, self.run_dir)
         stack.push_async_callback(service.stop)
-        return await service.start(ready_line="worker: ready", timeout=180)
+        return await service.start(ready_url=f"http://127.0.0.1:{port}/readyz", timeout=180)
 
     async def start_http(self, stack: AsyncExitStack, name: str, args: list[str], env: dict[str, str],
                          port: int, ready_path: str = "/readyz") -> tuple[Service, str]:

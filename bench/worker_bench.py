@@ -5,8 +5,8 @@
 starts on it. The worker's figure runs from its first ``score-applied`` record to the moment every board is
 up to date: N distinct event ids answered on ``score-applied`` *and* an ``alltime`` board on
 ``leaderboard-updates`` whose scores equal the expected top-K (computed here from the events). Both ends use
-the records' broker timestamps, set by the worker's producer. Startup (process start to ``worker: ready``)
-is reported separately.
+the records' broker timestamps, set by the worker's producer. Startup (process start to the worker's ``/readyz``
+answering 200) is reported separately.
 """
 
 from __future__ import annotations

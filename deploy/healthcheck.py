@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Container healthcheck of the one Scoreboard image: probes whichever service the container runs.
 
-The service is the first argument (``api``, ``sse``, ``worker``, ``topics``) or, without one, the
-``scoreboard-*`` command found in the container's process list. ``api`` and ``sse`` must answer
-``GET /readyz`` with 200; the worker's Faust web must answer ``GET /`` (when it is enabled); the one-shot
-``topics`` command has nothing to probe. Ports come from the environment names the services read, with the same
-defaults. Exit status 0 = healthy, 1 = not. Standard library only: it runs with the image's Python.
+The service is the first argument (``api``, ``sse``, ``worker``, ``topics``) or, without one, the ``scoreboard-*``
+command found in the container's process list. ``api``, ``sse`` and the worker (its health endpoint, when enabled)
+must answer ``GET /readyz`` with 200; the one-shot ``topics`` command has nothing to probe. Ports come from the
+environment names the services read, with the same defaults. Exit status 0 = healthy, 1 = not. Standard library
+only: it runs with the image's Python.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 TARGETS: dict[str, tuple[str, int, str]] = {
     "api": ("SCOREBOARD_API_PORT", 8000, "/readyz"),
     "sse": ("SCOREBOARD_SSE_PORT", 8001, "/readyz"),
-    "worker": ("SCOREBOARD_WORKER_WEB_PORT", 6066, "/"),
+    "worker": ("SCOREBOARD_WORKER_WEB_PORT", 6066, "/readyz"),
 }
 SERVICES = (*TARGETS, "topics")
 FALSE = {"0", "false", "no", "off"}

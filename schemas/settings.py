@@ -1,6 +1,7 @@
 """Settings every service shares (broker, environment, topic names); each service extends it in one frozen class.
 
-Environment names are those of CONTRACT.md; a ``.env`` file may set the same names and the environment wins.
+Environment names are those of the public contract (README, Configuration); a ``.env`` file may set the same
+names and the environment wins.
 Tests build settings objects directly (``Settings(field=...)``) and never touch ``os.environ``.
 """
 

@@ -1,4 +1,4 @@
-"""Topic names and settings of CONTRACT.md: the contract only (creating them is ``schemas.runtime.topic_admin``).
+"""Topic names and settings of the public contract (README); creating them is ``schemas.runtime.topic_admin``.
 
 ``score-events`` stamps records with the broker's clock (``message.timestamp.type=LogAppendTime``, enforced on
 existing topics too, ``TopicSpec.enforced``), so a producer's clock can neither widen the idempotency window nor
@@ -39,7 +39,7 @@ class TopicSpec:
 def contract_topics(
     names: TopicNames, partitions: int = 6, audit_retention_ms: int = -1, replication_factor: int = 1
 ) -> list[TopicSpec]:
-    """The topics of CONTRACT.md with their settings.
+    """The public contract's topics with their settings.
 
     ``score-events`` is the audit log (retention ``audit_retention_ms``, -1 = forever), stamped by the broker;
     ``leaderboard-updates`` is compacted so its latest value per board is the current board.

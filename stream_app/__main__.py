@@ -1,6 +1,7 @@
 """``scoreboard-worker`` / ``python -m stream_app``: create the topics if missing, then run the Faust worker.
 
-Logs ``worker: ready`` once table recovery is complete and the worker is processing.
+``GET /readyz`` on ``SCOREBOARD_WORKER_WEB_PORT`` answers 200 once table recovery is complete and the worker is
+processing (and logs ``worker: ready`` for people).
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from schemas.catalog import ActionCatalog, CatalogError
 from schemas.runtime.topic_admin import ensure_topics
 from schemas.topics import contract_topics
 from stream_app.app import create_app
+from stream_app.health import HealthServer, Readiness
 from stream_app.settings import WorkerSettings
 
 log = logging.getLogger("stream_app")
 
 
 class ScoreboardWorker(faust.Worker):
+    readiness: Readiness | None = None
+
     async def on_startup_finished(self) -> None:
         await super().on_startup_finished()
         # Everything built so far (Faust, the app, recovered indexes) lives as long as the process: move it out of
@@ -31,6 +35,8 @@ class ScoreboardWorker(faust.Worker):
         # (produce -> score-applied at 400 ev/s) p99 ~120 ms -> ~60 ms, the tail being full GC passes.
         gc.collect()
         gc.freeze()
+        if self.readiness is not None:
+            self.readiness.started = True  # GET /readyz answers 200 from now on (unless rebalancing)
         log.info("worker: ready (partitions assigned, tables recovered)")
 
 
@@ -47,7 +53,10 @@ def main() -> int:
                             settings.replication_factor)
     loop.run_until_complete(ensure_topics(settings.kafka_bootstrap_servers, specs, settings.kafka_connect_timeout))
     worker: Any = create_app(settings, catalog)
+    if settings.web_enabled:  # /healthz and /readyz, served on this loop from before the worker starts
+        loop.run_until_complete(HealthServer(worker.readiness, settings.web_host, settings.web_port).start())
     runner = ScoreboardWorker(worker.app, loop=loop, loglevel=settings.log_level, redirect_stdouts=False)
+    runner.readiness = worker.readiness
     runner.execute_from_commandline()  # handles SIGINT/SIGTERM: stops cleanly, commits offsets
     return 0
 

@@ -13,6 +13,7 @@ from stream_app.agents import register_boards, register_ingest, register_partiti
 from stream_app.boards import Emitter, GlobalTopK, LocalTopK
 from stream_app.dlq import DeadLetters
 from stream_app.faust_internals.batch_consumer import BatchHandler, install_batch_transport
+from stream_app.health import Readiness
 from stream_app.ingest import Ingestor
 from stream_app.outbox import Outbox
 from stream_app.rules import DAY_MS, RecordRules
@@ -33,6 +34,7 @@ class Worker:
     stage1: LocalTopK
     stage2: GlobalTopK
     handlers: dict[str, BatchHandler]
+    readiness: Readiness
 
 
 def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
@@ -54,10 +56,7 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
         broker_commit_interval=1.0,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 10),
-        web_enabled=settings.web_enabled,
-        web_bind=settings.web_host,
-        web_port=settings.web_port,
-        web_in_thread=False,
+        web_enabled=False,  # Faust's web serves table contents; the worker has its own health endpoint (health.py)
     )
     guard = SendGuard()
     handlers = install_batch_transport(app, guard)
@@ -84,4 +83,4 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     register_boards(app, handlers, topics.candidates, stage2)
     register_partition_timer(app, settings.topics.score_events, table, stage1)
     register_period_timer(app, stage2)
-    return Worker(app, topics, table, ingestor, stage1, stage2, handlers)
+    return Worker(app, topics, table, ingestor, stage1, stage2, handlers, Readiness(app))

@@ -27,7 +27,7 @@ import orjson
 from schemas.events import ScoreEvent
 from stream_app.dlq import DeadLetters
 from stream_app.outbox import Outbox
-from stream_app.rules import Accepted, RecordRules
+from stream_app.rules import Accepted, RecordRules, Refusal
 from stream_app.scoring import Decision, EventRecord, ScoreOutOfRange, UserState, apply_event, decide
 from stream_app.settings import WorkerSettings
 from stream_app.tables import EVENT, USER, PartitionStore, expired_event_keys
@@ -102,8 +102,9 @@ class Ingestor:
             event_id: str | None = None
             try:
                 checked = self.rules.check(message, partitions)
-                if isinstance(checked, str):
-                    raise Refused(checked)
+                if isinstance(checked, Refusal):
+                    event_id = checked.event_id
+                    raise Refused(checked.reason)
                 event_id = checked.event.event_id
                 outcome = self._decide_one(message, checked, users, records)
             except Refused as exc:

@@ -21,7 +21,7 @@ the user's state (a total leaving the signed 64-bit range, an event id reused fo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from aiokafka.partitioner import murmur2
@@ -33,6 +33,13 @@ from schemas.events import ScoreEvent
 LOG_APPEND_TIME = 1  # Kafka's timestamp type of a record stamped by the broker
 DAY_MS = 86_400_000
 KEY_CACHE = 100_000
+
+
+class Refusal(NamedTuple):
+    """Why a record is a dead letter, and its event id when it had a readable one (the write API answers by it)."""
+
+    reason: str
+    event_id: str | None = None
 
 
 class Accepted:
@@ -79,15 +86,21 @@ class RecordRules:
             found = self._partition_of[(key, partitions)] = (murmur2(key) & 0x7FFFFFFF) % partitions
         return found
 
-    def check(self, message: Any, partitions: int) -> Accepted | str:
-        """The accepted record, or the reason it is a dead letter."""
+    def check(self, message: Any, partitions: int) -> Accepted | Refusal:
+        """The accepted record, or why it is a dead letter."""
         value = message.value
         if value is None:
-            return "empty value (tombstone)"
+            return Refusal("empty value (tombstone)")
         try:
             event = ScoreEvent.model_validate_json(value)  # one pass over the bytes: the hot path
         except ValidationError:
-            return invalid_reason(value)
+            return Refusal(invalid_reason(value))
+        refused = self._refusal(message, event, partitions)
+        if isinstance(refused, str):
+            return Refusal(refused, event.event_id)
+        return refused
+
+    def _refusal(self, message: Any, event: ScoreEvent, partitions: int) -> Accepted | str:
         key = message.key
         if key != event.user_id.encode():
             return "record key must be the user_id (it decides the partition that owns the user)"

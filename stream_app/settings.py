@@ -1,4 +1,4 @@
-"""Settings of the stream worker (one frozen class; env names as in CONTRACT.md / README)."""
+"""Settings of the stream worker (one frozen class; env names as in the README)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ class WorkerSettings(CommonSettings):
     Environment:
       SCOREBOARD_WORKER_ID                 Faust app id = consumer group and changelog prefix (``scoreboard-worker``)
       SCOREBOARD_DATA_DIR                  RocksDB state directory (``.data/worker``)
-      SCOREBOARD_WORKER_WEB_ENABLED        serve Faust's web endpoint (``true``)
-      SCOREBOARD_WORKER_WEB_HOST / _PORT   where it listens (``127.0.0.1`` / ``6066``)
+      SCOREBOARD_WORKER_WEB_ENABLED        serve the worker's health endpoint, ``/healthz`` and ``/readyz`` (``true``)
+      SCOREBOARD_WORKER_WEB_HOST / _PORT   where it listens (``127.0.0.1`` / ``6066``); Faust's own web server,
+                                           which would expose table contents, is never started
       SCOREBOARD_WORKER_STANDBY_REPLICAS   standby copies of each table partition on other workers (``1``)
       SCOREBOARD_BATCH_MAX                 records fetched and applied per batch at most (``2000``); a batch is
                                            whatever one fetch returns, so a quiet topic never waits to fill one

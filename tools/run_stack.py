@@ -37,7 +37,6 @@ class Stack:
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.broker: LocalKafka | None = None
         self.stopping = threading.Event()
-        self.ready_lines: set[str] = set()
 
     def say(self, text: str) -> None:
         print(f"[stack ] {text}", flush=True)
@@ -73,20 +72,17 @@ class Stack:
         assert proc.stdout is not None
         for raw in proc.stdout:
             line = raw.decode(errors="replace").rstrip()
-            if "worker: ready" in line:
-                self.ready_lines.add(name)
             print(f"[{name:<6}] {line}", flush=True)
         if not self.stopping.is_set():
             self.say(f"{name} exited with {proc.wait()}; stopping the stack")
             self.stopping.set()
 
-    def wait_ready(self, api_url: str, sse_url: str, timeout: float = 120.0) -> bool:
+    def wait_ready(self, urls: list[str], timeout: float = 120.0) -> bool:
+        """Every service's ``/readyz`` answers 200 (the worker's too: one definition of ready, stream_app.health)."""
         deadline = time.monotonic() + timeout
-        pending = {"worker", f"{api_url}/readyz", f"{sse_url}/readyz"}
+        pending = set(urls)
         while pending and time.monotonic() < deadline and not self.stopping.is_set():
-            if "worker" in self.ready_lines:
-                pending.discard("worker")
-            for url in [p for p in pending if p.startswith("http")]:
+            for url in list(pending):
                 try:
                     if httpx.get(url, timeout=1.0).status_code == 200:
                         pending.discard(url)
@@ -130,6 +126,9 @@ def main() -> int:
         stack.say(f"dev API key (X-API-KEY): {env['SCOREBOARD_API_KEYS']}  (set SCOREBOARD_API_KEYS to use yours)")
     api_url = f"http://127.0.0.1:{env.get('SCOREBOARD_API_PORT', '8000')}"
     sse_url = f"http://127.0.0.1:{env.get('SCOREBOARD_SSE_PORT', '8001')}"
+    ready_urls = [f"{api_url}/readyz", f"{sse_url}/readyz"]
+    if env.get("SCOREBOARD_WORKER_WEB_ENABLED", "true").strip().lower() not in ("0", "false", "no", "off"):
+        ready_urls.append(f"http://127.0.0.1:{env.get('SCOREBOARD_WORKER_WEB_PORT', '6066')}/readyz")
     code = 0
     try:
         stack.start_broker(settings)
@@ -140,7 +139,7 @@ def main() -> int:
         stack.say(f"topics: ready ({len(created)} created)")
         for name, module in SERVICES:
             stack.spawn(name, module, env)
-        if stack.wait_ready(api_url, sse_url):
+        if stack.wait_ready(ready_urls):
             stack.say(f"ready: write API {api_url} (docs {api_url}/docs), live board {sse_url}/ — Ctrl-C stops all")
         stack.stopping.wait()
         code = 0 if all(p.poll() is None for p in stack.children.values()) else 1

@@ -131,7 +131,7 @@ def test_healthcheck_probes_each_service_at_its_settings_default_port() -> None:
     web = field_default("worker", "SCOREBOARD_WORKER_WEB_PORT")
     assert health.probe_url("api", {}) == f"http://127.0.0.1:{api}/readyz"
     assert health.probe_url("sse", {}) == f"http://127.0.0.1:{sse}/readyz"
-    assert health.probe_url("worker", {}) == f"http://127.0.0.1:{web}/"
+    assert health.probe_url("worker", {}) == f"http://127.0.0.1:{web}/readyz"
     assert health.probe_url("api", {"SCOREBOARD_API_PORT": "9000"}) == "http://127.0.0.1:9000/readyz"
     assert health.probe_url("worker", {"SCOREBOARD_WORKER_WEB_ENABLED": "false"}) is None
     assert health.probe_url("topics", {}) is None

@@ -70,11 +70,10 @@ def routes(service: str) -> set[str]:
         return app_paths(create_api(ApiSettings(api_keys=("k",), _env_file=None), with_broker=False))
     if service == "sse":
         return app_paths(create_sse(SseSettings(_env_file=None), tail_kafka=False))
-    from faust.web.apps.production_index import blueprint
-    from faust.web.base import PRODUCTION_BLUEPRINTS
+    from stream_app.health import Readiness, create_health_app
 
-    assert ("", "faust.web.apps.production_index:blueprint") in PRODUCTION_BLUEPRINTS
-    return {route.uri for route in blueprint.routes}
+    app = create_health_app(Readiness(None))
+    return {resource.canonical for resource in app.router.resources()}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -130,12 +129,12 @@ def test_ports_and_probes_match_the_code(overlay: str) -> None:
             get = ctr[probe]["httpGet"]
             assert port_of(ctr, get["port"]) == port, f"{name} {probe}"
             assert get["path"] in served, f"{name} {probe} {get['path']} is not a route"
+        assert ctr["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert ctr["livenessProbe"]["httpGet"]["path"] == "/healthz"
         if service == "worker":
             assert env["SCOREBOARD_WORKER_WEB_ENABLED"] == "true"
             assert env["SCOREBOARD_WORKER_WEB_HOST"] == ALL_INTERFACES
         else:
-            assert ctr["readinessProbe"]["httpGet"]["path"] == "/readyz"
-            assert ctr["livenessProbe"]["httpGet"]["path"] == "/healthz"
             assert env[PORT_ENV[service].replace("_PORT", "_HOST")] == ALL_INTERFACES
         svc = objects(overlay, "Service")[name]
         assert svc["spec"]["selector"] == workload(overlay, name)["spec"]["selector"]["matchLabels"]

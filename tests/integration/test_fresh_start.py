@@ -32,12 +32,12 @@ KEY = "fresh-start-key-0123456789"
 
 
 def stack_env(tmp_path: Path) -> tuple[dict[str, str], str, str]:
-    ports = {name: free_port() for name in ("kafka", "controller", "api", "sse")}
+    ports = {name: free_port() for name in ("kafka", "controller", "api", "sse", "worker")}
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("SCOREBOARD_", "KAFKA_"))}
     env = {**keep, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports['kafka']}",
            "SCOREBOARD_KAFKA_CONTROLLER_PORT": str(ports["controller"]), "SCOREBOARD_API_KEYS": KEY,
            "SCOREBOARD_RUN_DIR": str(tmp_path / "data"), "SCOREBOARD_API_PORT": str(ports["api"]),
-           "SCOREBOARD_SSE_PORT": str(ports["sse"]), "SCOREBOARD_WORKER_WEB_ENABLED": "false",
+           "SCOREBOARD_SSE_PORT": str(ports["sse"]), "SCOREBOARD_WORKER_WEB_PORT": str(ports["worker"]),
            "SCOREBOARD_REPLY_TIMEOUT_MS": "30000"}
     return env, f"http://127.0.0.1:{ports['api']}", f"http://127.0.0.1:{ports['sse']}"
 

@@ -51,12 +51,12 @@ def _post_until_200(api: str, key: str) -> int:
 
 
 def test_make_run_starts_stops_and_keeps_data(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("kafka", "controller", "api", "sse")}
+    ports = {name: free_port() for name in ("kafka", "controller", "api", "sse", "worker")}
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("SCOREBOARD_", "KAFKA_"))}
     env = {**keep, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports['kafka']}",
            "SCOREBOARD_KAFKA_CONTROLLER_PORT": str(ports["controller"]),
            "SCOREBOARD_RUN_DIR": str(tmp_path / "data"), "SCOREBOARD_API_PORT": str(ports["api"]),
-           "SCOREBOARD_SSE_PORT": str(ports["sse"]), "SCOREBOARD_WORKER_WEB_ENABLED": "false",
+           "SCOREBOARD_SSE_PORT": str(ports["sse"]), "SCOREBOARD_WORKER_WEB_PORT": str(ports["worker"]),
            "SCOREBOARD_WORKER_SESSION_TIMEOUT_S": "6", "SCOREBOARD_PARTITIONS": "2"}
     api = f"http://127.0.0.1:{ports['api']}"
     log = tmp_path / "run-1.log"

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from schemas.catalog import ActionCatalog
-from stream_app.rules import DAY_MS, LOG_APPEND_TIME, Accepted, RecordRules
+from stream_app.rules import DAY_MS, LOG_APPEND_TIME, Accepted, RecordRules, Refusal
 
 pytestmark = pytest.mark.unit
 
@@ -58,7 +58,7 @@ def event(**fields: Any) -> dict[str, Any]:
 )
 def test_invalid_records_are_refused_with_a_reason(rec: Record, reason: str) -> None:
     result = rules().check(rec, PARTITIONS)
-    assert isinstance(result, str) and reason in result
+    assert isinstance(result, Refusal) and reason in result.reason
 
 
 def test_a_valid_record_is_accepted_with_the_broker_time_as_now() -> None:
@@ -70,13 +70,14 @@ def test_a_valid_record_is_accepted_with_the_broker_time_as_now() -> None:
 def test_a_record_outside_the_partition_that_owns_its_key_is_refused_naming_the_fix() -> None:
     good = record(event())
     wrong = good._replace(partition=(good.partition + 1) % PARTITIONS)
-    reason = rules().check(wrong, PARTITIONS)
-    assert isinstance(reason, str) and "murmur2" in reason and f"partition {good.partition} of 3" in reason
+    refusal = rules().check(wrong, PARTITIONS)
+    assert isinstance(refusal, Refusal) and "murmur2" in refusal.reason
+    assert f"partition {good.partition} of 3" in refusal.reason
 
 
 def test_a_producer_set_timestamp_is_refused() -> None:
-    reason = rules().check(record(event(), timestamp_type=0), PARTITIONS)
-    assert isinstance(reason, str) and "LogAppendTime" in reason
+    refusal = rules().check(record(event(), timestamp_type=0), PARTITIONS)
+    assert isinstance(refusal, Refusal) and "LogAppendTime" in refusal.reason
 
 
 @pytest.mark.parametrize(
@@ -89,8 +90,9 @@ def test_a_producer_set_timestamp_is_refused() -> None:
     ],
 )
 def test_occurred_at_too_far_ahead_is_refused(occurred_at: str) -> None:
-    reason = rules().check(record(event(occurred_at=occurred_at)), PARTITIONS)
-    assert isinstance(reason, str) and "after the broker's time" in reason
+    refusal = rules().check(record(event(occurred_at=occurred_at, event_id="e-1")), PARTITIONS)
+    assert isinstance(refusal, Refusal) and "after the broker's time" in refusal.reason
+    assert refusal.event_id == "e-1"  # the write API answers the waiting request by it
 
 
 @pytest.mark.parametrize(
@@ -99,8 +101,8 @@ def test_occurred_at_too_far_ahead_is_refused(occurred_at: str) -> None:
      (NOW - timedelta(days=9)).isoformat()],
 )
 def test_occurred_at_before_the_oldest_period_kept_is_refused(occurred_at: str) -> None:
-    reason = rules().check(record(event(occurred_at=occurred_at)), PARTITIONS)
-    assert isinstance(reason, str) and "oldest period still kept" in reason
+    refusal = rules().check(record(event(occurred_at=occurred_at)), PARTITIONS)
+    assert isinstance(refusal, Refusal) and "oldest period still kept" in refusal.reason
 
 
 def test_the_accepted_range_is_the_retained_days_and_the_skew() -> None:
@@ -108,6 +110,6 @@ def test_the_accepted_range_is_the_retained_days_and_the_skew() -> None:
     kept = NOW.replace(hour=0) - timedelta(days=7) + timedelta(milliseconds=1)
     assert isinstance(rules().check(record(event(occurred_at=kept.isoformat())), PARTITIONS), Accepted)
     gone = NOW.replace(hour=0) - timedelta(days=7, milliseconds=1)
-    assert isinstance(rules().check(record(event(occurred_at=gone.isoformat())), PARTITIONS), str)
+    assert isinstance(rules().check(record(event(occurred_at=gone.isoformat())), PARTITIONS), Refusal)
     ahead = NOW + timedelta(seconds=300)
     assert isinstance(rules().check(record(event(occurred_at=ahead.isoformat())), PARTITIONS), Accepted)
