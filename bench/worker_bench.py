@@ -95,7 +95,7 @@ class Watcher:
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             deadline = time.monotonic() + apply_timeout
-            while self.board_final_ms is None:
+            while self.board_final_ms is None or not self.all_applied:  # the board can be final first
                 if time.monotonic() > deadline:
                     if not self.all_applied:
                         raise TimeoutError(f"the worker applied {len(self.event_ids)}/{self.expected} events "
