@@ -2,8 +2,8 @@
 
 - ingest: ``score-events`` in batches (one per fetch, :mod:`stream_app.faust_internals.batch_consumer`) ->
   :class:`~stream_app.ingest.Ingestor`, whose changes feed stage 1 of the boards
-  (:class:`~stream_app.boards.LocalTopK`).
-- boards: ``leaderboard-candidates`` in batches -> stage 2 (:class:`~stream_app.boards.GlobalTopK`).
+  (:class:`~stream_app.ranking.LocalTopK`).
+- boards: ``leaderboard-candidates`` in batches -> stage 2 (:class:`~stream_app.ranking.GlobalTopK`).
 - ``scoreboard.partitions`` timer: indexes newly assigned partitions from the table (after recovery) and re-sends
   their lists, drops revoked ones, and prunes expired periods.
 - ``scoreboard.periods`` timer: when a day or week begins, stage 2's owner emits its empty board at once.
@@ -18,16 +18,25 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from stream_app.boards import GlobalTopK, LocalTopK
 from stream_app.faust_internals.batch_consumer import BatchHandler, register_batch_handler
 from stream_app.ingest import Ingestor
+from stream_app.ranking import GlobalTopK, LocalTopK
 from stream_app.tables import USER, partition_items
 
 log = logging.getLogger(__name__)
 
 
-def register_ingest(app: Any, handlers: dict[str, BatchHandler], source: Any, ingestor: Ingestor) -> None:
-    register_batch_handler(app, handlers, source, ingestor.process)
+def register_ingest(app: Any, handlers: dict[str, BatchHandler], source: Any, ingestor: Ingestor,
+                    stage1: LocalTopK) -> BatchHandler:
+    """Each fetch of ``score-events``: applied by the ingestor, then the users it changed go to stage 1."""
+
+    async def apply_and_rank(messages: list[Any]) -> None:
+        changes = await ingestor.process(messages)
+        if changes:
+            await stage1.on_changes(changes)
+
+    register_batch_handler(app, handlers, source, apply_and_rank)
+    return apply_and_rank
 
 
 def register_boards(app: Any, handlers: dict[str, BatchHandler], source: Any, stage2: GlobalTopK) -> None:

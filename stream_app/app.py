@@ -1,4 +1,12 @@
-"""Build the Faust app: ``create_app(settings, catalog)`` wires topics, the table and the agents explicitly."""
+"""Build the worker: ``create_app(settings, catalog)`` wires topics, tables, handlers and timers explicitly.
+
+This is the one place the pipeline is put together; read it to follow a record from fetch to board:
+``score-events`` -> :class:`~stream_app.ingest.Ingestor` (rules, exactly-once decision, state table, answers,
+dead letters) -> :class:`~stream_app.ranking.LocalTopK` (stage 1, per partition) -> ``leaderboard-candidates``
+and :class:`~stream_app.ranking.GlobalTopK` (stage 2, the merge) -> :class:`~stream_app.ranking.Emitter` ->
+``leaderboard-updates``. Timers: ``scoreboard.partitions`` (index and re-send partitions after a rebalance),
+``scoreboard.periods`` (open a new day or week at once).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +18,12 @@ from faust.types import TP
 
 from schemas.catalog import ActionCatalog
 from stream_app.agents import register_boards, register_ingest, register_partition_timer, register_period_timer
-from stream_app.boards import Emitter, GlobalTopK, LocalTopK
 from stream_app.dlq import DeadLetters
 from stream_app.faust_internals.batch_consumer import BatchHandler, install_batch_transport
 from stream_app.health import Readiness
 from stream_app.ingest import Ingestor
-from stream_app.outbox import Outbox
+from stream_app.ranking import Emitter, GlobalTopK, LocalTopK
+from stream_app.record_batches import RecordBatches
 from stream_app.rules import DAY_MS, RecordRules
 from stream_app.sends import SendGuard
 from stream_app.settings import WorkerSettings
@@ -49,7 +57,7 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
         table_standby_replicas=settings.standby_replicas,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        producer_linger=0.0,  # batch handlers build whole record batches (outbox); no added wait
+        producer_linger=0.0,  # batch handlers build whole record batches (record_batches); no added wait
         producer_request_timeout=settings.produce_timeout_s,  # a send not delivered by then stops the commits
         broker_max_poll_records=settings.batch_max,  # one fetch = one batch for the batch agents
         broker_commit_every=10_000,
@@ -58,29 +66,36 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
         broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 10),
         web_enabled=False,  # Faust's web serves table contents; the worker has its own health endpoint (health.py)
     )
-    guard = SendGuard()
+    guard = SendGuard()  # every record produced below is delivered before an offset is committed past it
     handlers = install_batch_transport(app, guard)
     topics = create_topics(app, settings.topics, settings.partitions, guard)
     table = create_state_table(app, settings.partitions)
-    emitter = Emitter(topics.updates, settings.emit_interval_ms / 1000)
+    generation = lambda: app.consumer_generation_id  # noqa: E731 - read at each call
     stage2_tp = TP(settings.topics.candidates, 0)
 
     def owns_stage2() -> bool:
         return not (app.rebalancing or app.in_recovery) and stage2_tp in app.assignor.assigned_actives()
 
-    stage2 = GlobalTopK(PartitionStore(create_candidates_table(app), Outbox(app, guard)), emitter, settings.top_k,
-                        settings.period_retention, generation=lambda: app.consumer_generation_id, owns=owns_stage2)
-    stage1 = LocalTopK(Outbox(app, guard), settings.topics.candidates, settings.top_k, settings.period_retention,
-                       settings.emit_interval_ms / 2000,  # half: the emitter adds the rest
+    # The path of a record, in order. 1: a fetch of score-events is checked and applied to the state table; the
+    # changelog and score-applied records leave together (one set of record batches), dead letters beside them.
+    batches = RecordBatches(app, guard)
+    ingestor = Ingestor(
+        PartitionStore(table, batches), batches, topics,
+        RecordRules(catalog, settings.period_retention_days * DAY_MS, settings.max_clock_skew_s * 1000),
+        DeadLetters(topics.dlq, app.conf.producer_max_request_size), settings)
+    # 3 and 4 (built first: 2 hands its lists to them): stage 2 merges every partition's lists into each board's
+    # top-K, and the emitter sends each board to leaderboard-updates, coalesced.
+    emitter = Emitter(topics.updates, settings.emit_interval_ms / 1000)
+    stage2 = GlobalTopK(PartitionStore(create_candidates_table(app), RecordBatches(app, guard)), emitter,
+                        settings.top_k, settings.period_retention, generation=generation, owns=owns_stage2)
+    # 2: the users a batch changed update their partition's board indexes (stage 1); changed local lists go to
+    # leaderboard-candidates, and straight to stage 2 while this worker owns it.
+    stage1 = LocalTopK(RecordBatches(app, guard), settings.topics.candidates, settings.top_k,
+                       settings.period_retention, settings.emit_interval_ms / 2000,  # half: the emitter adds the rest
                        local=stage2.on_local, load=lambda partition: partition_items(table, partition, USER),
-                       generation=lambda: app.consumer_generation_id)
-    outbox = Outbox(app, guard)  # one outbox: the state changelog and score-applied records leave together
-    rules = RecordRules(catalog, settings.period_retention_days * DAY_MS, settings.max_clock_skew_s * 1000)
-    dead_letters = DeadLetters(topics.dlq, app.conf.producer_max_request_size)
-    ingestor = Ingestor(PartitionStore(table, outbox), outbox, topics, rules, dead_letters, settings,
-                        on_changes=stage1.on_changes)
-    register_ingest(app, handlers, topics.score_events, ingestor)
-    register_boards(app, handlers, topics.candidates, stage2)
+                       generation=generation)
+    register_ingest(app, handlers, topics.score_events, ingestor, stage1)  # 1 -> 2
+    register_boards(app, handlers, topics.candidates, stage2)  # every worker's lists -> 3
     register_partition_timer(app, settings.topics.score_events, table, stage1)
     register_period_timer(app, stage2)
     return Worker(app, topics, table, ingestor, stage1, stage2, handlers, Readiness(app))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -26,7 +25,7 @@ import orjson
 
 from schemas.events import ScoreEvent
 from stream_app.dlq import DeadLetters
-from stream_app.outbox import Outbox
+from stream_app.record_batches import RecordBatches
 from stream_app.rules import Accepted, RecordRules, Refusal
 from stream_app.scoring import Decision, EventRecord, ScoreOutOfRange, UserState, apply_event, decide
 from stream_app.settings import WorkerSettings
@@ -43,9 +42,6 @@ class UserChange(NamedTuple):
     user_id: str
     state: UserState
     boards: frozenset[str]
-
-
-ChangeSink = Callable[[list[UserChange]], Awaitable[None]]
 
 
 Pending = dict[tuple[int, str], tuple[UserState, Any, set[str]]]  # (partition, user) -> state, last message, boards
@@ -72,18 +68,17 @@ class Outcome(NamedTuple):
 
 
 class Ingestor:
-    """Holds the store, outbox, topics and rules; ``process`` applies one batch of Faust messages."""
+    """Holds the store, batches, topics and rules; ``process`` applies one batch of Faust messages."""
 
-    def __init__(self, store: PartitionStore, outbox: Outbox, topics: WorkerTopics, rules: RecordRules,
-                 dead_letters: DeadLetters, settings: WorkerSettings, on_changes: ChangeSink | None = None) -> None:
+    def __init__(self, store: PartitionStore, batches: RecordBatches, topics: WorkerTopics, rules: RecordRules,
+                 dead_letters: DeadLetters, settings: WorkerSettings) -> None:
         self.store = store
-        self.outbox = outbox
+        self.batches = batches
         self.topics = topics
         self.rules = rules
         self.dead = dead_letters
         self.ttl_ms = settings.idempotency_ttl_s * 1000
         self.retention = settings.period_retention
-        self.on_changes = on_changes
         self.sweep_every_s = settings.idempotency_sweep_s
         self.last_sweep: dict[int, float] = {}
         self.applied = self.duplicates = self.replays = 0
@@ -92,12 +87,13 @@ class Ingestor:
     def dead_letters(self) -> int:
         return self.dead.count
 
-    async def process(self, messages: list[Any]) -> None:
+    async def process(self, messages: list[Any]) -> list[UserChange]:
+        """Apply one fetch; returns the users whose boards changed (for stage 1 of the boards)."""
         users: Pending = {}
         records: dict[tuple[int, str], EventRecord] = {}
         writes: dict[int, list[tuple[str, Any]]] = {}  # per partition: e-records first, in decision order
         replies: list[tuple[Any, bytes]] = []
-        partitions = await self.outbox.partition_count(messages[0].topic) if messages else 0
+        partitions = await self.batches.partition_count(messages[0].topic) if messages else 0
         for message in messages:
             event_id: str | None = None
             try:
@@ -126,10 +122,9 @@ class Ingestor:
         for partition, items in writes.items():
             self.store.write(partition, items)
         await self._add_replies(replies)
-        await self.outbox.send()
-        if changes and self.on_changes is not None:
-            await self.on_changes(changes)
+        await self.batches.send()
         await self.sweep_due({m.partition: m for m in messages})
+        return changes
 
     async def _add_replies(self, replies: list[tuple[Any, bytes]]) -> None:
         """``score-applied`` records, keyed by user: in the partition of the source record when both topics have
@@ -137,12 +132,12 @@ class Ingestor:
         if not replies:
             return
         topic = self.topics.applied.name
-        count = await self.outbox.partition_count(topic)
-        same = count == await self.outbox.partition_count(replies[0][0].topic)
+        count = await self.batches.partition_count(topic)
+        same = count == await self.batches.partition_count(replies[0][0].topic)
         for message, value in replies:
             key = message.key
-            partition = message.partition if same else self.outbox.partition_for(key, count)
-            self.outbox.add(topic, partition, key, value)
+            partition = message.partition if same else self.batches.partition_for(key, count)
+            self.batches.add(topic, partition, key, value)
 
     async def sweep_due(self, last_message_by_partition: dict[int, Any]) -> None:
         """Forget event ids whose idempotency window is over (storage hygiene: lookups already ignore them)."""
@@ -154,7 +149,7 @@ class Ingestor:
             now_ms = int(message.timestamp * 1000)
             keys = expired_event_keys(self.store.table, partition, now_ms, self.ttl_ms)
             self.store.write(partition, [(key, None) for key in keys])
-            await self.outbox.send()
+            await self.batches.send()
             if keys:
                 log.info("forgot %d expired event ids in partition %d", len(keys), partition)
 

@@ -19,7 +19,7 @@ import orjson
 import rocksdict
 
 from stream_app.faust_internals.store import persist_offset, rocksdb, visible_items
-from stream_app.outbox import Outbox
+from stream_app.record_batches import RecordBatches
 
 log = logging.getLogger(__name__)
 PERSIST_EVERY_S = 1.0
@@ -47,29 +47,29 @@ class PartitionStore:
     Faust's own path (``table[key] = value``) picks the RocksDB partition and the changelog partition from the
     *current event* and sends one changelog record per write through its ``ProducerBuffer`` (measured at several
     times the cost). Here the partition is explicit: :meth:`write` puts a batch into the partition's RocksDB in one
-    ``WriteBatch`` and adds the changelog records, in the same order, to the handler's :class:`Outbox`, which sends
-    them through the app producer that Faust flushes before committing offsets. Once the changelog has them, the
-    store remembers the offset (what Faust's own callback does), so recovery reads only what came after.
+    ``WriteBatch`` and adds the changelog records, in the same order, to the handler's :class:`RecordBatches`,
+    which sends them through the app producer that Faust flushes before committing offsets. Once the changelog has
+    them, the store remembers the offset (what Faust's own callback does), so recovery reads only what came after.
     Keys and values are encoded as the table's schema does (JSON).
     """
 
-    def __init__(self, table: Any, outbox: Outbox) -> None:
+    def __init__(self, table: Any, batches: RecordBatches) -> None:
         self.table = table
         self.topic = table.changelog_topic.get_topic_name()
-        self.outbox = outbox
+        self.batches = batches
         self.persisted_at: dict[int, float] = {}
-        outbox.on_delivered[self.topic] = self._persisted
+        batches.on_delivered[self.topic] = self._persisted
 
     def get(self, partition: int, key: str) -> Any:
         raw = rocksdb(self.table, partition).get(orjson.dumps(key))
         return None if raw is None else orjson.loads(raw)
 
     def write(self, partition: int, items: list[tuple[str, Any]]) -> None:
-        """Put (``value`` not None) or delete each key, in order: locally now, in the changelog on ``outbox.send``."""
+        """Put (``value`` not None) or delete each key, in order: locally now, in the changelog on ``batches.send``."""
         if not items:
             return
         batch = rocksdict.WriteBatch(raw_mode=True)
-        add = self.outbox.add
+        add = self.batches.add
         for key, value in items:
             key_bytes = orjson.dumps(key)
             if value is None:

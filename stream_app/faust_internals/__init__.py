@@ -20,7 +20,10 @@ What is used, and why:
   app's loop instead of a thread with a loop of its own; overrides mode's ``ServiceThread`` life cycle
   (``maybe_start``, ``start``, ``stop``, ``_stopped_set``, ``set_shutdown``, ``_stop_children``,
   ``_stop_futures``, ``_stop_exit_stacks``, ``crash``), ``QueueServiceThread.call_thread``/``cast_thread`` and
-  the consumer thread's rebalance callbacks, and reads ``_started``/``_stopped``/``_shutdown``.
+  the consumer thread's rebalance callbacks, and reads ``_started``/``_stopped``/``_shutdown``. It also wraps
+  ``_create_worker_consumer`` to set aiokafka's ``AIOKafkaConsumer._isolation_level`` to ``read_committed``
+  (read at ``start``): Faust reads uncommitted records unless it runs transactions itself, and a direct
+  producer's aborted transaction must count nowhere.
 - ``store``: a RocksDB table's ``Store._db_for_partition``, ``_dbs``, ``_visible_items`` and
   ``set_persisted_offset`` (whole-batch ``WriteBatch`` writes, partition scans, the persisted changelog offset),
   and the producer's ``_ensure_producer`` (aiokafka record batches): the per-key public path cost several times
@@ -37,7 +40,7 @@ import importlib.metadata
 import inspect
 from typing import Any
 
-PINNED = {"faust-streaming": "0.15.3", "mode-streaming": "0.7.1"}
+PINNED = {"faust-streaming": "0.15.3", "mode-streaming": "0.7.1", "aiokafka": "0.14.0"}
 
 # "module:qualname" of each upstream function overridden, copied or relied on here -> sha256[:16] of its source
 UPSTREAM = {
@@ -53,6 +56,9 @@ UPSTREAM = {
     "faust.transport.consumer:ConsumerThread.on_partitions_assigned": "e59e8dda43724bd4",
     "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread.__init__": "4c82157e36d9fd6b",
     "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread.on_thread_stop": "8dfc004e258b6c25",
+    "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread._create_worker_consumer": "c2701bfc3e6f6cad",
+    "aiokafka.consumer.consumer:AIOKafkaConsumer.__init__": "01506f316191f7c9",
+    "aiokafka.consumer.consumer:AIOKafkaConsumer.start": "2f1ba70443327538",
     "faust.transport.drivers.aiokafka:Producer._ensure_producer": "5592a4bbdf251325",
     "faust.transport.drivers.aiokafka:Transport.__init__": "a06006f6ae8ed716",
     "faust.stores.rocksdb:Store._db_for_partition": "cb7e67d5f9efc4bc",

@@ -74,6 +74,13 @@ class SameLoopConsumer(AIOKafkaConsumerThread):
     async def crash(self, exc: BaseException) -> None:
         await Service.crash(self, exc)
 
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        """Faust's consumer, reading committed records only: a direct producer's aborted transaction must count
+        nowhere (Faust reads uncommitted unless it runs its own transactions; aiokafka reads the level at start)."""
+        consumer = super()._create_worker_consumer(transport)
+        consumer._isolation_level = "read_committed"
+        return consumer
+
     # calls that crossed into the thread run in place
     async def call_thread(self, fun: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
         return await maybe_async(fun(*args, **kwargs))

@@ -1,7 +1,7 @@
 """Direct access to a Faust table's RocksDB store and to the app's aiokafka producer (both private in Faust).
 
 The batch handlers write a whole batch per partition as one RocksDB ``WriteBatch`` and its changelog records as
-aiokafka record batches (``stream_app.tables``, ``stream_app.outbox``); Faust's public path is one write, one
+aiokafka record batches (``stream_app.tables``, ``stream_app.record_batches``); Faust's public path is one write, one
 changelog record and one ``send`` per key (measured at several times the cost). These are the only functions that
 reach into the store and the producer.
 """

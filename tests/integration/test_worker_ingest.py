@@ -173,3 +173,27 @@ async def test_an_event_id_reused_for_another_action_is_refused_with_a_reason(
     headers = dict(dead[0].headers)
     assert dead[0].value == reused and headers["x-event-id"] == b"k1"
     assert headers["x-dlq-reason"].decode().startswith("idempotency key reused for user 'gus' with another action_id")
+
+
+async def test_records_of_an_aborted_transaction_count_nowhere(
+    bootstrap: str, make_topics: MakeTopics, start_worker: Callable[..., ServiceProcess],
+) -> None:
+    """A direct producer's aborted transaction was applied (the worker read uncommitted records)."""
+    topics = await make_topics(partitions=1)
+    start_worker(topics)
+    src = topics.names.score_events
+    tx = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"{topics.prefix}tx")
+    await tx.start()
+    try:
+        await tx.begin_transaction()
+        for i in range(3):
+            await tx.send(src, event("tina", event_id=f"aborted-{i}"), key=b"tina")
+        await tx.abort_transaction()
+        await tx.begin_transaction()
+        await tx.send(src, event("tina", event_id="committed"), key=b"tina")
+        await tx.commit_transaction()
+    finally:
+        await tx.stop()
+    applied = await consume_until(bootstrap, topics.names.applied,
+                                  lambda rs: any(b'"committed"' in r.value for r in rs))
+    assert [(v["event_id"], v["new_score"]) for v in (orjson.loads(r.value) for r in applied)] == [("committed", 25)]

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.leaderboard import LeaderboardSnapshot
-from stream_app.boards import Emitter, GlobalTopK, LocalTopK, encode_candidates
 from stream_app.ingest import UserChange
+from stream_app.ranking import Emitter, GlobalTopK, LocalTopK, encode_candidates
 from stream_app.scoring import UserState
 from stream_app.topk import BoardIndex, Entry, merge_top
 
@@ -147,7 +147,7 @@ class _Store:
 
     def __init__(self) -> None:
         self.writes: list[tuple[str, object]] = []
-        self.outbox = _Outbox()
+        self.batches = _Outbox()
         self.table = SimpleNamespace(data=SimpleNamespace(_dbs={}))
 
     def write(self, partition: int, items: list[tuple[str, object]]) -> None:
@@ -185,8 +185,8 @@ def test_emitter_encodes_exactly_what_the_snapshot_model_dumps() -> None:
     assert orjson.loads(emitter.encode("alltime"))["period"] is None
 
 
-class _CandidateOutbox:
-    """What stage 1 needs of an :class:`Outbox`: records added, then sent."""
+class _CandidateBatches:
+    """What stage 1 needs of an :class:`RecordBatches`: records added, then sent."""
 
     def __init__(self) -> None:
         self.added: list[tuple[str, int, bytes | None, bytes | None]] = []
@@ -202,7 +202,7 @@ async def test_stage1_takes_a_change_naming_a_board_the_users_state_no_longer_ho
     """The issue's batch: one user's event on a period about to expire and a current one in the same batch. The
     first counted on ``daily:D``, the second saw it expire and dropped it, so the change names a board the final
     state lacks (a KeyError that crashed the worker). The user leaves that board; the rest is indexed."""
-    stage1 = LocalTopK(cast(Any, _CandidateOutbox()), "cands", top_k=3, retention=timedelta(days=3650),
+    stage1 = LocalTopK(cast(Any, _CandidateBatches()), "cands", top_k=3, retention=timedelta(days=3650),
                        interval_s=0)
     stage1.rebuild(0, [("u:bob", UserState(4, None, {"daily:2026-11-18": (5, 1)}).to_json())])
     state = UserState(9, "Ann", {"alltime": (50, 7), "daily:2026-11-26": (25, 7)})
@@ -215,7 +215,7 @@ async def test_stage1_takes_a_change_naming_a_board_the_users_state_no_longer_ho
 
 
 async def test_stage1_heals_a_partition_whose_change_cannot_be_indexed_by_rebuilding_it() -> None:
-    stage1 = LocalTopK(cast(Any, _CandidateOutbox()), "cands", top_k=3, retention=timedelta(days=3650),
+    stage1 = LocalTopK(cast(Any, _CandidateBatches()), "cands", top_k=3, retention=timedelta(days=3650),
                        interval_s=0)
     stage1.rebuild(0, [])
     broken = UserChange(0, "ann", cast(Any, SimpleNamespace(offset=1, boards=None, username=None)),
@@ -264,13 +264,13 @@ async def test_stage1_indexes_a_partition_on_its_first_change_without_waiting_fo
     table = {0: [("u:bob", UserState(4, None, {"alltime": (10, 1)}).to_json()),
                  ("u:ann", UserState(9, "Ann", {"alltime": (50, 7)}).to_json())]}
     generation = {"id": 1}
-    outbox = _CandidateOutbox()
-    stage1 = LocalTopK(cast(Any, outbox), "cands", top_k=3, retention=timedelta(days=3650), interval_s=0,
+    batches = _CandidateBatches()
+    stage1 = LocalTopK(cast(Any, batches), "cands", top_k=3, retention=timedelta(days=3650), interval_s=0,
                        load=lambda p: table[p], generation=lambda: generation["id"])
     change = UserChange(0, "ann", UserState(9, "Ann", {"alltime": (50, 7)}), frozenset({"alltime"}))
     await stage1.on_changes([change])
     assert [e.user_id for e in stage1.indexes[0]["alltime"].top(3)] == ["ann", "bob"]
-    [(topic, _, key, value)] = outbox.added
+    [(topic, _, key, value)] = batches.added
     assert (topic, key) == ("cands", b"alltime|0") and value is not None
     assert orjson.loads(value)["seq"] == 9
     assert stage1.stale() == []

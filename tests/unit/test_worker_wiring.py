@@ -16,7 +16,7 @@ from stream_app.app import create_app
 from stream_app.faust_internals import app_tasks, consumer_driver, subscribed
 from stream_app.faust_internals.batch_consumer import BatchConsumer, BatchTransport
 from stream_app.faust_internals.same_loop import SameLoopConsumer
-from stream_app.outbox import Outbox
+from stream_app.record_batches import RecordBatches
 from stream_app.settings import WorkerSettings
 
 pytestmark = pytest.mark.unit
@@ -32,7 +32,8 @@ def test_batch_agents_and_timer_are_registered_explicitly(tmp_path: Path) -> Non
     assert isinstance(app.transport, BatchTransport) and app.transport.Consumer is BatchConsumer
     assert app.conf.broker_max_poll_records == 1234  # one fetch is one batch
     assert set(worker.handlers) == {"wire-score-events", "wire-leaderboard-candidates"}
-    assert worker.handlers["wire-score-events"] == worker.ingestor.process
+    ingest = worker.handlers["wire-score-events"]  # applies a fetch, then hands the changed users to stage 1
+    assert {cell.cell_contents for cell in ingest.__closure__ or ()} == {worker.ingestor, worker.stage1}
     assert worker.handlers["wire-leaderboard-candidates"] == worker.stage2.on_candidates
     names = {name for topic in subscribed(app) for name in topic.topics}
     assert {"wire-score-events", "wire-leaderboard-candidates"} <= names  # Faust subscribes and acks them
@@ -62,7 +63,7 @@ def test_reply_partition_is_the_default_partitioners_choice() -> None:
     """When ``score-applied`` and the source differ in partitions, replies are placed as Kafka's default would."""
     for key in (b"ann", b"user-42", "Zoë".encode()):
         for count in (1, 3, 6, 12):
-            assert Outbox.partition_for(key, count) == DefaultPartitioner()(key, list(range(count)), [])
+            assert RecordBatches.partition_for(key, count) == DefaultPartitioner()(key, list(range(count)), [])
 
 
 class _FakeConsumer:

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 Delivered = Callable[[str, int, int], None]  # (topic, partition, offset of the last record) once acknowledged
 
 
-class Outbox:
+class RecordBatches:
     """Collects records per (topic, partition); :meth:`send` ships what was added since the last send."""
 
     def __init__(self, app: Any, guard: SendGuard) -> None:

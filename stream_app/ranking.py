@@ -24,7 +24,7 @@ from pydantic import TypeAdapter
 
 from schemas.periods import board_id, is_expired, period_for, period_start_us
 from stream_app.ingest import UserChange
-from stream_app.outbox import Outbox
+from stream_app.record_batches import RecordBatches
 from stream_app.scoring import UserState
 from stream_app.tables import USER, PartitionStore, partition_items
 from stream_app.topk import BoardIndex, Entry, merge_top
@@ -55,11 +55,11 @@ class LocalTopK:
     change after a quiet interval at once): one producer send for all their lists, one hand-over to stage 2.
     """
 
-    def __init__(self, outbox: Outbox, candidates_topic: str, top_k: int, retention: timedelta,
+    def __init__(self, batches: RecordBatches, candidates_topic: str, top_k: int, retention: timedelta,
                  interval_s: float, local: LocalSink | None = None,
                  load: Callable[[int], Iterable[tuple[str, Any]]] | None = None,
                  generation: Callable[[], object] = lambda: None) -> None:
-        self.outbox = outbox
+        self.batches = batches
         self.generation = generation
         self.indexed_in: dict[int, object] = {}  # partition -> consumer generation it was indexed in
         self.load = load  # a partition's (key, value) pairs from the table, to index it on its first change
@@ -183,9 +183,9 @@ class LocalTopK:
         if not lists:
             return
         for board, partition, seq, top in lists:  # the candidates topic has one partition
-            self.outbox.add(self.candidates_topic, 0, f"{board}|{partition}".encode(),
+            self.batches.add(self.candidates_topic, 0, f"{board}|{partition}".encode(),
                             encode_candidates(board, partition, seq, top))
-        await self.outbox.send()
+        await self.batches.send()
         if self.local is not None:
             await self.local(lists)
 
@@ -351,7 +351,7 @@ class GlobalTopK:
                 dirty.add(board)
             writes.append((f"{board}|{partition}", {"seq": seq, "entries": entries}))
         self.store.write(0, writes)  # the candidates table has one partition
-        await self.store.outbox.send()
+        await self.store.batches.send()
         await self._emit(dirty)
 
     async def open_periods(self, now: datetime) -> None:
