@@ -44,7 +44,14 @@ class UserChange(NamedTuple):
     boards: frozenset[str]
 
 
-Pending = dict[tuple[int, str], tuple[UserState, Any, set[str]]]  # (partition, user) -> state, last message, boards
+class PendingUser(NamedTuple):
+    """A user's state as the batch has it so far, and the boards the batch changed for them."""
+
+    state: UserState
+    boards: set[str]
+
+
+Pending = dict[tuple[int, str], PendingUser]  # (partition, user_id) -> the user in this batch
 EVENT_KEY_SEP = "\n"  # user ids and event ids cannot hold control characters
 
 
@@ -115,7 +122,7 @@ class Ingestor:
             if outcome.reply is not None:
                 replies.append((message, outcome.reply))
         changes: list[UserChange] = []
-        for (partition, user_id), (state, _, boards) in users.items():
+        for (partition, user_id), (state, boards) in users.items():
             writes.setdefault(partition, []).append((USER + user_id, state.to_json()))  # after its e-records
             if boards:
                 changes.append(UserChange(partition, user_id, state, frozenset(boards)))
@@ -158,7 +165,7 @@ class Ingestor:
         """Decide one record without touching the batch (see ``_join``); raises ``Refused`` with a reason."""
         ev, partition = checked.event, message.partition
         pending = users.get((partition, ev.user_id))
-        state = pending[0] if pending else UserState.from_json(self.store.get(partition, USER + ev.user_id))
+        state = pending.state if pending else UserState.from_json(self.store.get(partition, USER + ev.user_id))
         event_id = ev.event_id or f"{message.topic}:{partition}:{message.offset}"
         record = None
         if ev.event_id is not None:
@@ -195,9 +202,9 @@ class Ingestor:
             return
         ev, partition = checked.event, message.partition
         pending = users.get((partition, ev.user_id))
-        boards = pending[2] if pending else set()
+        boards = pending.boards if pending else set()
         boards.update(outcome.boards)
-        users[(partition, ev.user_id)] = (outcome.state, message, boards)
+        users[(partition, ev.user_id)] = PendingUser(outcome.state, boards)
         if outcome.record is not None:
             key = event_key(ev.user_id, ev.event_id or "")
             if outcome.kind == "applied":

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import orjson
 from pydantic import TypeAdapter
@@ -32,7 +32,16 @@ from stream_app.topk import BoardIndex, Entry, merge_top
 log = logging.getLogger(__name__)
 K = TypeVar("K")
 _TIMESTAMP = TypeAdapter(datetime)  # serializes a timestamp exactly as LeaderboardSnapshot does
-LocalList = tuple[str, int, int, list[Entry]]  # (board, partition, seq, entries)
+class LocalList(NamedTuple):
+    """One partition's top-K on one board, as stage 1 sends it to stage 2. ``seq`` is the highest source offset
+    applied in the partition: a list with a lower ``seq`` is stale (from a worker that lost the partition)."""
+
+    board: str
+    partition: int
+    seq: int
+    entries: list[Entry]
+
+
 LocalSink = Callable[[list[LocalList]], Awaitable[None]]
 
 
@@ -177,7 +186,7 @@ class LocalTopK:
         if not force and self.last_sent.get(key) == top:
             return None
         self.last_sent[key] = top
-        return board, partition, self.seq.get(partition, -1), top
+        return LocalList(board, partition, self.seq.get(partition, -1), top)
 
     async def _publish(self, lists: list[LocalList]) -> None:
         if not lists:

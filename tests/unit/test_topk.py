@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from schemas.leaderboard import LeaderboardSnapshot
 from stream_app.ingest import UserChange
-from stream_app.ranking import Emitter, GlobalTopK, LocalTopK, encode_candidates
+from stream_app.ranking import Emitter, GlobalTopK, LocalList, LocalTopK, encode_candidates
 from stream_app.scoring import UserState
 from stream_app.topk import BoardIndex, Entry, merge_top
 
@@ -159,10 +159,10 @@ async def test_stage2_takes_its_own_workers_lists_in_process_only_while_it_owns_
     stage2 = GlobalTopK(cast(Any, store), Emitter(sink, interval_s=0), top_k=3, retention=timedelta(days=1),
                         owns=lambda: owns["now"])
     entries = [Entry("ann", 30, 1), Entry("bob", 20, 2)]
-    await stage2.on_local([("alltime", 0, 7, entries)])
+    await stage2.on_local([LocalList("alltime", 0, 7, entries)])
     assert sink.sent == []  # another worker owns stage 2: it will get the list through the topic
     owns["now"] = True
-    await stage2.on_local([("alltime", 0, 7, entries)])
+    await stage2.on_local([LocalList("alltime", 0, 7, entries)])
     assert [row["user_id"] for row in orjson.loads(sink.sent[-1][1])["data"]] == ["ann", "bob"]
 
     # the same list arriving through the topic is persisted, and changes nothing
