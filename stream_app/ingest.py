@@ -25,11 +25,12 @@ import orjson
 
 from schemas.events import ScoreEvent
 from stream_app.dlq import DeadLetters
+from stream_app.idempotency import Decision, EventRecord, decide, event_key, expired_event_keys
 from stream_app.record_batches import RecordBatches
 from stream_app.rules import Accepted, RecordRules, Refusal
-from stream_app.scoring import Decision, EventRecord, ScoreOutOfRange, UserState, apply_event, decide
+from stream_app.scoring import ScoreOutOfRange, UserState, apply_event
 from stream_app.settings import WorkerSettings
-from stream_app.tables import EVENT, USER, PartitionStore, expired_event_keys
+from stream_app.tables import USER, PartitionStore
 from stream_app.topics import WorkerTopics
 
 log = logging.getLogger(__name__)
@@ -52,14 +53,6 @@ class PendingUser(NamedTuple):
 
 
 Pending = dict[tuple[int, str], PendingUser]  # (partition, user_id) -> the user in this batch
-EVENT_KEY_SEP = "\n"  # user ids and event ids cannot hold control characters
-
-
-def event_key(user_id: str, event_id: str) -> str:
-    """The ``e:`` key of an event id: scoped by user, so one id reused for two users is two events."""
-    return f"{EVENT}{user_id}{EVENT_KEY_SEP}{event_id}"
-
-
 class Refused(Exception):
     """A valid record the state says cannot be applied (the reason goes to the dead letters)."""
 

@@ -1,19 +1,13 @@
-"""Pure scoring logic: how one event changes one user's state, and whether it must be applied at all.
+"""Pure scoring logic: how one event changes one user's state (totals per board, periods, the 64-bit range).
 
-Exactly-once is built here as at-least-once delivery plus idempotent application:
-- each user's state carries the source offset of the last event applied to it, written in the same table
-  value as the totals, so a replayed offset (after a crash, before the consumer commit) is skipped atomically;
-- client retries (a repeated ``event_id``, e.g. from an ``Idempotency-Key``) are caught by a per-event record
-  ``e:<event_id>`` holding the first answer; it is written *before* the user's state in the same changelog
-  partition, so whenever the user's state is durable the event record is too.
-Nothing here does I/O, so the rules are unit-tested on their own.
+Whether an event must be applied at all (a replay, a client's retry) is :mod:`stream_app.idempotency`. Nothing
+here does I/O, so the rules are unit-tested on their own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from enum import Enum
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -49,45 +43,6 @@ class UserState(NamedTuple):
         if not raw:
             return cls()
         return cls(int(raw["o"]), raw.get("n"), {k: (int(v[0]), int(v[1])) for k, v in raw["b"].items()})
-
-
-class EventRecord(NamedTuple):
-    """What the first application of an event id answered (kept for the idempotency window), and for which
-    action: a reuse of the id for another action is refused, never answered with the first event's score."""
-
-    offset: int
-    new_score: int
-    points: int
-    at_ms: int
-    action_id: str | None = None  # None: written before the action was kept
-
-    def to_json(self) -> list[Any]:
-        return [self.offset, self.new_score, self.points, self.at_ms, self.action_id]
-
-    @classmethod
-    def from_json(cls, raw: Any) -> EventRecord | None:
-        if not raw:
-            return None
-        action = raw[4] if len(raw) > 4 else None
-        return cls(int(raw[0]), int(raw[1]), int(raw[2]), int(raw[3]), None if action is None else str(action))
-
-    def conflicts_with(self, action_id: str) -> bool:
-        """Same event id, another action: a client reused an idempotency key for a different request."""
-        return self.action_id is not None and self.action_id != action_id
-
-
-class Decision(Enum):
-    APPLY = "apply"
-    REPLAY = "replay"  # this very record was already applied (redelivery after a crash): skip
-    DUPLICATE = "duplicate"  # another record with the same event id was applied in the window: answer as before
-
-
-def decide(state: UserState, record: EventRecord | None, offset: int, now_ms: int, ttl_ms: int) -> Decision:
-    if offset <= state.offset:
-        return Decision.REPLAY
-    if record is not None and record.offset != offset and now_ms - record.at_ms < ttl_ms:
-        return Decision.DUPLICATE
-    return Decision.APPLY
 
 
 def boards_for(moment: datetime) -> list[str]:

@@ -2,7 +2,8 @@
 
 One table, ``state``, holds two kinds of keys in the partition of the user's events:
 ``u:<user_id>`` -> the user's totals per board, name and last applied source offset (``scoring.UserState``);
-``e:<event_id>`` -> the first answer for an event id (``scoring.EventRecord``), for the idempotency window.
+``e:<user_id>\n<event_id>`` -> the first answer for an event id (``idempotency.EventRecord``), for the
+idempotency window.
 Keeping both in one table puts them in one changelog partition, whose order the exactly-once argument
 in ``scoring`` relies on.
 """
@@ -25,7 +26,6 @@ log = logging.getLogger(__name__)
 PERSIST_EVERY_S = 1.0
 
 USER = "u:"
-EVENT = "e:"
 
 
 def create_state_table(app: Any, partitions: int) -> Any:
@@ -102,9 +102,3 @@ def raw_partition_items(table: Any, partition: int, prefix: str = "") -> Iterato
 def partition_items(table: Any, partition: int, prefix: str = "") -> list[tuple[str, Any]]:
     """Decoded (key, value) pairs of one partition whose key starts with ``prefix``."""
     return [(orjson.loads(k), orjson.loads(v)) for k, v in raw_partition_items(table, partition, prefix)]
-
-
-def expired_event_keys(table: Any, partition: int, now_ms: int, ttl_ms: int) -> list[str]:
-    """``e:`` keys of a partition whose idempotency window is over."""
-    return [orjson.loads(key) for key, value in raw_partition_items(table, partition, EVENT)
-            if now_ms - int(orjson.loads(value)[3]) >= ttl_ms]

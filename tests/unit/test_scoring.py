@@ -6,16 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stream_app.scoring import (
-    SCORE_MAX,
-    SCORE_MIN,
-    Decision,
-    EventRecord,
-    ScoreOutOfRange,
-    UserState,
-    apply_event,
-    decide,
-)
+from stream_app.idempotency import Decision, EventRecord, decide
+from stream_app.scoring import SCORE_MAX, SCORE_MIN, ScoreOutOfRange, UserState, apply_event
 
 pytestmark = pytest.mark.unit
 
