@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup kafka-jars run test test-unit lint fmt schemas bench bench-deps browser clean
+.PHONY: help setup kafka-jars run test test-unit test-deploy lint fmt schemas bench bench-deps browser clean
 
 help:
 	@echo "make run    - start Kafka (unless KAFKA_BOOTSTRAP_SERVERS answers), the worker, the write API and the read API"
@@ -34,6 +34,9 @@ test: setup browser bench-deps
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m "unit or asgi" $(PYTEST_ARGS)
+
+test-deploy: $(STAMP)
+	$(BIN)/python -m pytest -m deploy $(PYTEST_ARGS)
 
 lint: $(BENCH_STAMP)
 	$(BIN)/ruff check .

@@ -1,4 +1,5 @@
-"""Test tiers: ``unit`` (pure logic), ``asgi`` (apps through httpx.ASGITransport), ``integration`` (real broker).
+"""Test tiers: ``unit`` (pure logic), ``asgi`` (apps through httpx.ASGITransport), ``integration`` (real broker),
+``deploy`` (the deployment files with their validators).
 
 Fixture factories live in tests/fixtures/ and are registered here.
 """
@@ -13,7 +14,7 @@ pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.services", "tests.fixt
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test must declare its tier, so `-m unit` etc. select exactly what they say."""
-    tiers = {"unit", "asgi", "integration"}
+    tiers = {"unit", "asgi", "integration", "deploy"}
     for item in items:
         if not tiers & {m.name for m in item.iter_markers()}:
-            raise pytest.UsageError(f"{item.nodeid} has no tier marker (unit, asgi or integration)")
+            raise pytest.UsageError(f"{item.nodeid} has no tier marker (unit, asgi, integration or deploy)")

@@ -26,7 +26,7 @@ from tests.deploy.support import (
 )
 from tools.kafka_local import KAFKA_VERSION
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.deploy
 
 OUR_SERVICES = ("topics", "worker", "api", "sse")
 LONG_RUNNING = ("worker", "api", "sse")

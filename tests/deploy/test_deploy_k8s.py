@@ -36,7 +36,7 @@ from tests.deploy.support import (
 )
 from tools.kafka_local import KAFKA_VERSION
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.deploy
 
 # Oldest Kubernetes minor we support and the newest whose schemas kubernetes-validate bundles.
 K8S_VERSIONS = ("1.29.0", "1.37.0")
