@@ -1,9 +1,9 @@
 """``python -m bench``: run the benchmarks, print the table, write ``bench/results/<name>.json``.
 
 Options: ``--smoke`` (tiny sizes, seconds: checks that figures are produced, never their speed), ``--only NAME``
-(repeatable: worker, ingest, e2e, fanout, redis, ryw), ``--bootstrap HOST:PORT`` (use a running broker instead of
-starting a private one), ``--profile`` (sample the services with py-spy: the worker in bench 1, the write API
-in bench 2, ``sse_server`` in bench 4; summaries go into the JSON), ``--results-dir``, ``--keep`` (logs).
+(repeatable: worker, ingest, e2e, fanout, redis, ryw, consumer), ``--bootstrap HOST:PORT`` (use a running broker
+instead of starting a private one), ``--profile`` (sample the services with py-spy: the worker in bench 1, the
+write API in bench 2, ``sse_server`` in bench 4; summaries go into the JSON), ``--results-dir``, ``--keep`` (logs).
 Exits non-zero when a bench could not produce its figures.
 """
 
@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import e2e_bench, fanout_bench, ingest_bench, redis_bench, ryw_bench, worker_bench
+from bench import consumer_bench, e2e_bench, fanout_bench, ingest_bench, redis_bench, ryw_bench, worker_bench
 from bench.context import FULL, SMOKE, Context
 from bench.procs import raise_fd_limit
 from bench.results import RESULTS_DIR, BenchResult, table, write
@@ -33,6 +33,7 @@ BENCHES: dict[str, Callable[[Context], Awaitable[BenchResult]]] = {
     "fanout": fanout_bench.run,
     "redis": redis_bench.run,
     "ryw": ryw_bench.run,
+    "consumer": consumer_bench.run,
 }
 
 

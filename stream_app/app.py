@@ -67,7 +67,7 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
         web_enabled=False,  # Faust's web serves table contents; the worker has its own health endpoint (health.py)
     )
     guard = SendGuard()  # every record produced below is delivered before an offset is committed past it
-    handlers = install_batch_transport(app, guard)
+    handlers = install_batch_transport(app, guard, consumer_in_thread=settings.consumer == "thread")
     topics = create_topics(app, settings.topics, settings.partitions, guard)
     table = create_state_table(app, settings.partitions)
     generation = lambda: app.consumer_generation_id  # noqa: E731 - read at each call

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -33,6 +34,9 @@ class WorkerSettings(CommonSettings):
       SCOREBOARD_WORKER_PRODUCE_TIMEOUT_S  how long a record the worker produces may wait for the broker (``120``);
                                            past it the send fails, no offset is committed past it and the worker
                                            stops, to be restarted from its last commit (nothing lost or doubled)
+      SCOREBOARD_WORKER_CONSUMER           ``same-loop`` (default): the Kafka consumer runs on the worker's event loop;
+                                           ``thread``: in a thread with a loop of its own, as Faust runs it (kept to
+                                           measure the difference, ``bench --only consumer``)
       SCOREBOARD_WORKER_SESSION_TIMEOUT_S  how long a silent (crashed) worker keeps its partitions (``30``)
     """
 
@@ -49,6 +53,7 @@ class WorkerSettings(CommonSettings):
     max_clock_skew_s: int = Field(300, ge=0, le=7 * 86_400, validation_alias=env("SCOREBOARD_MAX_CLOCK_SKEW_S"))
     emit_interval_ms: int = Field(100, ge=0, le=60_000, validation_alias=env("SCOREBOARD_EMIT_INTERVAL_MS"))
     produce_timeout_s: float = Field(120.0, ge=1, le=3600, validation_alias=env("SCOREBOARD_WORKER_PRODUCE_TIMEOUT_S"))
+    consumer: Literal["same-loop", "thread"] = Field("same-loop", validation_alias=env("SCOREBOARD_WORKER_CONSUMER"))
     session_timeout_s: float = Field(30.0, ge=3, le=300, validation_alias=env("SCOREBOARD_WORKER_SESSION_TIMEOUT_S"))
 
     @property

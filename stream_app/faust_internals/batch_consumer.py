@@ -26,7 +26,7 @@ from typing import Any
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from stream_app.faust_internals.same_loop import SameLoopConsumer
+from stream_app.faust_internals.same_loop import ReadCommitted, SameLoopConsumer
 from stream_app.sends import SendGuard
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,9 @@ BatchHandler = Callable[[list[Any]], Awaitable[None]]
 class BatchConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer delivering whole fetches to per-topic batch handlers, on the app's own loop."""
 
-    def _new_consumer_thread(self) -> SameLoopConsumer:
+    def _new_consumer_thread(self) -> ReadCommitted:
+        if getattr(self.transport, "consumer_in_thread", False):  # Faust's way: a thread with a loop of its own
+            return ReadCommitted(self, loop=self.loop, beacon=self.beacon)
         return SameLoopConsumer(self, loop=self.loop, beacon=self.beacon)
 
     async def _commit(self, offsets: Any) -> bool:
@@ -128,13 +130,17 @@ class BatchTransport(faust_aiokafka.Transport):
         super().__init__(*args, **kwargs)
         self.batch_handlers: dict[str, BatchHandler] = {}
         self.send_guard: SendGuard | None = None
+        self.consumer_in_thread = False
 
 
-def install_batch_transport(app: Any, guard: SendGuard | None = None) -> dict[str, BatchHandler]:
+def install_batch_transport(app: Any, guard: SendGuard | None = None,
+                            consumer_in_thread: bool = False) -> dict[str, BatchHandler]:
     """Give ``app`` the batch transport (before it starts); returns the handler registry to fill. With a ``guard``,
-    offsets are committed only once every record it watches is delivered."""
+    offsets are committed only once every record it watches is delivered; ``consumer_in_thread`` runs the aiokafka
+    consumer the way Faust does, in a thread with a loop of its own (to measure the difference)."""
     transport = BatchTransport(app.conf.broker_consumer, app)
     transport.send_guard = guard
+    transport.consumer_in_thread = consumer_in_thread
     app.transport = transport
     handlers: dict[str, BatchHandler] = transport.batch_handlers
     return handlers

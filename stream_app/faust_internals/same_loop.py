@@ -30,7 +30,18 @@ from mode.utils.futures import maybe_async
 log = logging.getLogger(__name__)
 
 
-class SameLoopConsumer(AIOKafkaConsumerThread):
+class ReadCommitted(AIOKafkaConsumerThread):
+    """Faust's consumer thread whose aiokafka consumer reads committed records only."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        """Faust reads uncommitted records unless it runs transactions itself, and a direct producer's aborted
+        transaction must count nowhere; aiokafka reads the level at ``start``."""
+        consumer = super()._create_worker_consumer(transport)
+        consumer._isolation_level = "read_committed"
+        return consumer
+
+
+class SameLoopConsumer(ReadCommitted):
     """Faust's ``AIOKafkaConsumerThread`` without its thread: a service on the app's loop, calls made in place."""
 
     wait_for_shutdown = False  # no thread to signal that it is done
@@ -73,13 +84,6 @@ class SameLoopConsumer(AIOKafkaConsumerThread):
 
     async def crash(self, exc: BaseException) -> None:
         await Service.crash(self, exc)
-
-    def _create_worker_consumer(self, transport: Any) -> Any:
-        """Faust's consumer, reading committed records only: a direct producer's aborted transaction must count
-        nowhere (Faust reads uncommitted unless it runs its own transactions; aiokafka reads the level at start)."""
-        consumer = super()._create_worker_consumer(transport)
-        consumer._isolation_level = "read_committed"
-        return consumer
 
     # calls that crossed into the thread run in place
     async def call_thread(self, fun: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:

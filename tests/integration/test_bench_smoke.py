@@ -85,3 +85,10 @@ def test_bench_smoke_read_your_writes_produces_figures_for_both_designs(bootstra
             for read in ("get", "stream"):
                 assert 0 <= figures[read]["p50_ms"] <= figures[read]["p99_ms"], (design, phase, read)
     assert len(ryw["rows"]) == 8 and all(row["value"] is not None for row in ryw["rows"])
+
+
+def test_bench_smoke_consumer_runs_both_ways(bootstrap: str, tmp_path: Path) -> None:
+    consumer = run_smoke(bootstrap, tmp_path, "consumer")["consumer"]
+    runs = consumer["data"]["runs"]
+    assert {run["mode"] for run in runs} == {"same-loop", "thread"}
+    assert all(run["delivered"] == 1.0 and run["p50_ms"] is not None for run in runs)
