@@ -3,10 +3,10 @@
 Faust runs the aiokafka consumer in a ``ServiceThread`` with a second event loop, and every fetch, commit and
 rebalance callback crosses between the two loops through a method queue: a ``call_soon_threadsafe`` each way and
 several loop turns in the consumer thread, each of which has to win the GIL back from the main thread. Measured
-on the 2-core bench machine with records produced straight to ``score-events`` at 300 events/s (three interleaved
-runs each way): a record's age when its batch handler starts fell from 17–20 ms to 12–13 ms at the median (a
-plain aiokafka consumer sees ~2.5 ms), produce -> ``score-applied`` p50 from 23–28 to 19–21 ms, and the worker
-used a little less CPU. The p99 is noisy on that machine either way.
+with bench 7 (``python -m bench --only consumer``: records produced straight to ``score-events`` at 300 events/s,
+two alternating runs each way, 2026-12-01, on the 2-core machine with a test run beside it): produce ->
+``score-applied`` p50 4–6 ms here vs 9–11 ms in Faust's thread, p99 65–76 vs 104–133 ms, the same worker CPU.
+``SCOREBOARD_WORKER_CONSUMER=thread`` runs Faust's way, for that comparison.
 
 :class:`SameLoopConsumer` keeps Faust's ``AIOKafkaConsumerThread`` (the aiokafka consumer it builds, the
 rebalance listener, commit and fetch logic) and replaces only the thread plumbing: it starts and stops as an
