@@ -7,6 +7,8 @@ which is one clock for every process on the machine).
   score of at least ``j * points`` (every user is on the board and points are constant and positive). Boards
   are read in full only by the probe clients; the first version containing the POST is found from them, and
   every client's delay is when it received that version or any later one.
+
+``percentile`` is the benches' one percentile: these figures and the load generator's (``bench.loadgen``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,24 @@ import bisect
 import math
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """The ``q`` quantile (0..1) of ascending ``sorted_values``: the value at index ``floor(q * n)``, the last one
+    at most. None when there are no values or that value is ``inf`` (a sample that never came: no figure to give).
+
+    The one percentile of the benches: the SSE figures here and the load generator (``bench.loadgen``) use it.
+    """
+    if not sorted_values:
+        return None
+    value = sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+    return None if math.isinf(value) else value
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
 
 
 def summary(values: list[float], expected: int) -> dict[str, Any]:
@@ -23,16 +42,9 @@ def summary(values: list[float], expected: int) -> dict[str, Any]:
     values = sorted(values)
     missing = max(0, expected - len(values))
     full = values + [math.inf] * missing
-
-    def pct(q: float) -> float | None:
-        if not full:
-            return None
-        v = full[min(len(full) - 1, int(q * len(full)))]
-        return None if math.isinf(v) else v * 1000
-
     return {"samples": len(values), "expected": expected, "delivered": len(values) / expected if expected else 0.0,
-            "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99),
-            "max_ms": values[-1] * 1000 if values else None}
+            "p50_ms": ms(percentile(full, 0.50)), "p90_ms": ms(percentile(full, 0.90)),
+            "p99_ms": ms(percentile(full, 0.99)), "max_ms": values[-1] * 1000 if values else None}
 
 
 def fanout(clients: list[tuple[list[int], list[float]]], produced: dict[int, float]) -> dict[str, Any]:
@@ -51,8 +63,8 @@ def fanout(clients: list[tuple[list[int], list[float]]], produced: dict[int, flo
     # the first client's delay is the pipeline (Kafka -> server); first-to-last is the fan-out itself
     firsts = sorted(first[v] - produced[v] for v in first)
     spreads = sorted(last[v] - first[v] for v in first)
-    result["first_client_p50_ms"] = firsts[len(firsts) // 2] * 1000 if firsts else None
-    result["spread_p50_ms"] = spreads[len(spreads) // 2] * 1000 if spreads else None
+    result["first_client_p50_ms"] = ms(percentile(firsts, 0.50))
+    result["spread_p50_ms"] = ms(percentile(spreads, 0.50))
     result["spread_max_ms"] = spreads[-1] * 1000 if spreads else None
     return result
 

@@ -22,15 +22,10 @@ from typing import Any
 import orjson
 import uvloop
 
+from bench.latency import ms, percentile
 from bench.wire import Connection, post_request
 
 DRAIN_S = 5.0
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
 class LoadGen:
@@ -111,8 +106,8 @@ class LoadGen:
         return {
             "offered": self.rate, "measured_requests": measured, "completed": done, "ok": ok,
             "achieved": ok / self.cfg["seconds"], "unfinished": max(0, unfinished),
-            "p50_ms": percentile(lat_all, 0.50) * 1000, "p90_ms": percentile(lat_all, 0.90) * 1000,
-            "p99_ms": percentile(lat_all, 0.99) * 1000, "max_ms": (lat[-1] * 1000 if lat else None),
+            "p50_ms": ms(percentile(lat_all, 0.50)), "p90_ms": ms(percentile(lat_all, 0.90)),
+            "p99_ms": ms(percentile(lat_all, 0.99)), "max_ms": (lat[-1] * 1000 if lat else None),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())}, "errors": dict(self.errors),
             "overloaded": self.overloaded, "cpu_s": usage.ru_utime + usage.ru_stime,
         }

@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
 
-from tests.fixtures.sse import sse_events
 from tools.kafka_local import free_port
 
 pytestmark = pytest.mark.integration
@@ -51,8 +51,8 @@ async def wait_ready(proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 async def follow_stream(client: httpx.AsyncClient, seen: list[tuple[float, Any]]) -> None:
-    async with client.stream("GET", "/leaderboard/stream") as response:
-        async for ev in sse_events(response.aiter_lines()):
+    async with aconnect_sse(client, "GET", "/leaderboard/stream") as source:
+        async for ev in source.aiter_sse():
             if ev.event == "leaderboard_update":
                 seen.append((time.monotonic(), ev.json()))
 

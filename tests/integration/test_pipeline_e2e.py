@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from httpx_sse import ServerSentEvent, aconnect_sse
 from playwright.async_api import Browser, expect
 
 from tests.fixtures.kafka import Topics
 from tests.fixtures.services import ROOT, ServiceProcess
-from tests.fixtures.sse import SseEvent, next_update, poll, sse_events
+from tests.fixtures.sse import next_update, poll
 
 pytestmark = pytest.mark.integration
 
@@ -53,14 +55,14 @@ def ranking(body: dict) -> list[tuple[int, str, int]]:  # type: ignore[type-arg]
 
 
 async def test_posted_scores_reach_get_and_sse_for_all_windows(stack: Stack) -> None:
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30) as client, contextlib.AsyncExitStack() as open_streams:
         streams = {}
         for window in WINDOWS:  # open the streams first: they must see the changes live
-            request = client.build_request("GET", f"{stack.sse}/leaderboard/stream?window={window}")
-            response = await client.send(request, stream=True)
-            assert response.status_code == 200
-            streams[window] = (response, sse_events(response.aiter_lines()))
-            first = await next_update(streams[window][1])  # the current (empty) board at connect
+            source = await open_streams.enter_async_context(
+                aconnect_sse(client, "GET", f"{stack.sse}/leaderboard/stream", params={"window": window}))
+            assert source.response.status_code == 200
+            streams[window] = source.aiter_sse()
+            first = await next_update(streams[window])  # the current (empty) board at connect
             assert first.json()["data"] == []
 
         assert await stack.post(client, "ann", "p40", "Ann") == 40
@@ -82,14 +84,13 @@ async def test_posted_scores_reach_get_and_sse_for_all_windows(stack: Stack) -> 
             assert ranking(body) == want[:2] and body["window"] == window
             assert body["data"][0]["username"] == "Cat" and body["data"][2 - 1]["username"] == "Bob"
 
-            response, events = streams[window]
-            seen: list[SseEvent] = []
+            events = streams[window]
+            seen: list[ServerSentEvent] = []
             while not seen or ranking(seen[-1].json()) != want:
                 seen.append(await next_update(events, timeout=60))
             ids = [int(ev.id) for ev in seen]
             assert ids == sorted(ids) and len(set(ids)) == len(ids)  # versions only grow
             assert seen[-1].json()["version"] == body["version"] == ids[-1]  # same state, same version
-            await response.aclose()
 
 
 async def test_live_page_shows_a_posted_score_without_reload(

@@ -15,13 +15,14 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from httpx_sse import aconnect_sse
 
 from schemas.leaderboard import Window
 from schemas.runtime.topic_admin import ensure_topics
 from schemas.topics import TopicNames, contract_topics
-from tests.fixtures.kafka import Topics
+from tests.fixtures.kafka import BrokerGate, Topics
 from tests.fixtures.services import ServiceProcess, base_env
-from tests.fixtures.sse import board_record, next_update, poll, produce_board, sse_events
+from tests.fixtures.sse import RawSseClient, board_record, next_update, poll, produce_board
 from tools.kafka_local import free_port
 
 pytestmark = pytest.mark.integration
@@ -48,12 +49,12 @@ async def test_get_and_stream_follow_the_log_in_order(
     _, url = start_sse(topics)
     assert (await get_board(url, window))["version"] == 1
 
-    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as client, client.stream(
-        "GET", f"{url}/leaderboard/stream", params={"window": window}
-    ) as resp:
-        assert resp.status_code == 200
-        assert resp.headers["content-type"].startswith("text/event-stream")
-        events = sse_events(resp.aiter_lines())
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as client, aconnect_sse(
+        client, "GET", f"{url}/leaderboard/stream", params={"window": window}
+    ) as source:
+        assert source.response.status_code == 200
+        assert source.response.headers["content-type"].startswith("text/event-stream")
+        events = source.aiter_sse()
         first = await next_update(events)
         assert first.id == "1" and first.json()["data"][0]["user_id"] == "ann"
         boards = [
@@ -80,10 +81,10 @@ async def test_reconnect_with_current_last_event_id_gets_nothing_until_the_next_
     topic = topics.names.leaderboard_updates
     await produce_board(producer, topic, board_record("alltime", 5, [("ann", 10)]))
     _, url = start_sse(topics)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as client, client.stream(
-        "GET", f"{url}/leaderboard/stream", headers={"Last-Event-ID": "5"}
-    ) as resp:
-        events = sse_events(resp.aiter_lines())
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as client, aconnect_sse(
+        client, "GET", f"{url}/leaderboard/stream", headers={"Last-Event-ID": "5"}
+    ) as source:
+        events = source.aiter_sse()
         await poll(lambda: clients(url, 1), 30, "the reconnected client is registered")
         await produce_board(producer, topic, board_record("alltime", 6, [("bob", 11), ("ann", 10)]))
         ev = await next_update(events)
@@ -98,10 +99,10 @@ async def test_reconnect_after_a_missed_change_gets_the_current_board_at_once(
     await produce_board(producer, topic, board_record("alltime", 5, [("ann", 10)]))
     await produce_board(producer, topic, board_record("alltime", 6, [("bob", 11), ("ann", 10)]))
     _, url = start_sse(topics)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as client, client.stream(
-        "GET", f"{url}/leaderboard/stream", headers={"Last-Event-ID": "5"}
-    ) as resp:
-        ev = await next_update(sse_events(resp.aiter_lines()))
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as client, aconnect_sse(
+        client, "GET", f"{url}/leaderboard/stream", headers={"Last-Event-ID": "5"}
+    ) as source:
+        ev = await next_update(source.aiter_sse())
         assert ev.id == "6" and ev.json()["data"][0]["user_id"] == "bob"
 
 
@@ -119,31 +120,57 @@ async def test_restart_keeps_the_version_from_the_log(
     after = await get_board(url)
     assert before["version"] == after["version"] == 42
     assert after["data"] == before["data"]
-    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as client, client.stream(
-        "GET", f"{url}/leaderboard/stream"
-    ) as resp:
-        assert (await next_update(sse_events(resp.aiter_lines()))).id == "42"
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as client, aconnect_sse(
+        client, "GET", f"{url}/leaderboard/stream"
+    ) as source:
+        assert (await next_update(source.aiter_sse())).id == "42"
 
 
-async def test_readyz_waits_for_the_log_and_metrics_are_served(
-    make_topics: MakeTopics, producer: AIOKafkaProducer, start_sse: StartSse
+async def test_readyz_is_503_until_the_log_is_read_then_200_with_its_last_records_served(
+    make_topics: MakeTopics, producer: AIOKafkaProducer, broker_gate: BrokerGate,
+    start_service: Callable[..., ServiceProcess],
 ) -> None:
+    """The log is full before the server starts, and the server cannot reach the broker until the gate opens:
+    /readyz must say 503 all that time, then 200 only once the whole log is read. Reading it takes many fetches
+    (1,400 boards of ~11 kB) and /readyz is polled every 10 ms, so a 200 given before the end would be followed
+    by boards not yet at their last version."""
     topics = await make_topics()
     topic = topics.names.leaderboard_updates
-    for version in range(1, 201):
-        await producer.send(topic, board_record("alltime", version, [("ann", version)])[1], key=b"alltime")
+    last: dict[Window, int] = {"alltime": 1000, "daily": 200, "weekly": 200}
+    rows = [(f"player-{i:03d}-{'x' * 40}", 1_000_000 - i) for i in range(100)]  # full boards, ~11 kB each
+    for window, count in last.items():
+        for version in range(1, count + 1):
+            key, value = board_record(window, version, rows)
+            await producer.send(topic, value, key=key)
     await producer.flush()
-    _, url = start_sse(topics)  # waits for /readyz = 200
-    assert (await get_board(url))["version"] == 200  # ready means caught up: the last record is served
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_service("sse_server", base_env(broker_gate.bootstrap, topics, SCOREBOARD_SSE_PORT=str(port),
+                                                SCOREBOARD_KAFKA_CONNECT_TIMEOUT="300"),
+                         ready_url=f"{url}/healthz")
     async with httpx.AsyncClient(timeout=10) as client:
-        assert (await client.get(f"{url}/healthz")).status_code == 200
+        await poll(lambda: "broker not reachable yet" in proc.output(), 60, "the feed tried the shut gate")
+        not_ready = await client.get(f"{url}/readyz")
+        assert (not_ready.status_code, not_ready.json()) == (503, {"status": "catching up"})
+        assert (await client.get(f"{url}/healthz")).status_code == 200  # alive, only not ready
+        assert "scoreboard_sse_ready 0.0" in (await client.get(f"{url}/metrics")).text
+        assert (await get_board(url))["data"] == []  # nothing read
+
+        await broker_gate.open()
+
+        async def ready() -> bool:
+            return (await client.get(f"{url}/readyz")).status_code == 200
+
+        await poll(ready, 90, "/readyz turns 200 once the log is read", interval=0.01)
+        for window, count in last.items():  # ready means caught up: the last record of each board is served
+            assert (await get_board(url, window))["version"] == count
         metrics = (await client.get(f"{url}/metrics")).text
     assert "scoreboard_sse_ready 1.0" in metrics
-    assert "scoreboard_sse_boards 1.0" in metrics
+    assert "scoreboard_sse_boards 3.0" in metrics
     assert "scoreboard_sse_consumer_lag 0.0" in metrics
 
 
-async def test_not_ready_until_the_log_is_read(
+async def test_started_before_its_topic_exists_it_waits_then_follows_the_topic(
     bootstrap: str, producer: AIOKafkaProducer, start_service: Callable[..., ServiceProcess]
 ) -> None:
     prefix = f"t{uuid.uuid4().hex[:10]}-"
@@ -162,7 +189,11 @@ async def test_not_ready_until_the_log_is_read(
             return (await client.get(f"{url}/readyz")).status_code == 200
 
         await poll(ready, 90, "/readyz turns 200 once the topic exists and is read")
-    assert (await get_board(url))["version"] == 3
+
+    async def served() -> bool:  # the record may come after the end the feed saw first: read live, not at start
+        return (await get_board(url))["version"] == 3
+
+    await poll(served, 30, "the record produced to the new topic is served")
 
 
 async def test_stream_sends_retry_hint_and_heartbeats_and_ends_cleanly_on_sigterm(
@@ -171,16 +202,19 @@ async def test_stream_sends_retry_hint_and_heartbeats_and_ends_cleanly_on_sigter
     topics = await make_topics()
     await produce_board(producer, topics.names.leaderboard_updates, board_record("alltime", 1, [("ann", 1)]))
     proc, url = start_sse(topics, SCOREBOARD_SSE_HEARTBEAT_S="0.5", SCOREBOARD_SSE_RETRY_MS="1234")
-    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as client, client.stream(
-        "GET", f"{url}/leaderboard/stream"
-    ) as resp:
-        assert resp.headers["cache-control"] == "no-store"
-        events = sse_events(resp.aiter_lines())
+    wire = await RawSseClient.open(url, "/leaderboard/stream")  # heartbeats are comments: seen on the wire only
+    try:
+        await wire.read_until(b": ping\n\n", timeout=30)
+    finally:
+        await wire.close()
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as client, aconnect_sse(
+        client, "GET", f"{url}/leaderboard/stream"
+    ) as source:
+        assert source.response.headers["cache-control"] == "no-store"
+        events = source.aiter_sse()
         first = await anext(events)
-        assert first.retry == 1234
+        assert (first.retry, first.data) == (1234, "")
         assert (await next_update(events)).id == "1"
-        heartbeat = await asyncio.wait_for(anext(events), 30)
-        assert heartbeat.comments == ["ping"] and heartbeat.event is None
         started = time.monotonic()
         # SIGTERM with a stream open: a prompt exit (uvicorn re-raises the signal after its clean shutdown)
         assert await asyncio.to_thread(proc.stop) in (0, -signal.SIGTERM)

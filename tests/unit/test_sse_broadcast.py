@@ -6,18 +6,21 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
+from httpx_sse import EventSource, ServerSentEvent
 from starlette.types import Message
 
 from sse_server.boards import BoardStore
 from sse_server.broadcast import Broadcaster, should_send_initial
 from sse_server.delivery import Subscriber
 from sse_server.metrics import SseMetrics
-from tests.fixtures.sse import SseEvent, board_record, parse_sse
+from tests.fixtures.sse import board_record, poll
 
 pytestmark = pytest.mark.unit
 
 RETRY = 3000
+DELIVERED_S = 5.0  # a bound for a send already released to finish: a few loop turns, in fact
 
 
 class Clock:
@@ -45,11 +48,20 @@ class Sink:
         if not message["more_body"]:
             self.ended = True
 
-    def events(self) -> list[SseEvent]:
-        """The SSE blocks received since the last call."""
-        text = b"".join(self.chunks[self.read:]).decode()
+    def received(self) -> bytes:
+        """The bytes received since the last call (of this or ``events``)."""
+        raw = b"".join(self.chunks[self.read:])
         self.read = len(self.chunks)
-        return [parse_sse(block) for block in text.split("\n\n") if block]
+        return raw
+
+    def events(self) -> list[ServerSentEvent]:
+        """The SSE events received since the last call, decoded by httpx-sse as a client would."""
+        stream = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=self.received())
+        return list(EventSource(stream).iter_sse())
+
+    def got(self, marker: bytes) -> bool:
+        """``marker`` is in what was received (read or not)."""
+        return any(marker in chunk for chunk in self.chunks)
 
 
 def make(now: datetime | None = None) -> tuple[BoardStore, Broadcaster, Clock]:
@@ -89,7 +101,7 @@ async def test_connect_sends_retry_then_the_current_board() -> None:
     push(store, bc, 3)
     sink, _ = connect(bc)
     first, board = sink.events()
-    assert first.retry == RETRY and first.event is None
+    assert (first.retry, first.data, first.id) == (RETRY, "", "")  # the retry hint alone, no board
     assert (board.event, board.id, board.json()["version"]) == ("leaderboard_update", "3", 3)
 
 
@@ -118,12 +130,10 @@ async def test_slow_consumer_only_ever_sees_the_latest_board() -> None:
         push(store, bc, version)
     assert sub.busy and sink.chunks == []
     gate.set()
-    for _ in range(10):
-        await asyncio.sleep(0)
+    await poll(lambda: sink.got(b"id: 501\n") and not sub.busy, DELIVERED_S, "the latest board sent", 0.001)
     assert updates(sink) == [("1", 1), ("501", 501)]  # straight to the latest: nothing in between was queued
     push(store, bc, 502)
-    for _ in range(10):
-        await asyncio.sleep(0)
+    await poll(lambda: sink.got(b"id: 502\n") and not sub.busy, DELIVERED_S, "board 502 sent", 0.001)
     assert updates(sink) == [("502", 502)]
     bc.unsubscribe(sub)
 
@@ -154,11 +164,10 @@ async def test_heartbeat_sends_every_client_one_ping_comment() -> None:
     store, bc, _ = make()
     sinks = [connect(bc, window)[0] for window in ("alltime", "daily", "weekly")]
     for sink in sinks:
-        sink.events()
+        sink.received()
     bc.heartbeat()
     for sink in sinks:
-        [ping] = sink.events()
-        assert ping.comments == ["ping"] and ping.event is None and ping.id is None
+        assert sink.received() == b": ping\n\n"  # a comment: no event, no id (an SSE client shows nothing)
 
 
 async def test_disconnect_removes_the_client() -> None:
@@ -218,8 +227,7 @@ async def test_close_all_ends_every_stream_normally_after_the_send_in_flight() -
     bc.close_all()
     assert fast.ended and not slow.ended
     gate.set()
-    for _ in range(10):
-        await asyncio.sleep(0)
-    assert slow.ended and updates(slow) == [("1", 1)]  # its pending board first, then the end
+    await poll(lambda: slow.ended, DELIVERED_S, "the slow stream ended", 0.001)
+    assert updates(slow) == [("1", 1)]  # its pending board first, then the end
     late, _ = connect(bc)
     assert late.ended  # a stream opened during shutdown ends at once
