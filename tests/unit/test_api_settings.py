@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from producer_api.settings import NO_KEYS_OUTSIDE_DEV, ApiSettings
-from tests.fixtures.api import api_settings
+from tests.fixtures.api import CodeOnlyApiSettings, api_settings
 
 pytestmark = pytest.mark.unit
 
@@ -28,10 +27,10 @@ def test_dev_mode_allows_no_keys() -> None:
     assert api_settings(env="dev", api_keys="").api_keys == ()
 
 
-def test_keys_from_environment_are_split_stripped_and_empties_dropped(tmp_path: Path) -> None:
+def test_keys_from_a_dotenv_file_are_split_stripped_and_empties_dropped(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("SCOREBOARD_ENV=prod\nSCOREBOARD_API_KEYS= k-one , k-two,,  ,\n")
-    settings = ApiSettings(_env_file=env_file)
+    settings = CodeOnlyApiSettings(_env_file=env_file)
     assert [k.get_secret_value() for k in settings.api_keys] == ["k-one", "k-two"]
 
 
@@ -46,7 +45,3 @@ def test_keys_never_appear_in_repr_str_or_dump() -> None:
     settings = api_settings(api_keys="very-secret-key-1,very-secret-key-2")
     for shown in (repr(settings), str(settings), settings.model_dump_json(), repr(settings.api_keys)):
         assert "very-secret-key" not in shown
-
-
-def test_the_no_keys_message_is_the_documented_one() -> None:
-    assert NO_KEYS_OUTSIDE_DEV == "SCOREBOARD_API_KEYS must be set outside dev mode (SCOREBOARD_ENV=dev)"
