@@ -61,12 +61,17 @@ async def _enforce(admin: Any, spec: TopicSpec) -> None:
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
     from aiokafka.errors import for_code
 
-    described = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name)])
+    for attempt in range(50):  # a topic created a moment ago may not be described yet (UNKNOWN_TOPIC_OR_PARTITION)
+        described = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name)])
+        errors = [r[0] for response in described for r in response.resources if r[0] != 0]
+        if not errors:
+            break
+        if attempt == 49:
+            raise for_code(errors[0])(f"cannot read the settings of topic {spec.name}")
+        await asyncio.sleep(0.1)
     own: dict[str, str] = {}
     for response in described:
         for resource in response.resources:
-            if resource[0] != 0:
-                raise for_code(resource[0])(f"cannot read the settings of topic {spec.name}: {resource[1]}")
             for entry in resource[4]:
                 name, value, dynamic = entry[0], entry[1], entry[3]
                 # DescribeConfigs v0 says is_default (a bool), later versions the config source

@@ -52,6 +52,16 @@ async def test_topics_created_with_contract_settings(
     assert configs[names.score_events]["message.timestamp.type"] == "LogAppendTime"
 
 
+async def _settings_of(bootstrap: str, topic: str, timeout: float = 30.0) -> dict[str, str]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        _, configs = await _describe(bootstrap, [topic])
+        if "message.timestamp.type" in configs.get(topic, {}):
+            return configs[topic]
+        assert asyncio.get_running_loop().time() < deadline, f"no settings described for {topic}"
+        await asyncio.sleep(0.1)
+
+
 async def test_an_existing_score_events_topic_gets_broker_timestamps_and_keeps_its_settings(
     bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer
 ) -> None:
@@ -59,13 +69,13 @@ async def test_an_existing_score_events_topic_gets_broker_timestamps_and_keeps_i
     names = topics.names
     old = TopicSpec(f"{names.score_events}-old", 2, {"retention.ms": "123456789", "cleanup.policy": "delete"})
     await ensure_topics(bootstrap, [old])  # as created before the rule existed: producer timestamps
-    _, before = await _describe(bootstrap, [old.name])
-    assert before[old.name]["message.timestamp.type"] == "CreateTime"
+    before = await _settings_of(bootstrap, old.name)  # a new topic's settings take a moment to be described
+    assert before["message.timestamp.type"] == "CreateTime"
     spec = next(s for s in contract_topics(names, 1) if s.name == names.score_events)
     await ensure_topics(bootstrap, [TopicSpec(old.name, 2, spec.config, 1, spec.enforced)])
-    _, after = await _describe(bootstrap, [old.name])
-    assert after[old.name]["message.timestamp.type"] == "LogAppendTime"
-    assert after[old.name]["retention.ms"] == "123456789"  # its own settings kept
+    after = await _settings_of(bootstrap, old.name)
+    assert after["message.timestamp.type"] == "LogAppendTime"
+    assert after["retention.ms"] == "123456789"  # its own settings kept
     meta = await producer.send_and_wait(old.name, b"v", key=b"k", timestamp_ms=0)  # a producer's 1970 clock
     assert meta.timestamp != 0  # the broker's time, not the producer's
 
