@@ -1,23 +1,22 @@
-"""Raw ASGI helpers for the hot path, and ``AsgiRoute``: a FastAPI route served by a plain ASGI app.
+"""Raw ASGI helpers for the hot path: header look-ups, a size-bounded body read and a prebuilt JSON answer.
 
-``POST /scores`` and the middlewares' own answers (401, 400, 413) are served with these instead of Starlette's
-Request and Response objects, which cost more per request than the whole validation (profile in bench 2).
+``POST /scores`` and the front-door answers (401, 413) are served with these instead of Starlette's Request and
+Response objects, which cost more per request than the whole validation (profile in bench 2).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from fastapi.routing import APIRoute
-from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 JSON_TYPE = (b"content-type", b"application/json")
 
 
+class BodyTooLarge(Exception):
+    """The body passed the configured limit while streaming in."""
+
+
 class ClientGone(Exception):
-    """The client disconnected before sending the whole body (counted as 499 by ``metrics.MetricsMiddleware``)."""
+    """The client disconnected before sending the whole body."""
 
 
 def first_header(scope: Scope, name: bytes) -> bytes | None:
@@ -26,12 +25,6 @@ def first_header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return value  # type: ignore[no-any-return]
     return None
-
-
-def header_text(scope: Scope, name: bytes) -> str | None:
-    """The first value of a header, decoded as Starlette does (latin-1)."""
-    value = first_header(scope, name)
-    return None if value is None else value.decode("latin-1")
 
 
 def header_values(scope: Scope, name: bytes) -> list[str]:
@@ -44,47 +37,34 @@ def declared_too_large(scope: Scope, max_bytes: int) -> bool:
     return declared is not None and declared.isdigit() and int(declared) > max_bytes
 
 
-async def read_body(receive: Receive) -> bytes:
-    """The whole body. Its size is bounded by ``receive`` itself (``limits.BodyLimitMiddleware``)."""
+async def read_body(receive: Receive, max_bytes: int) -> bytes:
+    """The whole body, refusing it (``BodyTooLarge``) as soon as more than ``max_bytes`` arrived."""
     message = await receive()
     if message["type"] == "http.request" and not message.get("more_body", False):  # the usual single chunk
-        return message.get("body", b"")  # type: ignore[no-any-return]
+        body: bytes = message.get("body", b"")
+        if len(body) > max_bytes:
+            raise BodyTooLarge
+        return body
     chunks: list[bytes] = []
+    size = 0
     while True:
         if message["type"] == "http.disconnect":
             raise ClientGone
         if message["type"] == "http.request":
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > max_bytes:
+                raise BodyTooLarge
+            chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
         message = await receive()
 
 
 async def send_json(send: Send, status: int, body: bytes,
-                    extra_headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
-    """Answer with a JSON body already encoded."""
+                    extra_headers: tuple[tuple[bytes, bytes], ...] = ()) -> int:
+    """Answer with a JSON body already encoded; returns the status (for the metrics)."""
     await send({"type": "http.response.start", "status": status,
                 "headers": [JSON_TYPE, (b"content-length", str(len(body)).encode()), *extra_headers]})
     await send({"type": "http.response.body", "body": body})
-
-
-class AsgiRoute(APIRoute):
-    """A FastAPI route whose requests are served by a plain ASGI ``app``.
-
-    To the rest of the app it is an ordinary route: the router dispatches to it behind every middleware, and
-    FastAPI generates its OpenAPI operation from this route object, as for any route, from the ``APIRoute``
-    arguments (``responses``, ``openapi_extra``, ...) and from the signature of ``declared``, which declares the
-    headers and the security the request uses. Only the serving differs: a matched request goes to ``app`` (after
-    the method check) instead of through FastAPI's Request/Response and dependency machinery. ``declared`` is a
-    declaration: nothing calls it.
-    """
-
-    def __init__(self, path: str, app: ASGIApp, *, declared: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(path, declared, **kwargs)
-        self.app = app
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Starlette's handling (405 for another method, else ``self.app``), wherever the route sits: on a router
-        # included with ``include_router``, ``APIRoute.handle`` would serve a handler FastAPI builds from
-        # ``declared`` instead.
-        await Route.handle(self, scope, receive, send)
+    return status

@@ -1,5 +1,4 @@
-"""``X-API-KEY``: ``ApiKeyMiddleware`` checks it on every request to a protected path before a single body byte is
-read (401 otherwise), and ``ApiKey`` documents it for the FastAPI routes.
+"""``X-API-KEY`` check, run by the front door (``producer_api.front``) before a single body byte is read.
 
 Every configured key is compared with ``hmac.compare_digest`` (no early exit). The matching key is left in
 the scope (as a ``SecretStr``) for the routes that derive per-key idempotent event ids. Keys are never logged.
@@ -8,16 +7,13 @@ the scope (as a ``SecretStr``) for the routes that derive per-key idempotent eve
 from __future__ import annotations
 
 import hmac
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from typing import Annotated
 
 import orjson
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from producer_api.asgi import first_header, send_json
 
 HEADER = "X-API-KEY"
 SCOPE_KEY = "scoreboard.api_key"
@@ -34,43 +30,23 @@ def matching_key(keys: Iterable[tuple[SecretStr, bytes]], given: bytes) -> Secre
 
 
 class ApiKeys:
-    """The configured keys, encoded once; ``match`` is what the middleware calls on every protected request."""
+    """The configured keys, encoded once; ``match`` is what the front door calls on every protected request."""
 
-    def __init__(self, keys: Iterable[SecretStr]) -> None:
+    def __init__(self, keys: tuple[SecretStr, ...]) -> None:
         self._keys = [(k, k.get_secret_value().encode()) for k in keys]
 
     def match(self, given: bytes | None) -> SecretStr | None:
         return matching_key(self._keys, given or b"")
 
 
-class ApiKeyMiddleware:
-    """401 for an HTTP request to any path but ``public_paths`` without one of ``keys`` in ``X-API-KEY``, sent
-    before the body is read (a client sending ``Expect: 100-continue`` never gets its ``100 Continue``); the
-    matching key goes into ``scope[SCOPE_KEY]``."""
-
-    def __init__(self, app: ASGIApp, *, keys: Iterable[SecretStr], public_paths: Collection[str]) -> None:
-        self.app = app
-        self.keys = ApiKeys(keys)
-        self.public_paths = frozenset(public_paths)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in self.public_paths:
-            key = self.keys.match(first_header(scope, b"x-api-key"))
-            if key is None:
-                await send_json(send, 401, UNAUTHORIZED)
-                return
-            scope[SCOPE_KEY] = key
-        await self.app(scope, receive, send)
-
-
-# Documents the header in OpenAPI (the "Authorize" button of /docs); ApiKeyMiddleware does the checking.
+# Documents the header in OpenAPI (the "Authorize" button of /docs); the front door does the checking.
 _documented = APIKeyHeader(name=HEADER, auto_error=False, description="One of SCOREBOARD_API_KEYS.")
 
 
 async def _api_key(request: Request, _: Annotated[str | None, Security(_documented)]) -> SecretStr:
     key = request.scope.get(SCOPE_KEY)
-    if not isinstance(key, SecretStr):  # only reachable if the app were built without ApiKeyMiddleware
-        raise RuntimeError("ApiKeyMiddleware (the API key check) is not installed in front of this route")
+    if not isinstance(key, SecretStr):  # only reachable if a route were mounted outside the front door
+        raise RuntimeError("the front door (API key check) is not installed in front of this route")
     return key
 
 

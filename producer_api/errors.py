@@ -27,10 +27,6 @@ class BadRequest(Exception):
         self.detail = detail
         self.errors = [dict(e) for e in errors]
 
-    def body(self) -> bytes:
-        """The 400 answer's JSON body (what the exception handler below answers too)."""
-        return orjson.dumps({"detail": self.detail, "errors": self.errors})
-
 
 def problem(loc: Iterable[str | int], msg: str, type_: str) -> dict[str, Any]:
     return {"loc": list(loc), "msg": msg, "type": type_}

@@ -1,18 +1,16 @@
-"""Request body size limit (413): ``BodyLimitMiddleware`` and its answer.
+"""Request body size limit (413): the answer, and the counting ``receive`` for the routes behind FastAPI.
 
-A declared ``Content-Length`` over the limit is refused before reading; a body without one (chunked) is counted
-as it streams, and ``receive`` raises ``BodyTooLarge`` as soon as it passes the limit, so no more than the limit is
-ever buffered. ``BodyTooLarge`` is an ``HTTPException``: in a FastAPI route the app's handler answers it (413,
-the same JSON body); ``POST /scores`` catches it and answers itself.
+A declared ``Content-Length`` over the limit is refused by the front door before reading; a body without one
+(chunked) is counted as it streams and refused as soon as it passes the limit, so no more than the limit is
+ever buffered. ``POST /scores`` reads its body with ``asgi.read_body`` (same rule); every other route that
+would read a body gets ``limited_receive``.
 """
 
 from __future__ import annotations
 
 import orjson
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from producer_api.asgi import declared_too_large, send_json
+from starlette.types import Message, Receive
 
 
 def too_large_message(limit: int) -> str:
@@ -24,14 +22,10 @@ def too_large_body(limit: int) -> bytes:
 
 
 class BodyTooLarge(HTTPException):
-    """Raised by a limited ``receive`` once the body passed ``limit`` bytes."""
+    """Raised from ``limited_receive`` inside a FastAPI route: its HTTPException handler answers 413."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, too_large_message(limit))
-        self.limit = limit
-
-    def body(self) -> bytes:
-        return too_large_body(self.limit)
 
 
 def limited_receive(receive: Receive, max_bytes: int) -> Receive:
@@ -47,22 +41,3 @@ def limited_receive(receive: Receive, max_bytes: int) -> Receive:
         return message
 
     return limited
-
-
-class BodyLimitMiddleware:
-    """413 for an HTTP request that declares a body over ``max_body_bytes``, before reading it; every other
-    request gets a ``receive`` that raises ``BodyTooLarge`` once more than that has arrived."""
-
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-        self.too_large = too_large_body(max_body_bytes)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if declared_too_large(scope, self.max_body_bytes):
-            await send_json(send, 413, self.too_large)
-            return
-        await self.app(scope, limited_receive(receive, self.max_body_bytes), send)

@@ -1,26 +1,19 @@
-"""Prometheus metrics of one app, in its own ``CollectorRegistry`` (several apps may share a process), and
-``MetricsMiddleware``, which counts and times every HTTP request and writes its access log line.
+"""Prometheus metrics of one app, in its own ``CollectorRegistry`` (several apps may share a process).
 
-``MetricsMiddleware`` is the outermost of the app's own middlewares, so the answers of the others (401, 400, 413)
-are counted too: by route and status code, latency, and a key-free access log line.
+The front door (``producer_api.front``) calls ``record`` and ``log_access`` for every request, including its own
+401/413 answers: count by route and status code, latency, and a key-free access log line.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
-from time import perf_counter
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from producer_api.asgi import ClientGone
 
 access_log = logging.getLogger("producer_api.access")
 
 UNMATCHED = "unmatched"
-CLIENT_GONE = 499  # counted, never sent: the client left before its request was whole (nginx's code)
 
 
 class ApiMetrics:
@@ -74,43 +67,3 @@ def log_access(method: str, path: str, status: int, elapsed: float) -> None:
     if access_log.isEnabledFor(logging.INFO):
         shown = path.encode("unicode_escape").decode("ascii")  # no log injection through the path
         access_log.info("%s %s %d %.1fms", method, shown, status, elapsed * 1000)
-
-
-class MetricsMiddleware:
-    """One count (route, method, status) and one latency sample per HTTP request, and one access log line.
-
-    The route label is the path when it is one of ``routes``, else ``unmatched`` (a bounded label set whatever
-    clients send). The status is the one sent; 500 when the app raised (the error middleware outside answers);
-    499 when it raised ``ClientGone``, which ends here: the client left, there is no one to answer.
-    """
-
-    def __init__(self, app: ASGIApp, *, metrics: ApiMetrics, routes: Collection[str]) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.routes = frozenset(routes)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = perf_counter()
-        sent = 500  # if the app returns without answering, the server answers 500
-        status = 500
-
-        async def send_seen(message: Message) -> None:
-            nonlocal sent
-            if message["type"] == "http.response.start":
-                sent = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_seen)
-            status = sent
-        except ClientGone:
-            status = CLIENT_GONE
-        finally:
-            elapsed = perf_counter() - start
-            path: str = scope["path"]
-            method: str = scope["method"]
-            self.metrics.record(path if path in self.routes else UNMATCHED, method, status, elapsed)
-            log_access(method, path, status, elapsed)

@@ -1,17 +1,76 @@
-"""The FastAPI endpoints: ``GET /actions``, health, readiness and metrics (``POST /scores`` is ``scores.route()``)."""
+"""The HTTP endpoints: ``POST /scores`` (declared here for OpenAPI, served by ``ingest``), ``GET /actions``,
+health, readiness and metrics.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Header
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from producer_api.auth import ApiKey
 from producer_api.errors import json_response
-from producer_api.models import ActionsBody, ErrorBody, StatusBody, documented
+from producer_api.models import (
+    IDEMPOTENCY_KEY_HEADER,
+    AcceptedBody,
+    ActionsBody,
+    BadRequestBody,
+    ErrorBody,
+    RefusedBody,
+    ScoreAppliedBody,
+    StatusBody,
+    documented,
+)
 from producer_api.state import State
+from schemas.events import ScoreRequest
 
 router = APIRouter()
+
+_request_schema = ScoreRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+RETRY_WITH = IDEMPOTENCY_KEY_HEADER
+
+
+@router.post(
+    "/scores",
+    summary="Report an action; the user's score grows by the action's points",
+    response_model=None,
+    openapi_extra={"requestBody": {"required": True,
+                                   "content": {"application/json": {"schema": _request_schema}}}},
+    responses={
+        200: documented("Applied: the user's new all-time total, and the event id", ScoreAppliedBody, RETRY_WITH),
+        202: documented("Accepted and durably logged; not applied within the wait bound, or `Prefer: "
+                        "respond-async` was sent", AcceptedBody, RETRY_WITH),
+        400: documented("Malformed JSON, wrong content type, or an invalid field or header (the answer carries "
+                        "`Idempotency-Key` unless that header itself is the problem)", BadRequestBody, RETRY_WITH),
+        401: documented("Missing or invalid `X-API-KEY` (checked before the body is read)", ErrorBody),
+        413: documented("Request body larger than SCOREBOARD_MAX_BODY_BYTES", ErrorBody, RETRY_WITH),
+        422: documented(
+            "Not applied, for one of two reasons. Without `event_id`: the `action_id` is not in the action "
+            "catalog, and nothing was logged. With `event_id`: the event was logged but the stream worker "
+            "refused it, and `detail` is its reason, e.g. the Idempotency-Key was already used for this user "
+            "with another `action_id` (\"idempotency key reused ...\"), or the user's total would leave the "
+            "signed 64-bit range. Either way the score did not change.",
+            ErrorBody | RefusedBody, RETRY_WITH),
+        503: documented("The event log (Kafka) did not acknowledge the event; retry with the `Idempotency-Key` "
+                        "of this answer", ErrorBody, RETRY_WITH),
+    },
+)
+async def post_score(
+    _: ApiKey,
+    idempotency_key: Annotated[str | None, Header(
+        description="1-255 printable ASCII characters. Scoped by (API key, `user_id`, key): within 24 h the "
+                    "same key for the same user applies once and repeats answer as the first did; the same key "
+                    "for another `action_id` is refused (422). Without it one is generated; every answer "
+                    "carries the key in its `Idempotency-Key` header, to retry with after a timeout or a 5xx"
+    )] = None,
+    prefer: Annotated[str | None, Header(
+        description="`respond-async`: answer 202 as soon as the event is durably logged")] = None,
+) -> Response:
+    # Documents the operation (no docstring: it would become the OpenAPI description); requests never get
+    # here: ``ingest.ScoresEndpoint`` serves them in the front door.
+    raise RuntimeError("POST /scores is served by the front door, which is not installed in front of this route")
 
 
 @router.get("/actions", summary="The action catalog: action_id -> points", response_model=ActionsBody,

@@ -9,16 +9,10 @@ tests/integration/test_api_worker.py and test_api_refusals.py).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
 
-import httpx
 import pytest
-from fastapi import APIRouter, FastAPI, Header
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producer_api.app import create_app
-from producer_api.asgi import AsgiRoute
-from producer_api.scores import ScoresEndpoint
 from tests.fixtures.api import KEY1, api_settings, asgi_client
 
 pytestmark = pytest.mark.asgi
@@ -201,77 +195,3 @@ async def test_the_openapi_documents_the_idempotency_key_header_and_both_422s() 
     refs = {s["$ref"] for s in refusal["content"]["application/json"]["schema"]["anyOf"]}
     assert refs == {"#/components/schemas/ErrorBody", "#/components/schemas/RefusedBody"}
     assert spec["components"]["schemas"]["RefusedBody"]["required"] == ["detail", "event_id"]
-
-
-# --- the shape: POST /scores is an ordinary route of an ordinary app ---------------------------------------------
-
-class Recorder:
-    """A middleware added after ``create_app``, the ordinary way: records each HTTP request and its answer."""
-
-    seen: list[tuple[str, str, int | None, str | None]]
-
-    def __init__(self, app: ASGIApp, *, seen: list[tuple[str, str, int | None, str | None]]) -> None:
-        self.app = app
-        self.seen = seen
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        answer: list[Message] = []
-
-        async def recording_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                answer.append(message)
-            await send(message)
-
-        await self.app(scope, receive, recording_send)
-        headers = dict(answer[0]["headers"]) if answer else {}
-        key = headers.get(b"idempotency-key")
-        self.seen.append((scope["method"], scope["path"], answer[0]["status"] if answer else None,
-                          None if key is None else key.decode()))
-
-
-async def test_a_middleware_added_later_sees_every_post_scores_request_and_its_answer() -> None:
-    seen: list[tuple[str, str, int | None, str | None]] = []
-    app = create_app(api_settings(max_body_bytes=4096), with_broker=False)
-    app.add_middleware(Recorder, seen=seen)
-    headers = {**JSON, "x-api-key": KEY1, "idempotency-key": "order-7"}
-    async with asgi_client(app) as client:
-        await client.post("/scores", content=GOOD, headers=JSON)  # 401
-        await client.post("/scores", content=b"x" * 5000, headers=headers)  # 413
-        await client.post("/scores", content=b"{bad", headers=headers)  # 400
-        await client.post("/scores", content=GOOD, headers=headers)  # 503: no broker
-        await client.get("/healthz")
-    assert seen == [("POST", "/scores", 401, None), ("POST", "/scores", 413, "order-7"),
-                    ("POST", "/scores", 400, "order-7"), ("POST", "/scores", 503, "order-7"),
-                    ("GET", "/healthz", 200, None)]
-
-
-async def test_the_route_that_serves_post_scores_is_the_one_openapi_documents() -> None:
-    app = create_app(api_settings(), with_broker=False)
-    served = [r for r in app.routes if isinstance(r, AsgiRoute)]
-    assert [(r.path, r.methods) for r in served] == [("/scores", {"POST"})]
-    assert isinstance(served[0].app, ScoresEndpoint)
-    operation = app.openapi()["paths"]["/scores"]["post"]
-    assert operation["operationId"] == served[0].unique_id
-    assert operation["summary"] == served[0].summary
-
-
-async def test_an_asgi_route_is_served_by_its_app_on_an_included_router_too() -> None:
-    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 202, "headers": []})
-        await send({"type": "http.response.body", "body": b"served"})
-
-    def declared(x_thing: Annotated[str | None, Header()] = None) -> None: ...
-
-    router = APIRouter()
-    router.routes.append(AsgiRoute("/thing", serve, declared=declared, methods=["POST"]))
-    app = FastAPI()
-    app.include_router(router, prefix="/v1")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-        posted = await client.post("/v1/thing")
-        got = await client.get("/v1/thing")
-    assert (posted.status_code, posted.text) == (202, "served")
-    assert got.status_code == 405 and got.headers["allow"] == "POST"
-    assert [p["name"] for p in app.openapi()["paths"]["/v1/thing"]["post"]["parameters"]] == ["x-thing"]

@@ -1,5 +1,5 @@
 """Pure parts of ``POST /scores``: event ids (scoped by API key, user and Idempotency-Key), generated keys, headers,
-body parsing, key matching, record encoding (``producer_api.scores``, ``idempotency``, ``auth``, ``kafka_io``)."""
+body parsing, key matching, record encoding."""
 
 from __future__ import annotations
 
@@ -13,9 +13,15 @@ from pydantic import SecretStr
 
 from producer_api.auth import matching_key
 from producer_api.errors import BadRequest
-from producer_api.idempotency import check_idempotency_key, idempotent_event_id, new_idempotency_key
+from producer_api.intake import (
+    check_content_type,
+    check_idempotency_key,
+    idempotent_event_id,
+    new_idempotency_key,
+    parse_score_request,
+    wants_async,
+)
 from producer_api.kafka_io import KeyPartitioner, encode, encode_request
-from producer_api.scores import check_content_type, parse_score_request, wants_async
 from schemas.events import ScoreEvent, ScoreRequest
 
 pytestmark = pytest.mark.unit

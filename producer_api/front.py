@@ -1,0 +1,93 @@
+"""The front door: the one pure-ASGI middleware of the write API (metrics -> API key -> body size -> POST /scores).
+
+One layer instead of three stacked middlewares, and ``POST /scores`` served right here by
+``ingest.ScoresEndpoint`` instead of through FastAPI's router and dependency resolution: in bench 2's profile
+that machinery, not our code, was the largest share of the CPU per request. Every other request goes on to the
+FastAPI app with a size-limited ``receive``.
+
+What it guarantees for every HTTP request: a 401 for a protected path without a valid key before a single body
+byte is read; a 413 for a declared ``Content-Length`` over the limit before reading (for ``POST /scores`` decided
+by ``ScoresEndpoint`` right after the ``Idempotency-Key`` header), and for a streamed body as soon as it passes
+the limit; one count (route, method, status) and one latency sample, 401 and 413 included; one
+key-free access log line.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from producer_api.asgi import ClientGone, declared_too_large, first_header, send_json
+from producer_api.auth import SCOPE_KEY, UNAUTHORIZED, ApiKeys
+from producer_api.ingest import ScoresEndpoint
+from producer_api.limits import BodyTooLarge, limited_receive, too_large_body
+from producer_api.metrics import UNMATCHED, ApiMetrics, log_access
+
+CLIENT_GONE = 499  # counted, never sent: the client left before its request was whole (nginx's code)
+
+
+class FrontDoor:
+    def __init__(self, app: ASGIApp, *, metrics: ApiMetrics, keys: ApiKeys, public_paths: frozenset[str],
+                 routes: frozenset[str], max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.keys = keys
+        self.public_paths = public_paths
+        self.routes = routes
+        self.max_body_bytes = max_body_bytes
+        self.too_large = too_large_body(max_body_bytes)
+        self.scores = ScoresEndpoint(max_body_bytes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+        try:
+            status = await self._serve(scope, receive, send)
+        finally:
+            elapsed = time.perf_counter() - start
+            path: str = scope["path"]
+            method: str = scope["method"]
+            self.metrics.record(path if path in self.routes else UNMATCHED, method, status, elapsed)
+            log_access(method, path, status, elapsed)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> int:
+        path = scope["path"]
+        if path not in self.public_paths:
+            key = self.keys.match(first_header(scope, b"x-api-key"))
+            if key is None:
+                return await send_json(send, 401, UNAUTHORIZED)
+            scope[SCOPE_KEY] = key
+            if path == "/scores" and scope["method"] == "POST":
+                try:  # checks the declared size itself, once it knows the Idempotency-Key its 413 carries
+                    return await self.scores(scope, receive, send, key)
+                except ClientGone:
+                    return CLIENT_GONE
+            if declared_too_large(scope, self.max_body_bytes):
+                return await send_json(send, 413, self.too_large)
+        elif declared_too_large(scope, self.max_body_bytes):
+            return await send_json(send, 413, self.too_large)
+        return await self._forward(scope, receive, send)
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> int:
+        """Everything but ``POST /scores``: the FastAPI app, its status code seen on the way out."""
+        status = 500
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive(receive, self.max_body_bytes), tracking_send)
+        except BodyTooLarge:
+            # normally the app's HTTPException handler answers; this covers a body read outside its reach
+            if started:
+                raise
+            return await send_json(send, 413, self.too_large)
+        return status

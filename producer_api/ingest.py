@@ -1,0 +1,105 @@
+"""``POST /scores`` as a plain ASGI handler, called by the front door: the hot path of the write API.
+
+Order: key (front door, before the body) -> ``Idempotency-Key`` (400 if malformed; generated if absent) ->
+declared body size (413, before reading) -> other headers, body size while reading, JSON and fields (400) ->
+catalog (422) -> produce, acknowledged by the broker (503 if not) -> wait, bounded, for the event's answer:
+``score-applied`` (200) or its dead letter (422, refused by the worker); past the bound, 202.
+
+From the moment the ``Idempotency-Key`` is known every answer carries it in an ``Idempotency-Key`` header: the
+client's, or the one generated for it, to retry with safely after a timeout or a 5xx.
+
+The answers are exactly those of the route documented in ``routes.py``; they are served here, not through
+FastAPI's routing and dependency resolution, because that machinery cost more CPU per request than the rest of
+the request (py-spy, bench 2).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+from pydantic import SecretStr
+from starlette.types import Receive, Scope, Send
+
+from producer_api import intake
+from producer_api.asgi import BodyTooLarge, declared_too_large, first_header, header_values, read_body, send_json
+from producer_api.errors import BadRequest
+from producer_api.kafka_io import EventLogUnavailable, encode_request
+from producer_api.limits import too_large_body
+from producer_api.replies import Refused
+from producer_api.state import ApiState
+
+UNAVAILABLE = orjson.dumps({"detail": "event log unavailable, retry"})
+RESPOND_ASYNC = (b"preference-applied", b"respond-async")
+IDEMPOTENCY_KEY = b"idempotency-key"
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")  # as Starlette decodes header values
+
+
+def _bad_request(exc: BadRequest) -> bytes:
+    return orjson.dumps({"detail": exc.detail, "errors": exc.errors})
+
+
+class ScoresEndpoint:
+    def __init__(self, max_body_bytes: int) -> None:
+        self.max_body_bytes = max_body_bytes
+        self.too_large = too_large_body(max_body_bytes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, api_key: SecretStr) -> int:
+        """Serve one request whose key was checked; returns the status code sent."""
+        state: ApiState = scope["state"]["api"]
+        try:
+            idem = intake.check_idempotency_key(_text(first_header(scope, IDEMPOTENCY_KEY)))
+        except BadRequest as exc:  # the one answer that cannot carry the key
+            return await send_json(send, 400, _bad_request(exc))
+        if idem is None:
+            idem = intake.new_idempotency_key()
+        echo = ((IDEMPOTENCY_KEY, idem.encode("ascii")),)  # printable ASCII: checked or generated
+        if declared_too_large(scope, self.max_body_bytes):
+            return await send_json(send, 413, self.too_large, echo)
+        try:
+            respond_async = intake.wants_async(header_values(scope, b"prefer"))
+            intake.check_content_type(_text(first_header(scope, b"content-type")))
+            score = intake.parse_score_request(await read_body(receive, self.max_body_bytes))
+        except BadRequest as exc:
+            return await send_json(send, 400, _bad_request(exc), echo)
+        except BodyTooLarge:
+            return await send_json(send, 413, self.too_large, echo)
+        if state.catalog.points(score.action_id) is None:
+            unknown = orjson.dumps({"detail": f"unknown action_id '{score.action_id}'"})
+            return await send_json(send, 422, unknown, echo)
+
+        event_log, replies, metrics = state.event_log, state.replies, state.metrics
+        if event_log is None or replies is None:
+            return await send_json(send, 503, UNAVAILABLE, echo)
+        event_id = intake.idempotent_event_id(api_key, score.user_id, idem)
+        key, value = encode_request(score, event_id, datetime.now(UTC))
+        accepted = orjson.dumps({"status": "accepted", "event_id": event_id})
+
+        # registered before producing, so the answer cannot pass it by
+        waiter = None if respond_async else replies.register(event_id, score.action_id)
+        try:
+            try:
+                await event_log.produce(key, value)
+            except EventLogUnavailable:
+                metrics.produce_errors.inc()
+                return await send_json(send, 503, UNAVAILABLE, echo)
+            if waiter is None:
+                metrics.replied_async.inc()
+                return await send_json(send, 202, accepted, (RESPOND_ASYNC, *echo))
+            answer = await replies.wait(waiter, state.settings.reply_timeout)
+            if answer is None:
+                metrics.replied_timeout.inc()
+                return await send_json(send, 202, accepted, echo)
+            if isinstance(answer, Refused):
+                metrics.replied_refused.inc()
+                return await send_json(send, 422, orjson.dumps({"detail": answer.reason, "event_id": event_id}),
+                                       echo)
+            metrics.replied_applied.inc()
+            body = orjson.dumps({"status": "success", "new_score": answer.new_score, "event_id": event_id})
+            return await send_json(send, 200, body, echo)
+        finally:
+            if waiter is not None:
+                replies.discard(event_id, waiter)

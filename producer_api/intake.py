@@ -1,0 +1,85 @@
+"""Reading a ``POST /scores`` request: content type, JSON body, ``Idempotency-Key``, ``Prefer``, event id.
+
+Every problem raises ``BadRequest`` (400) with a readable message; nothing here touches Kafka.
+
+Idempotency is scoped by (API key, ``user_id``, ``Idempotency-Key``): the event id is a hash of the three, so
+one key sent for two users is two events. A request without an ``Idempotency-Key`` gets one generated here;
+the answer carries it, and a retry with it has the same event id (and counts once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import orjson
+from pydantic import SecretStr, ValidationError
+
+from producer_api.errors import BadRequest, from_pydantic, problem, summary
+from schemas.events import ScoreRequest
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def check_content_type(value: str | None) -> None:
+    media_type = (value or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise BadRequest(
+            "Content-Type must be application/json",
+            [problem(("header", "content-type"), "must be application/json", "content_type")],
+        )
+
+
+def parse_score_request(body: bytes) -> ScoreRequest:
+    """One pass for a valid body (pydantic-core parses and validates the bytes); a body that fails is parsed
+    again the slow way only to word the 400 (malformed JSON / not an object / which fields)."""
+    try:
+        return ScoreRequest.model_validate_json(body)
+    except ValidationError:
+        pass
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"malformed JSON: {exc}", [problem(("body",), str(exc), "json_invalid")]) from None
+    if not isinstance(raw, dict):
+        raise BadRequest(
+            "request body must be a JSON object",
+            [problem(("body",), f"must be a JSON object, not {type(raw).__name__}", "object_type")],
+        )
+    try:
+        return ScoreRequest.model_validate(raw)
+    except ValidationError as exc:
+        errors = from_pydantic(exc.errors(include_url=False, include_input=False), ("body",))
+        raise BadRequest(summary("invalid request body", errors), errors) from None
+
+
+def check_idempotency_key(value: str | None) -> str | None:
+    """1..255 printable ASCII characters, or None when the header is absent."""
+    if value is None:
+        return None
+    if not 1 <= len(value) <= MAX_IDEMPOTENCY_KEY or not all(" " <= ch <= "~" for ch in value):
+        msg = f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"
+        loc = ("header", "idempotency-key")
+        raise BadRequest(f"Idempotency-Key {msg}", [problem(loc, msg, "idempotency_key")])
+    return value
+
+
+def wants_async(prefer_headers: list[str]) -> bool:
+    """RFC 7240: ``Prefer: respond-async`` (possibly among other preferences, in one or several headers)."""
+    for header in prefer_headers:
+        for preference in header.split(","):
+            name = preference.split(";", 1)[0].split("=", 1)[0].strip().lower()
+            if name == "respond-async":
+                return True
+    return False
+
+
+def new_idempotency_key() -> str:
+    """A key for a request that came without one: 32 hex digits (a valid ``Idempotency-Key`` itself)."""
+    return os.urandom(16).hex()
+
+
+def idempotent_event_id(api_key: SecretStr, user_id: str, idempotency_key: str) -> str:
+    """Deterministic per (API key, user_id, Idempotency-Key); reveals none of them."""
+    material = f"{api_key.get_secret_value()}\n{user_id}\n{idempotency_key}".encode()
+    return "idem-" + hashlib.sha256(material).hexdigest()[:40]
