@@ -20,9 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producer_api.asgi import ClientGone, declared_too_large, first_header, send_json
 from producer_api.auth import SCOPE_KEY, UNAUTHORIZED, ApiKeys
-from producer_api.ingest import ScoresEndpoint
 from producer_api.limits import BodyTooLarge, limited_receive, too_large_body
 from producer_api.metrics import UNMATCHED, ApiMetrics, log_access
+from producer_api.scores import ScoresEndpoint
 
 CLIENT_GONE = 499  # counted, never sent: the client left before its request was whole (nginx's code)
 
