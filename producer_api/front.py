@@ -1,7 +1,7 @@
 """The front door: the one pure-ASGI middleware of the write API (metrics -> API key -> body size -> POST /scores).
 
 One layer instead of three stacked middlewares, and ``POST /scores`` served right here by
-``ingest.ScoresEndpoint`` instead of through FastAPI's router and dependency resolution: in bench 2's profile
+``scores.ScoresEndpoint`` instead of through FastAPI's router and dependency resolution: in bench 2's profile
 that machinery, not our code, was the largest share of the CPU per request. Every other request goes on to the
 FastAPI app with a size-limited ``receive``.
 

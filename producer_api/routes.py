@@ -1,4 +1,4 @@
-"""The HTTP endpoints: ``POST /scores`` (declared here for OpenAPI, served by ``ingest``), ``GET /actions``,
+"""The HTTP endpoints: ``POST /scores`` (declared here for OpenAPI, served by ``scores``), ``GET /actions``,
 health, readiness and metrics.
 """
 
@@ -69,7 +69,7 @@ async def post_score(
         description="`respond-async`: answer 202 as soon as the event is durably logged")] = None,
 ) -> Response:
     # Documents the operation (no docstring: it would become the OpenAPI description); requests never get
-    # here: ``ingest.ScoresEndpoint`` serves them in the front door.
+    # here: ``scores.ScoresEndpoint`` serves them in the front door.
     raise RuntimeError("POST /scores is served by the front door, which is not installed in front of this route")
 
 
