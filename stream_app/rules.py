@@ -24,11 +24,11 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import orjson
-from aiokafka.partitioner import murmur2
 from pydantic import ValidationError
 
 from schemas.catalog import ActionCatalog
 from schemas.events import ScoreEvent
+from stream_app.record_batches import RecordBatches
 
 LOG_APPEND_TIME = 1  # Kafka's timestamp type of a record stamped by the broker
 DAY_MS = 86_400_000
@@ -83,7 +83,7 @@ class RecordRules:
         if found is None:
             if len(self._partition_of) >= KEY_CACHE:
                 self._partition_of.clear()
-            found = self._partition_of[(key, partitions)] = (murmur2(key) & 0x7FFFFFFF) % partitions
+            found = self._partition_of[(key, partitions)] = RecordBatches.partition_for(key, partitions)
         return found
 
     def check(self, message: Any, partitions: int) -> Accepted | Refusal:
