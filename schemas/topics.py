@@ -20,6 +20,8 @@ class TopicNames:
     applied: str = "score-applied"
     leaderboard_updates: str = "leaderboard-updates"
     candidates: str = "leaderboard-candidates"
+    user_standings: str = "user-standings"
+    rank_changes: str = "rank-changes"
 
     @classmethod
     def with_prefix(cls, prefix: str) -> TopicNames:
@@ -42,7 +44,8 @@ def contract_topics(
     """The public contract's topics with their settings.
 
     ``score-events`` is the audit log (retention ``audit_retention_ms``, -1 = forever), stamped by the broker;
-    ``leaderboard-updates`` is compacted so its latest value per board is the current board.
+    ``leaderboard-updates`` is compacted so its latest value per board is the current board; ``user-standings``
+    is compacted so its latest value per user is the user's current standing (what read replicas rank from).
     """
     specs = [
         TopicSpec(names.score_events, partitions, {"retention.ms": str(audit_retention_ms),
@@ -53,5 +56,8 @@ def contract_topics(
         TopicSpec(names.leaderboard_updates, 1, {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1",
                                                  "segment.ms": str(3600 * 1000)}),
         TopicSpec(names.candidates, 1, {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}),
+        TopicSpec(names.user_standings, partitions, {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1",
+                                                     "segment.ms": str(3600 * 1000)}),
+        TopicSpec(names.rank_changes, partitions, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete"}),
     ]
     return [TopicSpec(s.name, s.partitions, s.config, replication_factor, s.enforced) for s in specs]

@@ -16,11 +16,16 @@ from starlette.staticfiles import StaticFiles
 
 from sse_server.board_feed import BoardFeed
 from sse_server.boards import BoardStore
-from sse_server.broadcast import Broadcaster, follow_periods, send_heartbeats
+from sse_server.broadcast import Broadcaster, follow_periods, send_heartbeats, utc_now
 from sse_server.eventstream import StreamFastPath, end_streams_on_exit
 from sse_server.metrics import SseMetrics
-from sse_server.routes import ReadModel, router
+from sse_server.personal import PersonalStandings, follow_standings
+from sse_server.routes import ReadModel, ReadyWhenAll, router
 from sse_server.settings import SseSettings
+from sse_server.standings import StandingsIndex
+from sse_server.standings_feed import StandingsFeed
+from sse_server.standings_reads import StandingsReads
+from sse_server.standings_routes import router as standings_router
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -40,25 +45,37 @@ async def validation_error_to_400(_request: Request, exc: Exception) -> JSONResp
 
 def create_app(settings: SseSettings, *, tail_kafka: bool = True) -> FastAPI:
     """The app. ``tail_kafka=False`` (HTTP-layer tests) starts no consumer: the feed is filled in-process
-    through ``model.feed.handle(key, value)`` and counts as caught up from the start."""
+    through ``model.feed.handle(key, value)`` (boards) and ``model.standings_feed.handle_batch`` (standings) and
+    counts as caught up from the start."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         metrics = SseMetrics()
         store = BoardStore()
-        broadcaster = Broadcaster(store, metrics)
+        index = StandingsIndex(settings.period_retention)
+        reads = StandingsReads(index)
+        personal = PersonalStandings(reads, utc_now)
+        broadcaster = Broadcaster(store, metrics, players=lambda board: len(index.boards.get(board) or ()),
+                                  personal=personal)
         feed = BoardFeed(settings, store, broadcaster.board_changed, metrics)
+        standings_feed = StandingsFeed(settings, index, metrics, personal.changed)
+        ready = ReadyWhenAll(metrics, feed.caught_up, standings_feed.caught_up)
         tasks = [
-            asyncio.create_task(follow_periods(broadcaster), name="sse-periods"),
+            asyncio.create_task(ready.watch(), name="sse-ready"),
+            asyncio.create_task(follow_periods(broadcaster, index), name="sse-periods"),
+            asyncio.create_task(follow_standings(personal, settings.sse_standing_interval_ms / 1000),
+                                name="sse-standings"),
             asyncio.create_task(send_heartbeats(broadcaster, settings.sse_heartbeat_s), name="sse-heartbeats"),
             asyncio.create_task(end_streams_on_exit(broadcaster), name="sse-exit"),
         ]
         if tail_kafka:
             tasks.append(asyncio.create_task(feed.run(), name="sse-board-feed"))
+            tasks.append(asyncio.create_task(standings_feed.run(), name="sse-standings-feed"))
         else:
             feed.mark_caught_up()
+            standings_feed.mark_caught_up()
         try:
-            yield {"model": ReadModel(settings, feed, broadcaster, metrics)}
+            yield {"model": ReadModel(settings, feed, broadcaster, metrics, reads, standings_feed)}
         finally:
             for task in tasks:
                 task.cancel()
@@ -73,5 +90,6 @@ def create_app(settings: SseSettings, *, tail_kafka: bool = True) -> FastAPI:
             allow_headers=["Last-Event-ID", "Cache-Control"], max_age=600,
         )
     app.include_router(router)
+    app.include_router(standings_router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     return app

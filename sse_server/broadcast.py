@@ -26,9 +26,12 @@ import orjson
 from starlette.types import Message, Send
 
 from schemas.leaderboard import WINDOWS, Window
+from schemas.standings import BOARD
 from sse_server.boards import BoardStore, current_board_id, window_of
 from sse_server.delivery import END, Subscriber, body
 from sse_server.metrics import SseMetrics
+from sse_server.personal import PersonalStandings
+from sse_server.standings import StandingsIndex
 
 EVENT_NAME = "leaderboard_update"
 PING = b": ping\n\n"
@@ -66,9 +69,12 @@ class Broadcaster:
     """Latest frame per window, the open streams per window, and what each stream lacks."""
 
     def __init__(
-        self, store: BoardStore, metrics: SseMetrics, clock: Callable[[], datetime] = utc_now
+        self, store: BoardStore, metrics: SseMetrics, clock: Callable[[], datetime] = utc_now,
+        players: Callable[[str], int] = lambda _board: 0, personal: PersonalStandings | None = None,
     ) -> None:
         self.store = store
+        self.players = players  # board id -> its number of players (the rank index), for ``total_players``
+        self.personal = personal
         self.metrics = metrics
         self.clock = clock
         self._seq = itertools.count()
@@ -81,11 +87,13 @@ class Broadcaster:
 
     def _build(self, window: Window, now: datetime) -> Frame:
         snapshot = self.store.current(window, now)
-        data: dict[str, Any] = snapshot.model_dump(mode="json")
+        board = current_board_id(window, now)
+        data: dict[str, Any] = {**snapshot.model_dump(mode="json"), "board": BOARD,
+                                "total_players": self.players(board)}
         self.metrics.frames_built.labels(window).inc()
         event = encode_event(snapshot.version, orjson.dumps(data))
         return Frame(
-            seq=next(self._seq), window=window, board=current_board_id(window, now), version=snapshot.version,
+            seq=next(self._seq), window=window, board=board, version=snapshot.version,
             body=data, event=event, message=body(event),
         )
 
@@ -140,11 +148,13 @@ class Broadcaster:
         windows = WINDOWS if window is None else (window,)
         return sum(len(self._subscribers[w]) for w in windows)
 
-    def subscribe(self, window: Window, last_event_id: str | None, retry_ms: int, send: Send) -> Subscriber:
+    def subscribe(self, window: Window, last_event_id: str | None, retry_ms: int, send: Send,
+                  user_id: str | None = None) -> Subscriber:
         """Open a stream on ``send`` (the response has started): the ``retry:`` hint and the current board,
-        unless ``Last-Event-ID`` says the client has it, then every change until ``unsubscribe``."""
+        unless ``Last-Event-ID`` says the client has it, then every change until ``unsubscribe``; with
+        ``user_id``, that user's ``standing`` at once and whenever it moves (:mod:`sse_server.personal`)."""
         frame = self.frame(window)
-        sub = Subscriber(window, send, self._due)
+        sub = Subscriber(window, send, self._due, user_id)
         sub.last_seq, sub.pings = frame.seq, self._pings
         self._subscribers[window].add(sub)
         self.metrics.clients.labels(window).inc()
@@ -153,6 +163,8 @@ class Broadcaster:
             first += frame.event
             self._sent[window] += 1
             self._count_sent()
+        if user_id is not None and self.personal is not None:
+            first += self.personal.first(sub)
         sub.write(body(first))
         if self.closed:
             sub.close()
@@ -161,6 +173,8 @@ class Broadcaster:
     def unsubscribe(self, sub: Subscriber) -> None:
         """The client went away: forget it."""
         sub.stop()
+        if self.personal is not None:
+            self.personal.discard(sub)
         if sub in self._subscribers[sub.window]:
             self._subscribers[sub.window].discard(sub)
             self.metrics.clients.labels(sub.window).dec()
@@ -172,10 +186,13 @@ class Broadcaster:
         frame = self._frames[sub.window]
         ping = sub.pings != self._pings
         sub.pings = self._pings
+        standing, sub.standing_due = sub.standing_due or b"", None
         if frame.seq != sub.last_seq:
             sub.last_seq = frame.seq
             self._sent[sub.window] += 1
-            return body(frame.event + PING) if ping else frame.message
+            return body(frame.event + standing + PING) if ping or standing else frame.message
+        if standing:
+            return body(standing + PING) if ping else body(standing)
         return PING_MESSAGE if ping else None
 
     def _count_sent(self) -> None:
@@ -192,8 +209,11 @@ async def send_heartbeats(broadcaster: Broadcaster, interval: float) -> None:
         broadcaster.heartbeat()
 
 
-async def follow_periods(broadcaster: Broadcaster, interval: float = 1.0) -> None:
-    """Republish the daily/weekly windows when the UTC day or ISO week rolls over (for the app's lifetime)."""
+async def follow_periods(broadcaster: Broadcaster, index: StandingsIndex | None = None, interval: float = 1.0) -> None:
+    """Republish the daily/weekly windows when the UTC day or ISO week rolls over, and forget the rank index's
+    boards past the retention (for the app's lifetime)."""
     while True:
         await asyncio.sleep(interval)
         broadcaster.sync()
+        if index is not None:
+            index.prune(broadcaster.clock())

@@ -62,10 +62,15 @@ class _Resume:
 class Subscriber:
     """One open stream: its ASGI ``send``, what it was last sent, and whether a send is in flight."""
 
-    __slots__ = ("window", "send", "due", "last_seq", "pings", "busy", "pending", "closing", "done", "task")
+    __slots__ = ("window", "send", "due", "last_seq", "pings", "busy", "pending", "closing", "done", "task",
+                 "user_id", "standing", "standing_due")
 
-    def __init__(self, window: Window, send: Send, due: Callable[[Subscriber], Message | None]) -> None:
+    def __init__(self, window: Window, send: Send, due: Callable[[Subscriber], Message | None],
+                 user_id: str | None = None) -> None:
         self.window = window
+        self.user_id = user_id  # a personal stream: also sent this user's standing (sse_server.personal)
+        self.standing: tuple[Any, Any] = (None, None)  # (rank, score) last sent
+        self.standing_due: bytes | None = None  # a standing event not sent yet
         self.send = send
         self.due = due  # what this client lacks now (None: nothing), consumed when returned
         self.last_seq = -1

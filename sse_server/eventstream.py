@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from schemas.leaderboard import WINDOWS, Window
 from sse_server.broadcast import Broadcaster
 from sse_server.delivery import END
+from sse_server.standings_reads import BadParameter, check_user_id
 
 PATH = "/leaderboard/stream"
 HEADERS = {"Cache-Control": "no-store", "Connection": "keep-alive", "X-Accel-Buffering": "no"}
@@ -36,9 +37,11 @@ class EventStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, broadcaster: Broadcaster, window: Window, last_event_id: str | None, retry_ms: int) -> None:
+    def __init__(self, broadcaster: Broadcaster, window: Window, last_event_id: str | None, retry_ms: int,
+                 user_id: str | None = None) -> None:
         self.broadcaster = broadcaster
         self.window = window
+        self.user_id = user_id
         self.last_event_id = last_event_id
         self.retry_ms = retry_ms
         self.status_code = 200
@@ -50,7 +53,7 @@ class EventStream(Response):
         if scope.get("method") == "HEAD":  # headers only: an endless body would wedge the connection
             await send(END)
             return
-        sub = self.broadcaster.subscribe(self.window, self.last_event_id, self.retry_ms, send)
+        sub = self.broadcaster.subscribe(self.window, self.last_event_id, self.retry_ms, send, self.user_id)
         try:  # after the response is complete (shutdown) receive() also says http.disconnect
             while (await receive())["type"] != "http.disconnect":
                 pass
@@ -89,10 +92,21 @@ class StreamFastPath:
         model = scope.get("state", {}).get("model")
         if model is None or scope["method"] not in ("GET", "HEAD"):
             return None
-        windows = [v for k, v in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-                   if k == "window"]
+        params = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        windows = [v for k, v in params if k == "window"]
         if len(windows) > 1 or (windows and windows[0] not in WINDOWS):
             return None
+        users = [v for k, v in params if k == "user_id"]
+        if len(users) > 1:
+            return None
+        if users:
+            raw = scope["query_string"].decode("utf-8", "replace")  # user ids are UTF-8, not latin-1
+            users = [v for k, v in parse_qsl(raw, keep_blank_values=True) if k == "user_id"]
+            try:
+                check_user_id(users[0])
+            except BadParameter:
+                return None
         window = cast(Window, windows[0] if windows else "alltime")
         last_event_id = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"last-event-id"), None)
-        return EventStream(model.broadcaster, window, last_event_id, model.settings.sse_retry_ms)
+        return EventStream(model.broadcaster, window, last_event_id, model.settings.sse_retry_ms,
+                           users[0] if users else None)

@@ -36,8 +36,16 @@ class SseMetrics:
             "scoreboard_sse_consumer_lag", "records of leaderboard-updates not read yet (all partitions)",
             registry=self.registry,
         )
+        self.standings_lag = Gauge(
+            "scoreboard_sse_standings_lag", "records of user-standings not read yet (all partitions)",
+            registry=self.registry,
+        )
+        self.standings_records = Counter(
+            "scoreboard_sse_standings_records", "user-standings records read, by outcome",
+            ["outcome"], registry=self.registry,
+        )
         self.ready = Gauge(
-            "scoreboard_sse_ready", "1 once the board feed has caught up with the log",
+            "scoreboard_sse_ready", "1 once the board and standings feeds have caught up with their logs",
             registry=self.registry,
         )
         self._last_update: float | None = None

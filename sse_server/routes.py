@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
 import orjson
@@ -10,11 +12,14 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas.leaderboard import Window
+from schemas.standings import BOARD, BoardBody, RowsBody
 from sse_server.board_feed import BoardFeed
 from sse_server.broadcast import Broadcaster
 from sse_server.eventstream import EventStream
 from sse_server.metrics import SseMetrics
 from sse_server.settings import SseSettings
+from sse_server.standings_feed import StandingsFeed
+from sse_server.standings_reads import BadParameter, StandingsReads, check_user_id, resolve
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,21 @@ class ReadModel:
     feed: BoardFeed
     broadcaster: Broadcaster
     metrics: SseMetrics
+    standings: StandingsReads
+    standings_feed: StandingsFeed
+
+
+class ReadyWhenAll:
+    """``scoreboard_sse_ready`` is 1 once every feed has caught up with its log (``/readyz`` says the same)."""
+
+    def __init__(self, metrics: SseMetrics, *events: asyncio.Event) -> None:
+        self.metrics = metrics
+        self.events = events
+
+    async def watch(self) -> None:
+        for event in self.events:
+            await event.wait()
+        self.metrics.ready.set(1)
 
 
 async def get_model(request: Request) -> ReadModel:  # async: sync dependencies run in a thread pool
@@ -35,6 +55,7 @@ async def get_model(request: Request) -> ReadModel:  # async: sync dependencies 
 Model = Annotated[ReadModel, Depends(get_model)]
 WindowParam = Annotated[Window, Query(description="alltime, daily (current UTC day) or weekly (ISO week)")]
 NO_STORE = {"Cache-Control": "no-store"}
+PAGE_MAX = 100  # the largest page anywhere in the board
 
 router = APIRouter()
 
@@ -46,7 +67,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(model: Model) -> Response:
-    if model.feed.caught_up.is_set():
+    if model.feed.caught_up.is_set() and model.standings_feed.caught_up.is_set():
         return Response(orjson.dumps({"status": "ready"}), media_type="application/json")
     return Response(orjson.dumps({"status": "catching up"}), status_code=503, media_type="application/json")
 
@@ -56,12 +77,29 @@ async def metrics(model: Model) -> Response:
     return Response(generate_latest(model.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/leaderboard")
-async def leaderboard(model: Model, window: WindowParam = "alltime", limit: int = 10) -> Response:
-    """The window's current board, top ``limit`` rows (1..SCOREBOARD_TOP_K); ``version`` = SSE event id."""
+@router.get("/leaderboard", response_model=BoardBody | RowsBody,
+            responses={400: {"description": "a bad parameter (the message names it)"}})
+async def leaderboard(
+    model: Model, window: WindowParam = "alltime", limit: int = 10,
+    offset: Annotated[int | None, Query(ge=0, description="0-based rank offset: a page anywhere in the board, "
+                                                          "from the rank index")] = None,
+    board: Annotated[str, Query(description=f"the board ({BOARD!r})")] = BOARD,
+) -> Response:
+    """Without ``offset``: the window's current board, top ``limit`` rows (1..SCOREBOARD_TOP_K), ``version`` = the
+    SSE event id. With ``offset``: rows ``offset+1 .. offset+limit`` of the whole board (``limit`` 1..100 when
+    ``offset`` > 0), from the rank index, ``version`` = the index's; rows beyond the end are simply absent."""
     top_k = model.settings.top_k
-    if not 1 <= limit <= top_k:
-        raise HTTPException(400, f"limit must be between 1 and {top_k}")
+    most = top_k if not offset else PAGE_MAX
+    if not 1 <= limit <= most:
+        raise HTTPException(400, f"limit must be between 1 and {most}")
+    now = datetime.now(UTC)
+    try:
+        scope = resolve(window, None, board, now)
+    except BadParameter as exc:
+        raise HTTPException(400, str(exc)) from None
+    if offset is not None:
+        return Response(orjson.dumps(model.standings.page(scope, offset, limit, now)),
+                        media_type="application/json", headers=NO_STORE)
     body = model.broadcaster.frame(window).body
     return Response(orjson.dumps({**body, "data": body["data"][:limit]}), media_type="application/json",
                     headers=NO_STORE)
@@ -72,9 +110,18 @@ async def leaderboard_stream(
     model: Model,
     window: WindowParam = "alltime",
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    user_id: Annotated[str | None, Query(description="also send this player's `standing` event (the "
+                                                     "GET /leaderboard/users/{user_id} body) at connect and "
+                                                     "whenever their rank or score changes")] = None,
 ) -> EventStream:
-    """``text/event-stream`` of ``leaderboard_update`` events (``id:`` = version), one per board change.
+    """``text/event-stream`` of ``leaderboard_update`` events (``id:`` = version), one per board change; with
+    ``user_id``, also ``standing`` events (no ``id:``).
 
     Plain requests are served by ``eventstream.StreamFastPath`` before the router (same stream, less memory
-    per client); this route answers the rest (400 for a bad window) and documents the endpoint."""
-    return EventStream(model.broadcaster, window, last_event_id, model.settings.sse_retry_ms)
+    per client); this route answers the rest (400 for a bad window or user_id) and documents the endpoint."""
+    if user_id is not None:
+        try:
+            check_user_id(user_id)
+        except BadParameter as exc:
+            raise HTTPException(400, str(exc)) from None
+    return EventStream(model.broadcaster, window, last_event_id, model.settings.sse_retry_ms, user_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -20,6 +21,10 @@ class SseSettings(CommonSettings):
       SCOREBOARD_SSE_HEARTBEAT_S  seconds between ``: ping`` comment heartbeats, at most 15 (default 15)
       SCOREBOARD_SSE_RETRY_MS     the ``retry:`` reconnect hint sent to browsers, in ms (default 3000)
       SCOREBOARD_CORS_ORIGINS     comma-separated browser origins allowed by CORS (default empty: no CORS)
+      SCOREBOARD_SSE_STANDING_INTERVAL_MS  how often personal streams (``?user_id=``) are checked for a moved
+                                  standing, in ms (default 100): standing events are coalesced to this
+      SCOREBOARD_PERIOD_RETENTION_DAYS  days a daily/weekly period stays in the rank index after it ends (default 7,
+                                  as the worker)
     """
 
     model_config = SettingsConfigDict(frozen=True)
@@ -28,9 +33,16 @@ class SseSettings(CommonSettings):
     sse_port: int = Field(8001, ge=0, le=65535, validation_alias=env("SCOREBOARD_SSE_PORT"))
     sse_heartbeat_s: float = Field(15.0, gt=0, le=15, validation_alias=env("SCOREBOARD_SSE_HEARTBEAT_S"))
     sse_retry_ms: int = Field(3000, ge=0, le=600_000, validation_alias=env("SCOREBOARD_SSE_RETRY_MS"))
+    sse_standing_interval_ms: int = Field(100, ge=10, le=60_000,
+                                          validation_alias=env("SCOREBOARD_SSE_STANDING_INTERVAL_MS"))
+    period_retention_days: int = Field(7, ge=0, validation_alias=env("SCOREBOARD_PERIOD_RETENTION_DAYS"))
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         (), validation_alias=env("SCOREBOARD_CORS_ORIGINS")
     )
+
+    @property
+    def period_retention(self) -> timedelta:
+        return timedelta(days=self.period_retention_days)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -5,8 +5,10 @@ Per batch (one fetch, handed over by :mod:`stream_app.faust_internals.batch_cons
 replay or a client retry, aggregate the new user states in memory, then write each partition's event records in
 decision order and each changed user once after them — one RocksDB write batch and one run of changelog records per
 partition, in the partition that owns the user's events. One ``score-applied`` record answers each event (a retry
-repeats the first answer). Everything is handed to the producer before the batch is acknowledged, and Faust flushes
-the producer before it commits.
+repeats the first answer), and one ``user-standings`` record carries each changed user's standing, in the same
+record batches as the table's changelog (a replay writes both again: the topic is never behind the table).
+Everything is handed to the producer before the batch is acknowledged, and Faust flushes the producer before
+it commits.
 
 No record can stop the worker: each one is decided on its own, and its effects (new user state, event record,
 answer) join the batch only once it is fully decided. A record whose decision raises — an input kind nobody
@@ -53,6 +55,14 @@ class PendingUser(NamedTuple):
 
 
 Pending = dict[tuple[int, str], PendingUser]  # (partition, user_id) -> the user in this batch
+
+
+def encode_standing(user_id: str, state: UserState) -> bytes:
+    """A ``user-standings`` value (:class:`schemas.standings.UserStanding`), encoded without building the model."""
+    return orjson.dumps({"user_id": user_id, "username": state.username,
+                         "boards": {b: {"score": s, "since": t} for b, (s, t) in state.boards.items()}})
+
+
 class Refused(Exception):
     """A valid record the state says cannot be applied (the reason goes to the dead letters)."""
 
@@ -122,6 +132,7 @@ class Ingestor:
         for partition, items in writes.items():
             self.store.write(partition, items)
         await self._add_replies(replies)
+        await self._add_standings(users)
         await self.batches.send()
         await self.sweep_due({m.partition: m for m in messages})
         return changes
@@ -138,6 +149,19 @@ class Ingestor:
             key = message.key
             partition = message.partition if same else self.batches.partition_for(key, count)
             self.batches.add(topic, partition, key, value)
+
+    async def _add_standings(self, users: Pending) -> None:
+        """One ``user-standings`` record per user the batch touched (applied or replayed): the user's state as the
+        table now holds it, keyed by user, in the source partition when both topics have as many partitions."""
+        if not users:
+            return
+        topic = self.topics.standings
+        count = await self.batches.partition_count(topic)
+        same = count == await self.batches.partition_count(self.topics.score_events.get_topic_name())
+        for (partition, user_id), (state, _) in users.items():
+            key = user_id.encode()
+            self.batches.add(topic, partition if same else self.batches.partition_for(key, count), key,
+                             encode_standing(user_id, state))
 
     async def sweep_due(self, last_message_by_partition: dict[int, Any]) -> None:
         """Forget event ids whose idempotency window is over (storage hygiene: lookups already ignore them)."""

@@ -44,6 +44,8 @@ class WorkerTopics:
     dlq: Output
     applied: Output
     updates: Output
+    standings: str  # user-standings: written in the ingest's record batches (record_batches), beside the changelog
+    rank_changes: Output
 
 
 def create_topics(app: Any, names: TopicNames, partitions: int, guard: SendGuard) -> WorkerTopics:
@@ -57,4 +59,6 @@ def create_topics(app: Any, names: TopicNames, partitions: int, guard: SendGuard
         dlq=Output(app, names.dlq, guard),
         applied=Output(app, names.applied, guard),
         updates=Output(app, names.leaderboard_updates, guard),
+        standings=names.user_standings,
+        rank_changes=Output(app, names.rank_changes, guard),
     )
