@@ -86,10 +86,10 @@ async def leaderboard(
     board: Annotated[str, Query(description=f"the board ({BOARD!r})")] = BOARD,
 ) -> Response:
     """Without ``offset``: the window's current board, top ``limit`` rows (1..SCOREBOARD_TOP_K), ``version`` = the
-    SSE event id. With ``offset``: rows ``offset+1 .. offset+limit`` of the whole board (``limit`` 1..100 when
-    ``offset`` > 0), from the rank index, ``version`` = the index's; rows beyond the end are simply absent."""
+    SSE event id. With ``offset``: rows ``offset+1 .. offset+limit`` of the whole board (``limit`` 1..100), from
+    the rank index, ``version`` = the index's; rows beyond the end are simply absent."""
     top_k = model.settings.top_k
-    most = top_k if not offset else PAGE_MAX
+    most = top_k if offset is None else PAGE_MAX
     if not 1 <= limit <= most:
         raise HTTPException(400, f"limit must be between 1 and {most}")
     now = datetime.now(UTC)

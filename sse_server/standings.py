@@ -174,7 +174,10 @@ class StandingsIndex:
 def _decode(user_id: str, value: bytes) -> tuple[dict[str, tuple[int, int]], str | None]:
     """A ``user-standings`` value checked by hand (a million of them are read at start): ValueError with the
     reason when it is not one."""
-    raw: Any = orjson.loads(value)
+    try:
+        raw: Any = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"value is not JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise ValueError("value is not a JSON object")
     if raw.get("user_id") != user_id:

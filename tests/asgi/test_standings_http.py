@@ -1,0 +1,138 @@
+"""The standings endpoints in-process (httpx.ASGITransport): bodies, agreement between endpoints, 400s and 404s.
+
+The rank index is filled with the same ``user-standings`` record bytes the worker writes; exactness against the
+real pipeline is tested on the broker (``tests/integration/test_standings.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from schemas.periods import board_id, period_for
+from tests.fixtures.sse import AsgiSse, board_record, standing_record
+
+pytestmark = pytest.mark.asgi
+
+SseFactory = Callable[..., contextlib.AbstractAsyncContextManager[AsgiSse]]
+NOW = datetime.now(UTC)
+DAILY = board_id("daily", period_for("daily", NOW))
+# 50 users: scores 0..49 with ties in pairs (user-00 and user-01 both 0, ...); the earlier "since" ranks first
+USERS = {f"user-{i:02d}": (i // 2, 1000 - i) for i in range(50)}
+
+
+def expected_order() -> list[str]:
+    return [u for u, _ in sorted(USERS.items(), key=lambda item: (-item[1][0], item[1][1], item[0]))]
+
+
+async def filled(sse: AsgiSse) -> None:
+    sse.standings(*(standing_record(u, {"alltime": v, DAILY: (v[0] * 2, v[1])}, u.title())
+                    for u, v in USERS.items()))
+
+
+async def get(sse: AsgiSse, path: str, **params: Any) -> Any:
+    response = await sse.client.get(path, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_a_users_standing_is_exact_with_meta(sse_asgi: SseFactory) -> None:
+    order = expected_order()
+    async with sse_asgi() as sse:
+        await filled(sse)
+        for rank, user in enumerate(order, 1):
+            body = await get(sse, f"/leaderboard/users/{user}")
+            assert (body["rank"], body["score"], body["username"]) == (rank, USERS[user][0], user.title())
+            assert body["top_percent"] == round(100 * rank / 50, 2)
+        daily = await get(sse, f"/leaderboard/users/{order[0]}", window="daily")
+    assert {k: body[k] for k in ("window", "period", "board", "total_players")} == \
+        {"window": "alltime", "period": None, "board": "global", "total_players": 50}
+    assert isinstance(body["version"], int) and body["timestamp"].endswith("Z")
+    assert (daily["window"], daily["period"], daily["score"]) == ("daily", DAILY.split(":")[1], USERS[order[0]][0] * 2)
+
+
+async def test_around_friends_and_pages_agree_with_each_other(sse_asgi: SseFactory) -> None:
+    order = expected_order()
+    async with sse_asgi() as sse:
+        await filled(sse)
+        around = await get(sse, f"/leaderboard/around/{order[20]}", radius=3)
+        page = await get(sse, "/leaderboard", offset=17, limit=7)
+        friends = await get(sse, "/leaderboard/users", ids=f"{order[40]},nobody,{order[3]},{order[20]}")
+        top_end = await get(sse, f"/leaderboard/around/{order[0]}", radius=2)
+        bottom_end = await get(sse, f"/leaderboard/around/{order[-1]}", radius=2)
+        beyond = await get(sse, "/leaderboard", offset=48, limit=100)
+    assert around["data"] == page["data"]
+    assert [r["rank"] for r in around["data"]] == list(range(18, 25))
+    assert [r["user_id"] for r in around["data"]] == order[17:24]
+    assert around["version"] == page["version"] == friends["version"]
+    assert [(r["rank"], r["user_id"]) for r in friends["data"]] == [(4, order[3]), (21, order[20]), (41, order[40])]
+    assert friends["missing"] == ["nobody"]
+    assert [r["rank"] for r in top_end["data"]] == [1, 2, 3]
+    assert [r["rank"] for r in bottom_end["data"]] == [48, 49, 50]
+    assert [r["rank"] for r in beyond["data"]] == [49, 50]
+
+
+async def test_the_top_body_carries_board_and_total_players_and_equals_the_index_top(sse_asgi: SseFactory) -> None:
+    order = expected_order()
+    async with sse_asgi(top_k=10) as sse:
+        await filled(sse)
+        sse.feed(board_record("alltime", 7, [(u, USERS[u][0]) for u in order[:10]],
+                              usernames={u: u.title() for u in order}))
+        top = await get(sse, "/leaderboard", limit=10)
+        page = await get(sse, "/leaderboard", offset=0, limit=10)
+    assert (top["board"], top["total_players"], top["version"]) == ("global", 50, 7)
+    assert top["data"] == page["data"]
+
+
+async def test_a_user_with_no_score_is_404_with_a_message(sse_asgi: SseFactory) -> None:
+    async with sse_asgi() as sse:
+        await filled(sse)
+        for path in ("/leaderboard/users/nobody", "/leaderboard/around/nobody"):
+            response = await sse.client.get(path)
+            assert response.status_code == 404 and "nobody" in response.json()["detail"]
+        gone = await sse.client.get("/leaderboard/users/user-01", params={"period": "2020-01-01", "window": "daily"})
+        assert gone.status_code == 404
+
+
+@pytest.mark.parametrize(("path", "params", "name"), [
+    ("/leaderboard/around/user-01", {"radius": "51"}, "radius"),
+    ("/leaderboard/around/user-01", {"radius": "-1"}, "radius"),
+    ("/leaderboard/around/user-01", {"radius": "x"}, "radius"),
+    ("/leaderboard", {"offset": "-1"}, "offset"),
+    ("/leaderboard", {"offset": "5", "limit": "101"}, "limit"),
+    ("/leaderboard", {"offset": "5", "limit": "0"}, "limit"),
+    ("/leaderboard", {"offset": "0", "limit": "101"}, "limit"),
+    ("/leaderboard/users", {"ids": ""}, "ids"),
+    ("/leaderboard/users", {"ids": ",".join(f"u{i}" for i in range(101))}, "ids"),
+    ("/leaderboard/users", {"ids": "a,b\x01"}, "ids"),
+    ("/leaderboard/users", {}, "ids"),
+    ("/leaderboard/users/user-01", {"window": "monthly"}, "window"),
+    ("/leaderboard/users/user-01", {"board": "speedrun"}, "board"),
+    ("/leaderboard/users/user-01", {"window": "daily", "period": "2026-13-01"}, "period"),
+    ("/leaderboard/users/user-01", {"window": "weekly", "period": "2026-12-01"}, "period"),
+    ("/leaderboard/users/user-01", {"period": "2026-12-01"}, "period"),
+    ("/leaderboard/users/" + "x" * 129, {}, "user_id"),
+    ("/leaderboard", {"board": "speedrun"}, "board"),
+    ("/leaderboard/stream", {"user_id": "x" * 129}, "user_id"),
+])
+async def test_a_bad_parameter_is_400_naming_it(sse_asgi: SseFactory, path: str, params: dict[str, str],
+                                                name: str) -> None:
+    async with sse_asgi() as sse:
+        await filled(sse)
+        response = await sse.client.get(path, params=params)
+    assert response.status_code == 400, response.text
+    assert name in response.json()["detail"]
+
+
+async def test_an_undecodable_standings_record_is_skipped_and_counted(sse_asgi: SseFactory) -> None:
+    async with sse_asgi() as sse:
+        await filled(sse)
+        sse.standings((b"user-01", b"{broken"), standing_record("user-99", {"alltime": (1000, 0)}))
+        assert (await get(sse, "/leaderboard/users/user-99"))["rank"] == 1
+        assert (await get(sse, "/leaderboard/users/user-01"))["score"] == USERS["user-01"][0]
+        metrics = (await sse.client.get("/metrics")).text
+    assert 'scoreboard_sse_standings_records_total{outcome="invalid"} 1.0' in metrics
