@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from schemas.leaderboard import LeaderboardRow, LeaderboardSnapshot, Window
 
@@ -61,8 +61,19 @@ class StandingsMeta(BaseModel):
     timestamp: datetime
 
 
+_META_EXAMPLE: dict[str, JsonValue] = {"window": "alltime", "period": None, "board": BOARD, "total_players": 1_000_000,
+                 "version": 1764559871123456, "timestamp": "2026-12-01T03:31:11.123456Z"}
+_ROWS_EXAMPLE: list[JsonValue] = [{"rank": 41_527, "user_id": "u-7319", "username": "Mira", "score": 1250},
+                 {"rank": 41_528, "user_id": "u-0042", "username": "Jonas", "score": 1250},
+                 {"rank": 41_529, "user_id": "u-5120", "username": None, "score": 1245}]
+
+
 class UserStandingBody(StandingsMeta):
     """``GET /leaderboard/users/{user_id}``."""
+
+    model_config = ConfigDict(frozen=True, json_schema_extra={"examples": [
+        {"user_id": "u-0042", "username": "Jonas", "score": 1250, "rank": 41_528, "top_percent": 4.15,
+         **_META_EXAMPLE}]})
 
     user_id: str
     username: str | None
@@ -74,11 +85,16 @@ class UserStandingBody(StandingsMeta):
 class RowsBody(StandingsMeta):
     """``GET /leaderboard/around/{user_id}``, and ``GET /leaderboard`` with ``offset``."""
 
+    model_config = ConfigDict(frozen=True, json_schema_extra={"examples": [{"data": _ROWS_EXAMPLE, **_META_EXAMPLE}]})
+
     data: list[LeaderboardRow]
 
 
 class FriendsBody(RowsBody):
     """``GET /leaderboard/users?ids=``: the rows of the users found, by rank, and the ids not on the board."""
+
+    model_config = ConfigDict(frozen=True, json_schema_extra={"examples": [
+        {"data": [_ROWS_EXAMPLE[0], _ROWS_EXAMPLE[2]], "missing": ["u-9999"], **_META_EXAMPLE}]})
 
     missing: list[str]
 
