@@ -45,6 +45,20 @@ def period_start(board: str) -> date | None:
     return None
 
 
+def period_bounds(board: str) -> tuple[datetime, datetime] | None:
+    """When a board's period begins and ends (the next reset), UTC; None for ``alltime``."""
+    return _bounds(board)
+
+
+@lru_cache(maxsize=4096)
+def _bounds(board: str) -> tuple[datetime, datetime] | None:
+    start = period_start(board)
+    if start is None:
+        return None
+    begin = datetime.combine(start, datetime.min.time(), UTC)
+    return begin, begin + timedelta(days=7 if board.startswith("weekly:") else 1)
+
+
 def is_expired(board: str, now: datetime, retention: timedelta) -> bool:
     end = expires_at(board, retention)
     return end is not None and end <= now

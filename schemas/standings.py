@@ -55,6 +55,8 @@ class StandingsMeta(BaseModel):
 
     window: Window
     period: str | None = None
+    period_start: datetime | None = Field(None, description="when the period began (null for alltime)")
+    period_end: datetime | None = Field(None, description="when the period ends: the board's next reset")
     board: str = BOARD
     total_players: int
     version: int
@@ -103,5 +105,24 @@ class BoardBody(LeaderboardSnapshot):
     """``GET /leaderboard`` (and each SSE ``leaderboard_update``): the ``leaderboard-updates`` board, plus the
     board name and its number of players when the read replica built it."""
 
+    period_start: datetime | None = Field(None, description="when the period began (null for alltime)")
+    period_end: datetime | None = Field(None, description="when the period ends: the board's next reset")
     board: str = BOARD
     total_players: int = 0
+
+
+class PeriodInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    period: str
+    start: datetime
+    end: datetime = Field(description="the reset: events count until end + SCOREBOARD_PERIOD_GRACE_S")
+    final: bool = Field(description="its final standings are sealed on leaderboard-final")
+
+
+class PeriodsBody(BaseModel):
+    """``GET /leaderboard/periods``: the window's periods still kept, newest first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    data: list[PeriodInfo]

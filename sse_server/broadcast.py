@@ -32,6 +32,7 @@ from sse_server.delivery import END, Subscriber, body
 from sse_server.metrics import SseMetrics
 from sse_server.personal import PersonalStandings
 from sse_server.standings import StandingsIndex
+from sse_server.standings_reads import period_fields
 
 EVENT_NAME = "leaderboard_update"
 PING = b": ping\n\n"
@@ -73,6 +74,7 @@ class Broadcaster:
         players: Callable[[str], int] = lambda _board: 0, personal: PersonalStandings | None = None,
     ) -> None:
         self.store = store
+        self.is_final: Callable[[str], bool] = lambda _board: False  # set when finals are read (leaderboard-final)
         self.players = players  # board id -> its number of players (the rank index), for ``total_players``
         self.personal = personal
         self.metrics = metrics
@@ -88,7 +90,7 @@ class Broadcaster:
     def _build(self, window: Window, now: datetime) -> Frame:
         snapshot = self.store.current(window, now)
         board = current_board_id(window, now)
-        data: dict[str, Any] = {**snapshot.model_dump(mode="json"), "board": BOARD,
+        data: dict[str, Any] = {**snapshot.model_dump(mode="json"), **period_fields(board), "board": BOARD,
                                 "total_players": self.players(board)}
         self.metrics.frames_built.labels(window).inc()
         event = encode_event(snapshot.version, orjson.dumps(data))
@@ -124,6 +126,27 @@ class Broadcaster:
         for window in WINDOWS:
             if self._frames[window].board != current_board_id(window, now):
                 self._publish(window, now)
+
+    def keeps(self, board: str) -> bool:
+        """Whether a board (any period) is held: emitted by the worker and not removed (tombstone, retention)."""
+        return board in self.store.boards
+
+    def body_of(self, board: str) -> dict[str, Any]:
+        """A held board's body (a past period's, typically), as ``GET /leaderboard`` serves it."""
+        snapshot = self.store.boards[board]
+        return {**snapshot.model_dump(mode="json"), **period_fields(board), "board": BOARD,
+                "total_players": self.players(board)}
+
+    def periods(self, window: Window) -> list[dict[str, Any]]:
+        """The window's periods held (and the current one), newest first, with their bounds and final flag."""
+        now = self.clock()
+        ids = {b for b in self.store.boards if window_of(b) == window} | {current_board_id(window, now)}
+        out = []
+        for board in sorted(ids, key=lambda b: period_fields(b)["period_start"], reverse=True):
+            fields = period_fields(board)
+            out.append({"period": board.partition(":")[2], "start": fields["period_start"],
+                        "end": fields["period_end"], "final": self.is_final(board)})
+        return out
 
     def frame(self, window: Window) -> Frame:
         self.sync()

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas.leaderboard import Window
-from schemas.standings import BOARD, BoardBody, RowsBody
+from schemas.periods import period_for
+from schemas.standings import BOARD, BoardBody, PeriodsBody, RowsBody
 from sse_server.board_feed import BoardFeed
 from sse_server.broadcast import Broadcaster
 from sse_server.eventstream import EventStream
@@ -54,6 +55,8 @@ async def get_model(request: Request) -> ReadModel:  # async: sync dependencies 
 
 Model = Annotated[ReadModel, Depends(get_model)]
 WindowParam = Annotated[Window, Query(description="alltime, daily (current UTC day) or weekly (ISO week)")]
+PeriodParam = Annotated[str | None, Query(description="a past period still kept, e.g. 2026-11-26 or 2026-W48 "
+                                                      "(default: the current one)")]
 NO_STORE = {"Cache-Control": "no-store"}
 PAGE_MAX = 100  # the largest page anywhere in the board
 
@@ -84,24 +87,46 @@ async def leaderboard(
     offset: Annotated[int | None, Query(ge=0, description="0-based rank offset: a page anywhere in the board, "
                                                           "from the rank index")] = None,
     board: Annotated[str, Query(description=f"the board ({BOARD!r})")] = BOARD,
+    period: PeriodParam = None,
 ) -> Response:
-    """Without ``offset``: the window's current board, top ``limit`` rows (1..SCOREBOARD_TOP_K), ``version`` = the
-    SSE event id. With ``offset``: rows ``offset+1 .. offset+limit`` of the whole board (``limit`` 1..100), from
-    the rank index, ``version`` = the index's; rows beyond the end are simply absent."""
+    """Without ``offset``: the window's board, top ``limit`` rows (1..SCOREBOARD_TOP_K), ``version`` = the SSE
+    event id. With ``offset``: rows ``offset+1 .. offset+limit`` of the whole board (``limit`` 1..100), from the
+    rank index, ``version`` = the index's; rows beyond the end are simply absent. ``period``: a past period still
+    kept (``404`` when unknown or past ``SCOREBOARD_PERIOD_RETENTION_DAYS``; ``GET /leaderboard/periods`` lists
+    them); default the current one."""
     top_k = model.settings.top_k
     most = top_k if offset is None else PAGE_MAX
     if not 1 <= limit <= most:
         raise HTTPException(400, f"limit must be between 1 and {most}")
     now = datetime.now(UTC)
     try:
-        scope = resolve(window, None, board, now)
+        scope = resolve(window, period, board, now)
     except BadParameter as exc:
         raise HTTPException(400, str(exc)) from None
+    current = scope.period == period_for(window, now)
+    if not current and not model.broadcaster.keeps(scope.board_id):
+        raise HTTPException(404, f"period {period!r} of {window} is unknown or no longer kept")
     if offset is not None:
         return Response(orjson.dumps(model.standings.page(scope, offset, limit, now)),
                         media_type="application/json", headers=NO_STORE)
-    body = model.broadcaster.frame(window).body
+    body = model.broadcaster.frame(window).body if current else model.broadcaster.body_of(scope.board_id)
     return Response(orjson.dumps({**body, "data": body["data"][:limit]}), media_type="application/json",
+                    headers=NO_STORE)
+
+
+@router.get("/leaderboard/periods", response_model=PeriodsBody,
+            responses={400: {"description": "a bad parameter (the message names it)"}})
+async def periods(
+    model: Model, window: Annotated[Literal["daily", "weekly"], Query(description="daily or weekly")] = "daily",
+    board: Annotated[str, Query(description=f"the board ({BOARD!r})")] = BOARD,
+) -> Response:
+    """The window's periods still kept, newest first (the current one included): when each began and ends, and
+    whether its final standings are sealed (``leaderboard-final``)."""
+    try:
+        resolve(window, None, board, datetime.now(UTC))
+    except BadParameter as exc:
+        raise HTTPException(400, str(exc)) from None
+    return Response(orjson.dumps({"data": model.broadcaster.periods(window)}), media_type="application/json",
                     headers=NO_STORE)
 
 

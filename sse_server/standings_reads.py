@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 
 from schemas.leaderboard import Window
-from schemas.periods import board_id, period_for, period_start
+from schemas.periods import board_id, period_bounds, period_for, period_start
 from schemas.standings import BOARD
 from sse_server.standings import BoardRanks, Row, StandingsIndex
 
@@ -23,6 +24,17 @@ _TIMESTAMP = TypeAdapter(datetime)  # the timestamp format of every other body (
 _PERIOD = {"daily": re.compile(r"\d{4}-\d{2}-\d{2}"), "weekly": re.compile(r"\d{4}-W\d{2}")}
 MAX_IDS = 100
 MAX_USER_ID = 128
+
+
+def iso(moment: datetime) -> Any:
+    return _TIMESTAMP.dump_python(moment, mode="json")
+
+
+@lru_cache(maxsize=1024)
+def period_fields(board_id: str) -> dict[str, Any]:
+    """``period_start`` and ``period_end`` (the next reset) of a board, ISO-8601 UTC; null for ``alltime``."""
+    bounds = period_bounds(board_id)
+    return {"period_start": iso(bounds[0]) if bounds else None, "period_end": iso(bounds[1]) if bounds else None}
 
 
 class BadParameter(ValueError):
@@ -76,9 +88,9 @@ class StandingsReads:
         self.index = index
 
     def meta(self, scope: Scope, ranks: BoardRanks | None, now: datetime) -> dict[str, Any]:
-        return {"window": scope.window, "period": scope.period, "board": BOARD,
+        return {"window": scope.window, "period": scope.period, **period_fields(scope.board_id), "board": BOARD,
                 "total_players": len(ranks) if ranks is not None else 0, "version": self.index.version,
-                "timestamp": _TIMESTAMP.dump_python(now, mode="json")}
+                "timestamp": iso(now)}
 
     def user(self, scope: Scope, user_id: str, now: datetime) -> dict[str, Any] | None:
         """``GET /leaderboard/users/{user_id}``; None when the user has no score on the board."""
