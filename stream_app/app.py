@@ -81,7 +81,7 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     batches = RecordBatches(app, guard)
     ingestor = Ingestor(
         PartitionStore(table, batches), batches, topics,
-        RecordRules(catalog, settings.period_retention_days * DAY_MS, settings.max_clock_skew_s * 1000),
+        RecordRules(catalog, settings.period_retention_days * DAY_MS, settings.period_grace_s * 1000),
         DeadLetters(topics.dlq, app.conf.producer_max_request_size), settings)
     # 3 and 4 (built first: 2 hands its lists to them): stage 2 merges every partition's lists into each board's
     # top-K, and the emitter sends each board to leaderboard-updates, coalesced.

@@ -14,13 +14,17 @@ the user's state (a total leaving the signed 64-bit range, an event id reused fo
 - "Now" is the record's timestamp, which must be the broker's (``message.timestamp.type=LogAppendTime`` on
   ``score-events``, set by ``scoreboard-topics``): a producer's clock must not move the idempotency window or
   period expiry.
-- ``occurred_at`` (default: the record's timestamp) is not before the oldest period still kept (its day's board
-  would already be expired) and not more than ``SCOREBOARD_MAX_CLOCK_SKEW_S`` ahead of the broker's clock; this
-  also keeps every date the period arithmetic sees far inside what ``datetime`` can hold.
+- ``occurred_at`` (default: the record's timestamp) is plausible — not before 2000, not more than the grace
+  (``SCOREBOARD_PERIOD_GRACE_S``) ahead of the broker's clock, which also keeps every date the period arithmetic
+  sees far inside what ``datetime`` can hold — and its periods are still open: a day (and the week it belongs
+  to, which ends no sooner) is **sealed** at its end plus the grace, so a final stays final; an event for a
+  sealed period counts nowhere. Nor may it be before the oldest period still kept
+  (``SCOREBOARD_PERIOD_RETENTION_DAYS``).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
@@ -30,6 +34,7 @@ from schemas.catalog import ActionCatalog
 from schemas.events import ScoreEvent
 from stream_app.record_batches import RecordBatches
 
+YEAR_2000_MS = 946_684_800_000
 LOG_APPEND_TIME = 1  # Kafka's timestamp type of a record stamped by the broker
 DAY_MS = 86_400_000
 KEY_CACHE = 100_000
@@ -71,10 +76,10 @@ def invalid_reason(value: bytes) -> str:
 
 
 class RecordRules:
-    def __init__(self, catalog: ActionCatalog, retention_ms: int, max_skew_ms: int) -> None:
+    def __init__(self, catalog: ActionCatalog, retention_ms: int, grace_ms: int) -> None:
         self.catalog = catalog
         self.retention_ms = retention_ms
-        self.max_skew_ms = max_skew_ms
+        self.grace_ms = grace_ms
         self._partition_of: dict[tuple[bytes, int], int] = {}
 
     def owner(self, key: bytes, partitions: int) -> int:
@@ -118,11 +123,18 @@ class RecordRules:
                     "message.timestamp.type=LogAppendTime (scoreboard-topics sets it)")
         now_ms = int(message.timestamp * 1000)
         at_ms = now_ms if event.occurred_at is None else int(event.occurred_at.timestamp() * 1000)
-        if at_ms > now_ms + self.max_skew_ms:
-            return (f"occurred_at {event.occurred_at.isoformat() if event.occurred_at else ''} is more than "
-                    f"{self.max_skew_ms // 1000} s after the broker's time of the record "
-                    "(SCOREBOARD_MAX_CLOCK_SKEW_S)")
-        if (at_ms // DAY_MS + 1) * DAY_MS + self.retention_ms <= now_ms:
-            return (f"occurred_at {event.occurred_at.isoformat() if event.occurred_at else at_ms} is before the "
-                    f"oldest period still kept (SCOREBOARD_PERIOD_RETENTION_DAYS={self.retention_ms // DAY_MS})")
+        when = event.occurred_at.isoformat() if event.occurred_at else str(at_ms)
+        if at_ms < YEAR_2000_MS:
+            return f"occurred_at {when} is before 2000: not a plausible event time"
+        if at_ms > now_ms + self.grace_ms:
+            return (f"occurred_at {when} is more than {self.grace_ms // 1000} s after the broker's time of the "
+                    "record (SCOREBOARD_PERIOD_GRACE_S)")
+        day_end = (at_ms // DAY_MS + 1) * DAY_MS
+        if day_end + self.retention_ms <= now_ms:
+            return (f"occurred_at {when} is before the oldest period still kept "
+                    f"(SCOREBOARD_PERIOD_RETENTION_DAYS={self.retention_ms // DAY_MS})")
+        if day_end + self.grace_ms <= now_ms:
+            day = datetime.fromtimestamp(at_ms // 1000, UTC).date().isoformat()
+            return (f"period closed: occurred_at {when} is in daily:{day}, sealed at its end plus the grace "
+                    f"(SCOREBOARD_PERIOD_GRACE_S={self.grace_ms // 1000}); the event counts nowhere")
         return Accepted(event, points, now_ms, at_ms)

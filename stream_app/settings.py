@@ -27,8 +27,10 @@ class WorkerSettings(CommonSettings):
       SCOREBOARD_IDEMPOTENCY_SWEEP_S       how often expired event ids are deleted per partition (``3600``)
       SCOREBOARD_PERIOD_RETENTION_DAYS     days a daily/weekly period is kept after it ends (``7``); an event whose
                                            ``occurred_at`` is older than the oldest period kept is a dead letter
-      SCOREBOARD_MAX_CLOCK_SKEW_S          how far ``occurred_at`` may be ahead of the broker's time of the record
-                                           (``300``); further ahead it is a dead letter
+      SCOREBOARD_PERIOD_GRACE_S            events count for a day or week until its end plus this (``300``); later
+                                           ones are dead letters (period closed), and at end + grace the period's
+                                           final standings go to ``leaderboard-final``. ``occurred_at`` further than
+                                           this ahead of the broker's time is a dead letter too
       SCOREBOARD_EMIT_INTERVAL_MS          at most one board emission per board per interval (``100``): every
                                            emission goes to every SSE client, so this bounds the fan-out work
       SCOREBOARD_WORKER_PRODUCE_TIMEOUT_S  how long a record the worker produces may wait for the broker (``120``);
@@ -50,7 +52,7 @@ class WorkerSettings(CommonSettings):
     idempotency_ttl_s: int = Field(86_400, ge=1, validation_alias=env("SCOREBOARD_IDEMPOTENCY_TTL_S"))
     idempotency_sweep_s: float = Field(3600.0, ge=0, validation_alias=env("SCOREBOARD_IDEMPOTENCY_SWEEP_S"))
     period_retention_days: int = Field(7, ge=0, validation_alias=env("SCOREBOARD_PERIOD_RETENTION_DAYS"))
-    max_clock_skew_s: int = Field(300, ge=0, le=7 * 86_400, validation_alias=env("SCOREBOARD_MAX_CLOCK_SKEW_S"))
+    period_grace_s: int = Field(300, ge=0, le=30 * 86_400, validation_alias=env("SCOREBOARD_PERIOD_GRACE_S"))
     emit_interval_ms: int = Field(100, ge=0, le=60_000, validation_alias=env("SCOREBOARD_EMIT_INTERVAL_MS"))
     produce_timeout_s: float = Field(120.0, ge=1, le=3600, validation_alias=env("SCOREBOARD_WORKER_PRODUCE_TIMEOUT_S"))
     consumer: Literal["same-loop", "thread"] = Field("same-loop", validation_alias=env("SCOREBOARD_WORKER_CONSUMER"))

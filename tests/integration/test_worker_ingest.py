@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -70,11 +70,13 @@ async def test_daily_and_weekly_follow_occurred_at_across_boundary(
     start_worker: Callable[..., ServiceProcess], tmp_path: object,
 ) -> None:
     topics = await make_topics(partitions=1)
-    worker = start_worker(topics, SCOREBOARD_PERIOD_RETENTION_DAYS="36500")
+    worker = start_worker(topics, SCOREBOARD_PERIOD_RETENTION_DAYS="36500", SCOREBOARD_PERIOD_GRACE_S=str(8 * 86_400))
     src = topics.names.score_events
-    times = ["2026-11-29T23:59:59Z", "2026-11-30T00:00:00Z", "2026-11-30T10:00:00Z"]  # Sun W48 -> Mon W49
+    today = datetime.now(UTC).date()
+    monday = datetime.combine(today - timedelta(days=today.weekday()), datetime.min.time(), UTC)  # this week's
+    times = [monday - timedelta(seconds=1), monday, monday + timedelta(hours=10)]  # Sunday -> Monday, a new week
     for i, at in enumerate(times):
-        await producer.send_and_wait(src, event("dave", event_id=f"d{i}", occurred_at=at), key=b"dave")
+        await producer.send_and_wait(src, event("dave", event_id=f"d{i}", occurred_at=at.isoformat()), key=b"dave")
     await consume_until(bootstrap, topics.names.applied, lambda r: len(r) >= 3)
     worker.stop()
     from stream_app.scoring import UserState, boards_for
@@ -82,11 +84,11 @@ async def test_daily_and_weekly_follow_occurred_at_across_boundary(
     changelog = f"{topics.prefix}worker-state-changelog"
     records = await consume_until(bootstrap, changelog, lambda r: any(x.key == b'"u:dave"' for x in r))
     state = UserState.from_json(orjson.loads([r for r in records if r.key == b'"u:dave"'][-1].value))
+    sunday, this_week = boards_for(times[0]), boards_for(monday)
     assert state.score("alltime") == 75
-    assert state.score("daily:2026-11-29") == 25
-    assert state.score("daily:2026-11-30") == 50
-    assert state.score("weekly:2026-W48") == 25
-    assert state.score("weekly:2026-W49") == 50
+    assert state.score(sunday[1]) == 25 and state.score(this_week[1]) == 50
+    assert state.score(sunday[2]) == 25 and state.score(this_week[2]) == 50
+    assert sunday[2] != this_week[2]
     assert boards_for(datetime(2026, 11, 30, tzinfo=UTC))[1:] == ["daily:2026-11-30", "weekly:2026-W49"]
 
 

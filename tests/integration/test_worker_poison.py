@@ -47,8 +47,10 @@ def poison_kinds(now: datetime) -> list[tuple[bytes | None, bytes | None, int | 
     return [
         (b"p1", ev("p1", occurred_at="9999-12-31T23:59:59Z"), None, "after the broker's time"),
         (b"p1", ev("p1", occurred_at="9999-12-31T23:59:59-01:00"), None, "after the broker's time"),
-        (b"p1", ev("p1", occurred_at="0001-01-01T00:00:00+01:00"), None, "oldest period still kept"),
-        (b"p1", ev("p1", occurred_at="1970-01-01T00:00:00Z"), None, "oldest period still kept"),
+        (b"p1", ev("p1", occurred_at="0001-01-01T00:00:00+01:00"), None, "before 2000"),
+        (b"p1", ev("p1", occurred_at="1970-01-01T00:00:00Z"), None, "before 2000"),
+        (b"p1", ev("p1", occurred_at=(now - timedelta(days=30)).isoformat()), None, "oldest period still kept"),
+        (b"p1", ev("p1", occurred_at=(now - timedelta(days=2)).isoformat()), None, "period closed"),
         (b"p1", ev("p1", occurred_at=(now + timedelta(days=400)).isoformat()), None, "after the broker's time"),
         (b"crc-user", ev("crc-user"), wrong, "murmur2"),
         (b"p1", b"\xff\x00 not json", None, "value is not JSON"),

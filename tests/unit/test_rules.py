@@ -29,8 +29,8 @@ class Record(NamedTuple):
     offset: int = 0
 
 
-def rules(retention_days: int = 7, skew_s: int = 300) -> RecordRules:
-    return RecordRules(ActionCatalog({"win_match": 25}), retention_days * DAY_MS, skew_s * 1000)
+def rules(retention_days: int = 7, grace_s: int = 300) -> RecordRules:
+    return RecordRules(ActionCatalog({"win_match": 25}), retention_days * DAY_MS, grace_s * 1000)
 
 
 def record(value: Any, key: bytes | None = None, partition: int | None = None, **fields: Any) -> Record:
@@ -96,20 +96,33 @@ def test_occurred_at_too_far_ahead_is_refused(occurred_at: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "occurred_at",
-    ["0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00Z", "1970-01-01T00:00:00Z",
-     (NOW - timedelta(days=9)).isoformat()],
+    "occurred_at", ["0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00Z", "1970-01-01T00:00:00Z",
+                    "1999-12-31T23:59:59.999Z"],
 )
-def test_occurred_at_before_the_oldest_period_kept_is_refused(occurred_at: str) -> None:
-    refusal = rules().check(record(event(occurred_at=occurred_at)), PARTITIONS)
+def test_occurred_at_before_2000_is_refused_as_implausible(occurred_at: str) -> None:
+    refusal = rules(retention_days=100_000, grace_s=30 * 86_400).check(record(event(occurred_at=occurred_at)),
+                                                                         PARTITIONS)
+    assert isinstance(refusal, Refusal) and "before 2000" in refusal.reason
+
+
+def test_occurred_at_before_the_oldest_period_kept_is_refused() -> None:
+    old = (NOW - timedelta(days=9)).isoformat()
+    refusal = rules(grace_s=30 * 86_400).check(record(event(occurred_at=old)), PARTITIONS)
     assert isinstance(refusal, Refusal) and "oldest period still kept" in refusal.reason
 
 
-def test_the_accepted_range_is_the_retained_days_and_the_skew() -> None:
-    # retention 7 days: the day that ended 7 days ago minus a moment is still kept (it expires at now)
-    kept = NOW.replace(hour=0) - timedelta(days=7) + timedelta(milliseconds=1)
-    assert isinstance(rules().check(record(event(occurred_at=kept.isoformat())), PARTITIONS), Accepted)
-    gone = NOW.replace(hour=0) - timedelta(days=7, milliseconds=1)
-    assert isinstance(rules().check(record(event(occurred_at=gone.isoformat())), PARTITIONS), Refusal)
+def test_a_period_is_sealed_at_its_end_plus_the_grace() -> None:
+    midnight = NOW.replace(hour=0)  # the record arrives at NOW (12:00); yesterday ended at midnight
+    yesterday = (midnight - timedelta(minutes=1)).isoformat()
+    late = rules(grace_s=12 * 3600 - 1).check(record(event(occurred_at=yesterday)), PARTITIONS)
+    assert isinstance(late, Refusal) and "period closed" in late.reason and "daily:2026-11-25" in late.reason
+    assert isinstance(rules(grace_s=12 * 3600 + 1).check(record(event(occurred_at=yesterday)), PARTITIONS), Accepted)
+    today = midnight.isoformat()  # the current day is open, whatever the grace
+    assert isinstance(rules(grace_s=0).check(record(event(occurred_at=today)), PARTITIONS), Accepted)
+
+
+def test_the_future_bound_is_the_grace() -> None:
     ahead = NOW + timedelta(seconds=300)
     assert isinstance(rules().check(record(event(occurred_at=ahead.isoformat())), PARTITIONS), Accepted)
+    beyond = NOW + timedelta(seconds=301)
+    assert isinstance(rules().check(record(event(occurred_at=beyond.isoformat())), PARTITIONS), Refusal)
