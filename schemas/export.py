@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from schemas.events import ScoreApplied, ScoreEvent, ScoreRequest
 from schemas.leaderboard import LeaderboardSnapshot
+from schemas.standings import RankChange, UserStanding
 
 OUT = Path(__file__).with_name("jsonschema")
 MODELS: dict[str, type[BaseModel]] = {
@@ -19,6 +20,8 @@ MODELS: dict[str, type[BaseModel]] = {
     "score-applied": ScoreApplied,
     "score-request": ScoreRequest,
     "leaderboard-snapshot": LeaderboardSnapshot,
+    "rank-change": RankChange,
+    "user-standing": UserStanding,
 }
 
 

@@ -4,8 +4,8 @@ This is the one place the pipeline is put together; read it to follow a record f
 ``score-events`` -> :class:`~stream_app.ingest.Ingestor` (rules, exactly-once decision, state table, answers,
 dead letters) -> :class:`~stream_app.ranking.LocalTopK` (stage 1, per partition) -> ``leaderboard-candidates``
 and :class:`~stream_app.ranking.GlobalTopK` (stage 2, the merge) -> :class:`~stream_app.ranking.Emitter` ->
-``leaderboard-updates``. Timers: ``scoreboard.partitions`` (index and re-send partitions after a rebalance),
-``scoreboard.periods`` (open a new day or week at once).
+``leaderboard-updates`` (and ``rank-changes``: who moved in the board's top). Timers: ``scoreboard.partitions``
+(index and re-send partitions after a rebalance), ``scoreboard.periods`` (open a new day or week at once).
 """
 
 from __future__ import annotations
@@ -84,8 +84,9 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
         RecordRules(catalog, settings.period_retention_days * DAY_MS, settings.period_grace_s * 1000),
         DeadLetters(topics.dlq, app.conf.producer_max_request_size), settings)
     # 3 and 4 (built first: 2 hands its lists to them): stage 2 merges every partition's lists into each board's
-    # top-K, and the emitter sends each board to leaderboard-updates, coalesced.
-    emitter = Emitter(topics.updates, settings.emit_interval_ms / 1000)
+    # top-K, and the emitter sends each board to leaderboard-updates, coalesced, and who moved in it to rank-changes.
+    emitter = Emitter(topics.updates, settings.emit_interval_ms / 1000, rank_changes=topics.rank_changes,
+                      generation=generation)
     stage2 = GlobalTopK(PartitionStore(create_candidates_table(app), RecordBatches(app, guard)), emitter,
                         settings.top_k, settings.period_retention, generation=generation, owns=owns_stage2)
     # 2: the users a batch changed update their partition's board indexes (stage 1); changed local lists go to

@@ -7,7 +7,8 @@ one-partition ``leaderboard-candidates`` topic, keyed ``<board>|<partition>``, w
 source offset applied in that partition) — and straight to stage 2 when this worker owns it.
 Stage 2, :class:`GlobalTopK`, consumes that topic: it keeps the latest list per source partition in the
 ``candidates`` table (replace, never add), merges, and when a board's global top-K changes emits it to
-``leaderboard-updates`` through :class:`Emitter`, at most once per board per interval, the last state always.
+``leaderboard-updates`` through :class:`Emitter`, at most once per board per interval, the last state always;
+the users who moved in that top since the board it last sent go to ``rank-changes`` with it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pydantic import TypeAdapter
 
 from schemas.periods import board_id, is_expired, period_for, period_start_us
 from stream_app.ingest import UserChange
+from stream_app.rank_changes import RankMove, diff_tops
 from stream_app.record_batches import RecordBatches
 from stream_app.scoring import UserState
 from stream_app.tables import USER, PartitionStore, partition_items
@@ -51,6 +53,12 @@ def _now() -> datetime:
 
 def encode_candidates(board: str, partition: int, seq: int, entries: list[Entry]) -> bytes:
     return orjson.dumps({"board": board, "partition": partition, "seq": seq, "entries": [list(e) for e in entries]})
+
+
+def encode_move(board: str, move: RankMove, version: int) -> bytes:
+    """One ``rank-changes`` value, the same bytes as ``RankChange.model_dump_json`` (tested)."""
+    return orjson.dumps({"board": board, "user_id": move.user_id, "old_rank": move.old_rank,
+                         "new_rank": move.new_rank, "passed": move.passed, "version": version})
 
 
 def decode_entries(raw: list[list[Any]]) -> list[Entry]:
@@ -240,13 +248,26 @@ class Coalescer(Generic[K]):
 
 
 class Emitter:
-    """Emits boards to ``leaderboard-updates``, coalesced per board id (see :class:`Coalescer`)."""
+    """Emits boards to ``leaderboard-updates``, coalesced per board id (see :class:`Coalescer`), and with each board
+    the users who moved in its top to ``rank-changes`` (one record per user, key ``user_id``; see
+    :mod:`stream_app.rank_changes`), under the version of that board.
 
-    def __init__(self, updates: Any, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    A move is a difference between two boards this emitter sent itself in one consumer generation (``sent``,
+    ``sent_in``). The first board of a board id after a start or a rebalance has no such predecessor (this process
+    does not know what was last emitted, perhaps by another worker) and goes out without rank changes: the moves
+    of that one step are not reported, rather than reported against a top nobody saw. A period opened empty
+    (:meth:`open_period`) is a known predecessor: its first scores enter it.
+    """
+
+    def __init__(self, updates: Any, interval_s: float, clock: Callable[[], float] = time.monotonic,
+                 rank_changes: Any = None, generation: Callable[[], object] = lambda: None) -> None:
         self.updates = updates
+        self.rank_changes = rank_changes
+        self.generation = generation
         self.latest: dict[str, list[Entry]] = {}
         self.version: dict[str, int] = {}
         self.sent: dict[str, list[Entry]] = {}
+        self.sent_in: dict[str, object] = {}  # board -> the consumer generation its ``sent`` top went out in
         self.coalescer: Coalescer[str] = Coalescer(interval_s, self.emit, clock)
 
     async def offer(self, board: str, top: list[Entry]) -> None:
@@ -258,10 +279,17 @@ class Emitter:
 
     async def emit(self, board: str) -> None:
         top = self.latest[board]
-        if self.sent.get(board) == top:
+        previous = self.sent.get(board)
+        if previous == top:
             return  # a coalesced run after the state it carries already went out: no new version for it
-        self.sent[board] = top
+        generation = self.generation()
+        baseline = previous if self.sent_in.get(board) == generation else None
+        self.sent[board], self.sent_in[board] = top, generation
         await self.updates.send(key=board.encode(), value=self.encode(board))
+        if baseline is not None and self.rank_changes is not None:
+            version = self.version[board]  # the board's, just set by ``encode``
+            for move in diff_tops([e.user_id for e in baseline], [e.user_id for e in top]):
+                await self.rank_changes.send(key=move.user_id.encode(), value=encode_move(board, move, version))
 
     async def open_period(self, board: str, start_us: int) -> None:
         """A new period's board before any score reached it: empty, with the version every process gives it,
@@ -271,6 +299,7 @@ class Emitter:
         window = board.partition(":")[0] + ":"
         highest = max((v for b, v in self.version.items() if b.startswith(window)), default=0)
         self.latest[board] = self.sent[board] = []
+        self.sent_in[board] = self.generation()
         await self.updates.send(key=board.encode(), value=self.encode(board, max(highest + 1, start_us)))
 
     def encode(self, board: str, version: int | None = None) -> bytes:

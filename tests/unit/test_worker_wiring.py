@@ -35,6 +35,9 @@ def test_batch_agents_and_timer_are_registered_explicitly(tmp_path: Path) -> Non
     ingest = worker.handlers["wire-score-events"]  # applies a fetch, then hands the changed users to stage 1
     assert {cell.cell_contents for cell in ingest.__closure__ or ()} == {worker.ingestor, worker.stage1}
     assert worker.handlers["wire-leaderboard-candidates"] == worker.stage2.on_candidates
+    emitter = worker.stage2.emitter  # boards and who moved in them leave through watched outputs
+    assert (emitter.updates, emitter.rank_changes) == (worker.topics.updates, worker.topics.rank_changes)
+    assert worker.topics.rank_changes.name == "wire-rank-changes"
     names = {name for topic in subscribed(app) for name in topic.topics}
     assert {"wire-score-events", "wire-leaderboard-candidates"} <= names  # Faust subscribes and acks them
     assert all(topic.acks for topic in subscribed(app))  # Faust tracks and commits their offsets
