@@ -22,6 +22,7 @@ class TopicNames:
     candidates: str = "leaderboard-candidates"
     user_standings: str = "user-standings"
     rank_changes: str = "rank-changes"
+    finals: str = "leaderboard-final"
 
     @classmethod
     def with_prefix(cls, prefix: str) -> TopicNames:
@@ -59,5 +60,6 @@ def contract_topics(
         TopicSpec(names.user_standings, partitions, {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1",
                                                      "segment.ms": str(3600 * 1000)}),
         TopicSpec(names.rank_changes, partitions, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete"}),
+        TopicSpec(names.finals, 1, {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}),
     ]
     return [TopicSpec(s.name, s.partitions, s.config, replication_factor, s.enforced) for s in specs]

@@ -18,6 +18,7 @@ from sse_server.board_feed import BoardFeed
 from sse_server.boards import BoardStore
 from sse_server.broadcast import Broadcaster, follow_periods, send_heartbeats, utc_now
 from sse_server.eventstream import StreamFastPath, end_streams_on_exit
+from sse_server.finals_feed import FinalsFeed
 from sse_server.metrics import SseMetrics
 from sse_server.personal import PersonalStandings, follow_standings
 from sse_server.routes import ReadModel, ReadyWhenAll, router
@@ -59,7 +60,9 @@ def create_app(settings: SseSettings, *, tail_kafka: bool = True) -> FastAPI:
                                   personal=personal)
         feed = BoardFeed(settings, store, broadcaster.board_changed, metrics)
         standings_feed = StandingsFeed(settings, index, metrics, personal.changed)
-        ready = ReadyWhenAll(metrics, feed.caught_up, standings_feed.caught_up)
+        finals = FinalsFeed(settings, metrics)
+        broadcaster.is_final = finals.is_final
+        ready = ReadyWhenAll(metrics, feed.caught_up, standings_feed.caught_up, finals.caught_up)
         tasks = [
             asyncio.create_task(ready.watch(), name="sse-ready"),
             asyncio.create_task(follow_periods(broadcaster, index), name="sse-periods"),
@@ -71,11 +74,13 @@ def create_app(settings: SseSettings, *, tail_kafka: bool = True) -> FastAPI:
         if tail_kafka:
             tasks.append(asyncio.create_task(feed.run(), name="sse-board-feed"))
             tasks.append(asyncio.create_task(standings_feed.run(), name="sse-standings-feed"))
+            tasks.append(asyncio.create_task(finals.run(), name="sse-finals-feed"))
         else:
             feed.mark_caught_up()
             standings_feed.mark_caught_up()
+            finals.mark_caught_up()
         try:
-            yield {"model": ReadModel(settings, feed, broadcaster, metrics, reads, standings_feed)}
+            yield {"model": ReadModel(settings, feed, broadcaster, metrics, reads, standings_feed, ready)}
         finally:
             for task in tasks:
                 task.cancel()

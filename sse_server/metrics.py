@@ -40,6 +40,9 @@ class SseMetrics:
             "scoreboard_sse_standings_lag", "records of user-standings not read yet (all partitions)",
             registry=self.registry,
         )
+        self.finals_lag = Gauge(
+            "scoreboard_sse_finals_lag", "records of leaderboard-final not read yet", registry=self.registry,
+        )
         self.standings_records = Counter(
             "scoreboard_sse_standings_records", "user-standings records read, by outcome",
             ["outcome"], registry=self.registry,

@@ -33,6 +33,7 @@ class ReadModel:
     metrics: SseMetrics
     standings: StandingsReads
     standings_feed: StandingsFeed
+    ready: ReadyWhenAll
 
 
 class ReadyWhenAll:
@@ -41,6 +42,9 @@ class ReadyWhenAll:
     def __init__(self, metrics: SseMetrics, *events: asyncio.Event) -> None:
         self.metrics = metrics
         self.events = events
+
+    def is_set(self) -> bool:
+        return all(event.is_set() for event in self.events)
 
     async def watch(self) -> None:
         for event in self.events:
@@ -70,7 +74,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(model: Model) -> Response:
-    if model.feed.caught_up.is_set() and model.standings_feed.caught_up.is_set():
+    if model.ready.is_set():
         return Response(orjson.dumps({"status": "ready"}), media_type="application/json")
     return Response(orjson.dumps({"status": "catching up"}), status_code=503, media_type="application/json")
 
@@ -83,7 +87,8 @@ async def metrics(model: Model) -> Response:
 @router.get("/leaderboard", response_model=BoardBody | RowsBody,
             responses={400: {"description": "a bad parameter (the message names it)"}})
 async def leaderboard(
-    model: Model, window: WindowParam = "alltime", limit: int = 10,
+    model: Model, window: WindowParam = "alltime",
+    limit: Annotated[int | None, Query(description="rows (default 10, or SCOREBOARD_TOP_K when smaller)")] = None,
     offset: Annotated[int | None, Query(ge=0, description="0-based rank offset: a page anywhere in the board, "
                                                           "from the rank index")] = None,
     board: Annotated[str, Query(description=f"the board ({BOARD!r})")] = BOARD,
@@ -96,6 +101,8 @@ async def leaderboard(
     them); default the current one."""
     top_k = model.settings.top_k
     most = top_k if offset is None else PAGE_MAX
+    if limit is None:
+        limit = min(10, most)
     if not 1 <= limit <= most:
         raise HTTPException(400, f"limit must be between 1 and {most}")
     now = datetime.now(UTC)

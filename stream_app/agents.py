@@ -5,8 +5,10 @@
   (:class:`~stream_app.ranking.LocalTopK`).
 - boards: ``leaderboard-candidates`` in batches -> stage 2 (:class:`~stream_app.ranking.GlobalTopK`).
 - ``scoreboard.partitions`` timer: indexes newly assigned partitions from the table (after recovery) and re-sends
-  their lists, drops revoked ones, and prunes expired periods.
-- ``scoreboard.periods`` timer: when a day or week begins, stage 2's owner emits its empty board at once.
+  their lists, drops revoked ones, prunes expired periods, and moves the watermark of partitions with nothing left
+  to apply.
+- ``scoreboard.periods`` timer: when a day or week begins, stage 2's owner emits its empty board at once; it also
+  seals the periods that are due and removes boards past the retention (:mod:`stream_app.seal`).
 
 The two batch agents are coroutines on Faust's consumer rather than ``@app.agent`` streams: Faust's per-message
 stream path was the worker's ceiling (see :mod:`stream_app.faust_internals.batch_consumer`).
@@ -15,12 +17,16 @@ stream path was the worker's ceiling (see :mod:`stream_app.faust_internals.batch
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
+
+from faust.types import TP
 
 from stream_app.faust_internals.batch_consumer import BatchHandler, register_batch_handler
 from stream_app.ingest import Ingestor
 from stream_app.ranking import GlobalTopK, LocalTopK
+from stream_app.seal import IDLE_MARGIN_MS, PeriodSeal
 from stream_app.tables import USER, partition_items
 
 log = logging.getLogger(__name__)
@@ -31,9 +37,13 @@ def register_ingest(app: Any, handlers: dict[str, BatchHandler], source: Any, in
     """Each fetch of ``score-events``: applied by the ingestor, then the users it changed go to stage 1."""
 
     async def apply_and_rank(messages: list[Any]) -> None:
-        changes = await ingestor.process(messages)
-        if changes:
+        stage1.busy += 1
+        try:
+            changes = await ingestor.process(messages)
+            stage1.handled(messages)  # the partitions' watermarks move (stream_app.seal)
             await stage1.on_changes(changes)
+        finally:
+            stage1.busy -= 1
 
     register_batch_handler(app, handlers, source, apply_and_rank)
     return apply_and_rank
@@ -58,14 +68,23 @@ def register_partition_timer(app: Any, source_topic: str, table: Any, stage1: Lo
                      {b: len(i) for b, i in stage1.indexes[partition].items()})
             await stage1.resend(partition)
         stage1.prune_expired()
+        now_ms = int(time.time() * 1000) - IDLE_MARGIN_MS  # read before asking: the broker stamps later records later
+        for partition in sorted(owned & set(stage1.indexes)):
+            try:
+                if not stage1.busy and await app.consumer.caught_up(TP(source_topic, partition)):
+                    await stage1.idle(partition, now_ms)
+            except Exception:  # a watermark late by a tick seals a period a tick later; never the worker's end
+                log.exception("boards: could not tell whether partition %d is caught up", partition)
 
     return app.timer(interval=0.5, name="scoreboard.partitions")(follow_partitions)
 
 
-def register_period_timer(app: Any, stage2: GlobalTopK, interval: float = 1.0) -> Any:
-    async def open_periods() -> None:
+def register_period_timer(app: Any, stage2: GlobalTopK, seal: PeriodSeal, interval: float = 1.0) -> Any:
+    async def open_and_seal_periods() -> None:
         if app.rebalancing or app.in_recovery:
             return
-        await stage2.open_periods(datetime.now(UTC))
+        now = datetime.now(UTC)
+        await stage2.open_periods(now)
+        await seal.tick(now)
 
-    return app.timer(interval=interval, name="scoreboard.periods")(open_periods)
+    return app.timer(interval=interval, name="scoreboard.periods")(open_and_seal_periods)

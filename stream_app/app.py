@@ -3,9 +3,10 @@
 This is the one place the pipeline is put together; read it to follow a record from fetch to board:
 ``score-events`` -> :class:`~stream_app.ingest.Ingestor` (rules, exactly-once decision, state table, answers,
 dead letters) -> :class:`~stream_app.ranking.LocalTopK` (stage 1, per partition) -> ``leaderboard-candidates``
-and :class:`~stream_app.ranking.GlobalTopK` (stage 2, the merge) -> :class:`~stream_app.ranking.Emitter` ->
+and :class:`~stream_app.ranking.GlobalTopK` (stage 2, the merge) -> :class:`~stream_app.emitter.Emitter` ->
 ``leaderboard-updates`` (and ``rank-changes``: who moved in the board's top). Timers: ``scoreboard.partitions``
-(index and re-send partitions after a rebalance), ``scoreboard.periods`` (open a new day or week at once).
+(index and re-send partitions after a rebalance), ``scoreboard.periods`` (open a new day or week at once; seal
+the periods due: ``leaderboard-final``; remove boards past the retention).
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ import faust
 from faust.types import TP
 
 from schemas.catalog import ActionCatalog
+from schemas.runtime.kafka import read_keys
 from stream_app.agents import register_boards, register_ingest, register_partition_timer, register_period_timer
 from stream_app.dlq import DeadLetters
+from stream_app.emitter import Emitter
 from stream_app.faust_internals.batch_consumer import BatchHandler, install_batch_transport
 from stream_app.health import Readiness
 from stream_app.ingest import Ingestor
-from stream_app.ranking import Emitter, GlobalTopK, LocalTopK
+from stream_app.ranking import GlobalTopK, LocalTopK
 from stream_app.record_batches import RecordBatches
 from stream_app.rules import DAY_MS, RecordRules
+from stream_app.seal import PeriodSeal
 from stream_app.sends import SendGuard
 from stream_app.settings import WorkerSettings
 from stream_app.tables import USER, PartitionStore, create_candidates_table, create_state_table, partition_items
@@ -43,6 +47,13 @@ class Worker:
     stage2: GlobalTopK
     handlers: dict[str, BatchHandler]
     readiness: Readiness
+    seal: PeriodSeal
+
+
+async def read_board_ids(settings: WorkerSettings, topic: str) -> set[str]:
+    """The board ids held on a compacted topic keyed by board id (read to its end)."""
+    keys = await read_keys(settings.kafka_bootstrap_servers, topic, settings.kafka_connect_timeout)
+    return {key.decode("utf-8", "replace") for key in keys}
 
 
 def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
@@ -97,6 +108,14 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
                        generation=generation)
     register_ingest(app, handlers, topics.score_events, ingestor, stage1)  # 1 -> 2
     register_boards(app, handlers, topics.candidates, stage2)  # every worker's lists -> 3
+    # 5: at a period's end + grace, once every partition is applied past it, its final goes to leaderboard-final;
+    # boards past the retention leave leaderboard-updates.
+    seal = PeriodSeal(stage2, topics.finals, topics.updates, settings.period_grace_s * 1000, settings.period_retention,
+                      source_partitions=lambda: batches.partition_count(settings.topics.score_events),
+                      read_sealed=lambda: read_board_ids(settings, settings.topics.finals),
+                      read_published=lambda: read_board_ids(settings, settings.topics.leaderboard_updates),
+                      generation=generation)
+    stage2.on_watermark = seal.on_watermark
     register_partition_timer(app, settings.topics.score_events, table, stage1)
-    register_period_timer(app, stage2)
-    return Worker(app, topics, table, ingestor, stage1, stage2, handlers, Readiness(app))
+    register_period_timer(app, stage2, seal)
+    return Worker(app, topics, table, ingestor, stage1, stage2, handlers, Readiness(app), seal)

@@ -13,27 +13,23 @@ the users who moved in that top since the board it last sent go to ``rank-change
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 import orjson
-from pydantic import TypeAdapter
 
 from schemas.periods import board_id, is_expired, period_for, period_start_us
+from stream_app.emitter import Coalescer, Emitter
 from stream_app.ingest import UserChange
-from stream_app.rank_changes import RankMove, diff_tops
 from stream_app.record_batches import RecordBatches
 from stream_app.scoring import UserState
-from stream_app.tables import USER, PartitionStore, partition_items
+from stream_app.seal import WATERMARK, watermark_key
+from stream_app.tables import USER, PartitionStore, partition_items, raw_partition_items
 from stream_app.topk import BoardIndex, Entry, merge_top
 
 log = logging.getLogger(__name__)
-K = TypeVar("K")
-_TIMESTAMP = TypeAdapter(datetime)  # serializes a timestamp exactly as LeaderboardSnapshot does
 class LocalList(NamedTuple):
     """One partition's top-K on one board, as stage 1 sends it to stage 2. ``seq`` is the highest source offset
     applied in the partition: a list with a lower ``seq`` is stale (from a worker that lost the partition)."""
@@ -42,6 +38,7 @@ class LocalList(NamedTuple):
     partition: int
     seq: int
     entries: list[Entry]
+    players: int = 0  # on the board in the partition (stage 2 sums them: total_players of a final)
 
 
 LocalSink = Callable[[list[LocalList]], Awaitable[None]]
@@ -51,14 +48,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def encode_candidates(board: str, partition: int, seq: int, entries: list[Entry]) -> bytes:
-    return orjson.dumps({"board": board, "partition": partition, "seq": seq, "entries": [list(e) for e in entries]})
-
-
-def encode_move(board: str, move: RankMove, version: int) -> bytes:
-    """One ``rank-changes`` value, the same bytes as ``RankChange.model_dump_json`` (tested)."""
-    return orjson.dumps({"board": board, "user_id": move.user_id, "old_rank": move.old_rank,
-                         "new_rank": move.new_rank, "passed": move.passed, "version": version})
+def encode_candidates(board: str, partition: int, seq: int, entries: list[Entry], count: int = 0) -> bytes:
+    return orjson.dumps({"board": board, "partition": partition, "seq": seq, "entries": [list(e) for e in entries],
+                         "count": count})
 
 
 def decode_entries(raw: list[list[Any]]) -> list[Entry]:
@@ -86,7 +78,11 @@ class LocalTopK:
         self.retention = retention
         self.indexes: dict[int, dict[str, BoardIndex]] = {}
         self.seq: dict[int, int] = {}
-        self.last_sent: dict[tuple[int, str], list[Entry]] = {}
+        self.watermark: dict[int, int] = {}  # partition -> broker time (ms) every record up to has been applied
+        self.watermark_sent: dict[int, int] = {}
+        self.processed: dict[int, int] = {}  # partition -> the offset after the last record handled
+        self.busy = 0  # batches being applied now (the idle watermark waits for none)
+        self.last_sent: dict[tuple[int, str], tuple[list[Entry], int]] = {}
         self.dirty: set[tuple[int, str]] = set()
         self.coalescer: Coalescer[None] = Coalescer(interval_s, self.flush)
 
@@ -118,6 +114,7 @@ class LocalTopK:
         self.indexes.pop(partition, None)
         self.indexed_in.pop(partition, None)
         self.seq.pop(partition, None)
+        self.processed.pop(partition, None)
         for key in [k for k in self.last_sent if k[0] == partition]:
             del self.last_sent[key]
 
@@ -126,6 +123,23 @@ class LocalTopK:
         for boards in self.indexes.values():
             for board in [b for b in boards if is_expired(b, now, self.retention)]:
                 del boards[board]
+
+    def handled(self, messages: list[Any]) -> None:
+        """A batch of ``score-events`` was applied: every record of it moves its partition's watermark (dead letters
+        and duplicates too: they were decided)."""
+        for message in messages:
+            partition = message.partition
+            self.processed[partition] = message.offset + 1
+            ms = int(message.timestamp * 1000)
+            if ms > self.watermark.get(partition, -1):
+                self.watermark[partition] = ms
+
+    async def idle(self, partition: int, caught_up_at_ms: int) -> None:
+        """The partition has no record left to apply (caught up with its high watermark): every record appended
+        later is stamped later than ``caught_up_at_ms`` by the broker, so the watermark moves up to it."""
+        if caught_up_at_ms > self.watermark.get(partition, -1):
+            self.watermark[partition] = caught_up_at_ms
+            await self.coalescer.offer(None)
 
     async def on_changes(self, changes: list[UserChange]) -> None:
         """Index a batch's changed users. A board a change names may be gone from the user's final state (an
@@ -145,7 +159,7 @@ class LocalTopK:
                 log.exception("boards: indexing a change of partition %d failed; it is rebuilt from the table",
                               change.partition)
                 self.drop(change.partition)
-        if dirty:
+        if dirty or any(self.watermark.get(p) != self.watermark_sent.get(p) for p in self.watermark):
             await self.coalescer.offer(None)
 
     def _index_now(self, partition: int, load: Callable[[int], Iterable[tuple[str, Any]]]) -> None:
@@ -177,9 +191,17 @@ class LocalTopK:
             self.dirty.add((change.partition, board))
 
     async def flush(self, _: None = None) -> None:
-        """Send the lists of every changed (partition, board) whose local top-K changed."""
+        """Send the lists of every changed (partition, board) whose local top-K or player count changed, then the
+        partitions' watermarks (after the lists, in the same partition: a watermark never overtakes them)."""
         keys, self.dirty = sorted(self.dirty), set()
         await self._publish([item for key in keys if (item := self._list(key, force=False)) is not None])
+
+    async def _send_watermarks(self) -> None:
+        moved = {p: ms for p, ms in self.watermark.items() if self.watermark_sent.get(p) != ms and p in self.indexes}
+        for partition, ms in sorted(moved.items()):
+            self.batches.add(self.candidates_topic, 0, watermark_key(partition).encode(),
+                             orjson.dumps({"watermark": ms, "partition": partition}))
+        self.watermark_sent.update(moved)
 
     async def resend(self, partition: int) -> None:
         lists = [self._list((partition, board), force=True) for board in list(self.indexes.get(partition, {}))]
@@ -191,131 +213,21 @@ class LocalTopK:
         if index is None:
             return None
         top = index.top(self.top_k)
-        if not force and self.last_sent.get(key) == top:
+        if not force and self.last_sent.get(key) == (top, len(index)):
             return None
-        self.last_sent[key] = top
-        return LocalList(board, partition, self.seq.get(partition, -1), top)
+        self.last_sent[key] = (top, len(index))
+        return LocalList(board, partition, self.seq.get(partition, -1), top, len(index))
 
     async def _publish(self, lists: list[LocalList]) -> None:
+        for board, partition, seq, top, count in lists:  # the candidates topic has one partition
+            self.batches.add(self.candidates_topic, 0, f"{board}|{partition}".encode(),
+                            encode_candidates(board, partition, seq, top, count))
+        await self._send_watermarks()
+        await self.batches.send()
         if not lists:
             return
-        for board, partition, seq, top in lists:  # the candidates topic has one partition
-            self.batches.add(self.candidates_topic, 0, f"{board}|{partition}".encode(),
-                            encode_candidates(board, partition, seq, top))
-        await self.batches.send()
         if self.local is not None:
             await self.local(lists)
-
-
-class Coalescer(Generic[K]):
-    """Runs ``action(key)`` at most once per ``interval`` per key, and always once more after the last offer.
-
-    The first offer after a quiet interval runs at once (no added latency); offers inside the interval are folded
-    into one run at its end, which sees the latest state.
-    """
-
-    def __init__(self, interval_s: float, action: Callable[[K], Awaitable[None]],
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = interval_s
-        self.action = action
-        self.clock = clock
-        self.last_run: dict[K, float] = {}
-        self.scheduled: dict[K, asyncio.TimerHandle] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    async def offer(self, key: K) -> None:
-        if key in self.scheduled:
-            return  # a run is already due; it will see this latest state
-        wait = self.last_run.get(key, -1e18) + self.interval - self.clock()
-        if wait <= 0:
-            await self.run(key)
-        else:
-            self.scheduled[key] = asyncio.get_running_loop().call_later(wait, self._fire, key)
-
-    async def run(self, key: K) -> None:
-        self.last_run[key] = self.clock()
-        try:
-            await self.action(key)
-        except Exception:  # the next change runs it again with the whole state; never lose the agent over it
-            log.exception("coalesced run for %r failed", key)
-
-    def _fire(self, key: K) -> None:
-        self.scheduled.pop(key, None)
-        self.last_run[key] = self.clock()  # now, not when the task starts: an offer in between must wait
-        task = asyncio.ensure_future(self.run(key))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-
-class Emitter:
-    """Emits boards to ``leaderboard-updates``, coalesced per board id (see :class:`Coalescer`), and with each board
-    the users who moved in its top to ``rank-changes`` (one record per user, key ``user_id``; see
-    :mod:`stream_app.rank_changes`), under the version of that board.
-
-    A move is a difference between two boards this emitter sent itself in one consumer generation (``sent``,
-    ``sent_in``). The first board of a board id after a start or a rebalance has no such predecessor (this process
-    does not know what was last emitted, perhaps by another worker) and goes out without rank changes: the moves
-    of that one step are not reported, rather than reported against a top nobody saw. A period opened empty
-    (:meth:`open_period`) is a known predecessor: its first scores enter it.
-    """
-
-    def __init__(self, updates: Any, interval_s: float, clock: Callable[[], float] = time.monotonic,
-                 rank_changes: Any = None, generation: Callable[[], object] = lambda: None) -> None:
-        self.updates = updates
-        self.rank_changes = rank_changes
-        self.generation = generation
-        self.latest: dict[str, list[Entry]] = {}
-        self.version: dict[str, int] = {}
-        self.sent: dict[str, list[Entry]] = {}
-        self.sent_in: dict[str, object] = {}  # board -> the consumer generation its ``sent`` top went out in
-        self.coalescer: Coalescer[str] = Coalescer(interval_s, self.emit, clock)
-
-    async def offer(self, board: str, top: list[Entry]) -> None:
-        """Offer a board's top; the same top as the last one offered changes nothing."""
-        if self.latest.get(board) == top:
-            return
-        self.latest[board] = top
-        await self.coalescer.offer(board)
-
-    async def emit(self, board: str) -> None:
-        top = self.latest[board]
-        previous = self.sent.get(board)
-        if previous == top:
-            return  # a coalesced run after the state it carries already went out: no new version for it
-        generation = self.generation()
-        baseline = previous if self.sent_in.get(board) == generation else None
-        self.sent[board], self.sent_in[board] = top, generation
-        await self.updates.send(key=board.encode(), value=self.encode(board))
-        if baseline is not None and self.rank_changes is not None:
-            version = self.version[board]  # the board's, just set by ``encode``
-            for move in diff_tops([e.user_id for e in baseline], [e.user_id for e in top]):
-                await self.rank_changes.send(key=move.user_id.encode(), value=encode_move(board, move, version))
-
-    async def open_period(self, board: str, start_us: int) -> None:
-        """A new period's board before any score reached it: empty, with the version every process gives it,
-        ``max(highest version of the window + 1, the period's start in µs)`` (see ``sse_server.boards``)."""
-        if board in self.latest:
-            return
-        window = board.partition(":")[0] + ":"
-        highest = max((v for b, v in self.version.items() if b.startswith(window)), default=0)
-        self.latest[board] = self.sent[board] = []
-        self.sent_in[board] = self.generation()
-        await self.updates.send(key=board.encode(), value=self.encode(board, max(highest + 1, start_us)))
-
-    def encode(self, board: str, version: int | None = None) -> bytes:
-        """The board as JSON, the same bytes as ``LeaderboardSnapshot.model_dump_json`` (tested), built without
-        the models: it runs for every emission of up to ``top_k`` rows."""
-        window, _, period = board.partition(":")
-        if version is None:
-            version = max(self.version.get(board, 0) + 1, time.time_ns() // 1000)
-        self.version[board] = version
-        rows = [{"rank": i, "user_id": e.user_id, "username": e.username, "score": e.score}
-                for i, e in enumerate(self.latest[board], 1)]
-        return orjson.dumps({
-            "data": rows, "timestamp": _TIMESTAMP.dump_python(_now(), mode="json"),
-            "window": window if window in ("daily", "weekly") else "alltime", "period": period or None,
-            "version": version,
-        })
 
 
 class GlobalTopK:
@@ -331,20 +243,48 @@ class GlobalTopK:
         self.generation = generation
         self.seen_generation: object = None
         self.lists: dict[str, dict[int, tuple[int, list[Entry]]]] = {}
+        self.counts: dict[str, dict[int, int]] = {}  # board -> partition -> players there (from the lists)
+        self.on_watermark: Callable[[int, int], None] = lambda _partition, _ms: None  # the period seal's
 
     def lists_for(self, board: str) -> dict[int, tuple[int, list[Entry]]]:
         """The board's lists; read from the table once per board (and again after a rebalance)."""
         if self.generation() != self.seen_generation:
             self.seen_generation = self.generation()
             self.lists.clear()
+            self.counts.clear()
         lists = self.lists.get(board)
         if lists is None:
             prefix = f"{board}|"
+            stored = partition_items(self.store.table, 0, prefix)
             lists = self.lists[board] = {
-                int(k[len(prefix):]): (int(v["seq"]), decode_entries(v["entries"]))
-                for k, v in partition_items(self.store.table, 0, prefix)
+                int(k[len(prefix):]): (int(v["seq"]), decode_entries(v["entries"])) for k, v in stored
             }
+            self.counts[board] = {int(k[len(prefix):]): int(v.get("count", 0)) for k, v in stored}
         return lists
+
+    def players(self, board: str) -> int:
+        """Players on the board: the sum of the partitions' counts sent with their lists."""
+        self.lists_for(board)
+        return sum(self.counts.get(board, {}).values())
+
+    def boards(self) -> set[str]:
+        """Every board id with lists in the table (and any opened empty)."""
+        found = {orjson.loads(key).partition("|")[0] for key, _ in raw_partition_items(self.store.table, 0)}
+        return {b for b in found if not b.startswith(WATERMARK)} | set(self.emitter.latest)
+
+    def stored_watermarks(self) -> dict[int, int]:
+        return {int(k[len(WATERMARK):]): int(v["watermark"])
+                for k, v in partition_items(self.store.table, 0, WATERMARK)}
+
+    async def forget(self, board: str) -> None:
+        """A board past the retention: its lists leave the table and the candidates topic (tombstones)."""
+        prefix = f"{board}|"
+        keys = [k for k, _ in partition_items(self.store.table, 0, prefix)]
+        self.store.write(0, [(k, None) for k in keys])
+        await self.store.batches.send()
+        self.lists.pop(board, None)
+        self.counts.pop(board, None)
+        self.emitter.forget(board)
 
     async def on_local(self, lists: list[LocalList]) -> None:
         """Lists from this worker's own stage 1, handed over in-process while this worker owns stage 2 (the one
@@ -353,8 +293,8 @@ class GlobalTopK:
         if not self.owns():
             return
         now = _now()
-        dirty = {board for board, partition, seq, entries in lists
-                 if not is_expired(board, now, self.retention) and self._keep(board, partition, seq, entries)}
+        dirty = {board for board, partition, seq, entries, count in lists
+                 if not is_expired(board, now, self.retention) and self._keep(board, partition, seq, entries, count)}
         await self._emit(dirty)
 
     async def on_candidates(self, messages: list[Any]) -> None:
@@ -363,31 +303,36 @@ class GlobalTopK:
         Folding the batch first is what lets stage 2 catch up after a burst instead of merging every
         intermediate list.
         """
-        newest: dict[tuple[str, int], tuple[int, list[list[Any]], list[Entry]]] = {}
+        newest: dict[tuple[str, int], tuple[int, list[list[Any]], list[Entry], int]] = {}
+        writes: list[tuple[str, Any]] = []
         for message in messages:
             try:
                 msg = orjson.loads(message.value)
+                if "watermark" in msg:  # stage 1's progress in a source partition (stream_app.seal)
+                    partition, ms = int(msg["partition"]), int(msg["watermark"])
+                    self.on_watermark(partition, ms)
+                    writes.append((watermark_key(partition), {"watermark": ms}))
+                    continue
                 key = (str(msg["board"]), int(msg["partition"]))
-                seq, entries = int(msg["seq"]), list(msg["entries"])
+                seq, entries, count = int(msg["seq"]), list(msg["entries"]), int(msg.get("count", 0))
                 decoded = decode_entries(entries)
-            except (ValueError, KeyError, TypeError, IndexError) as exc:  # not ours or corrupt: skip it, say why
+            except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:  # not ours or corrupt
                 log.warning("skipping a malformed candidates record: %r", exc)
                 continue
             if key not in newest or newest[key][0] <= seq:
-                newest[key] = (seq, entries, decoded)
+                newest[key] = (seq, entries, decoded, count)
         dirty: set[str] = set()
-        writes: list[tuple[str, Any]] = []
         now = _now()
-        for (board, partition), (seq, entries, decoded) in newest.items():
+        for (board, partition), (seq, entries, decoded, count) in newest.items():
             if is_expired(board, now, self.retention):
                 self.lists.pop(board, None)
                 continue
             stored = self.lists_for(board).get(partition)
             if stored is not None and stored[0] > seq:
                 continue  # a stale list from a worker that lost the partition
-            if self._keep(board, partition, seq, decoded):
+            if self._keep(board, partition, seq, decoded, count):
                 dirty.add(board)
-            writes.append((f"{board}|{partition}", {"seq": seq, "entries": entries}))
+            writes.append((f"{board}|{partition}", {"seq": seq, "entries": entries, "count": count}))
         self.store.write(0, writes)  # the candidates table has one partition
         await self.store.batches.send()
         await self._emit(dirty)
@@ -403,12 +348,15 @@ class GlobalTopK:
             if board not in self.emitter.latest and not any(e for _, e in self.lists_for(board).values()):
                 await self.emitter.open_period(board, period_start_us(window, now))
 
-    def _keep(self, board: str, partition: int, seq: int, entries: list[Entry]) -> bool:
-        """Store a partition's list unless a newer one is held; True when the board's lists changed."""
+    def _keep(self, board: str, partition: int, seq: int, entries: list[Entry], count: int) -> bool:
+        """Store a partition's list unless a newer one is held; True when the board's top lists changed."""
         lists = self.lists_for(board)
         stored = lists.get(partition)
-        if stored is not None and (stored[0] > seq or (stored[0] == seq and stored[1] == entries)):
-            return False  # a stale list (from a worker that lost the partition), or this very list again
+        if stored is not None and stored[0] > seq:
+            return False  # a stale list, from a worker that lost the partition
+        self.counts.setdefault(board, {})[partition] = count
+        if stored is not None and stored[0] == seq and stored[1] == entries:
+            return False  # this very list again (perhaps with another count: the top is the same)
         lists[partition] = (seq, entries)
         return True
 

@@ -36,6 +36,12 @@ class Output:
         future = await self.app.producer.send(self.name, key, value, None, None, headers)
         self.guard.track(future, f"a record to {self.name}")
 
+    async def send_and_wait(self, key: bytes | None, value: bytes | None) -> None:
+        """Send one record and wait until the broker acknowledged it (raises if it did not)."""
+        future = await self.app.producer.send(self.name, key, value, None, None, None)
+        self.guard.track(future, f"a record to {self.name}")
+        await future
+
 
 @dataclass(frozen=True)
 class WorkerTopics:
@@ -46,6 +52,7 @@ class WorkerTopics:
     updates: Output
     standings: str  # user-standings: written in the ingest's record batches (record_batches), beside the changelog
     rank_changes: Output
+    finals: Output
 
 
 def create_topics(app: Any, names: TopicNames, partitions: int, guard: SendGuard) -> WorkerTopics:
@@ -61,4 +68,5 @@ def create_topics(app: Any, names: TopicNames, partitions: int, guard: SendGuard
         updates=Output(app, names.leaderboard_updates, guard),
         standings=names.user_standings,
         rank_changes=Output(app, names.rank_changes, guard),
+        finals=Output(app, names.finals, guard),
     )

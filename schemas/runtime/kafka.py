@@ -62,3 +62,30 @@ async def assign_all_partitions(consumer: Any, topic: str, timeout: float = 30.0
         if time.monotonic() > deadline:
             raise TimeoutError(f"topic {topic} has no partitions after {timeout}s (was it created?)")
         await asyncio.sleep(0.2)
+
+
+async def read_keys(bootstrap: str, topic: str, timeout: float) -> set[bytes]:
+    """The keys holding a value (not a tombstone) at the end of a compacted ``topic``, read from the start to the
+    end offsets seen when it began (a group-less consumer, nothing committed)."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = await start_with_retry(
+        lambda: AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                 auto_offset_reset="earliest", isolation_level="read_committed"),
+        f"reading {topic}", timeout)
+    try:
+        tps = await assign_all_partitions(consumer, topic, timeout)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        keys: dict[bytes, bool] = {}
+        deadline = time.monotonic() + timeout
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic} not read to its end within {timeout}s")
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    if record.key is not None:
+                        keys[record.key] = record.value is not None
+        return {key for key, alive in keys.items() if alive}
+    finally:
+        await consumer.stop()

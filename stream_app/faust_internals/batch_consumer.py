@@ -56,6 +56,23 @@ class BatchConsumer(faust_aiokafka.Consumer):
         committed: bool = await super()._commit(offsets)
         return committed
 
+    @property
+    def undelivered(self) -> set[Any]:
+        """Partitions with records fetched (the position is past them) but not yet handed to their handler."""
+        found: set[Any] | None = self.__dict__.get("_undelivered")
+        if found is None:
+            found = self.__dict__["_undelivered"] = set()
+        return found
+
+    async def caught_up(self, tp: Any) -> bool:
+        """Whether every record of ``tp`` up to its high watermark has been handed to its handler (the position
+        skips transaction markers, which a last-offset count would not)."""
+        if tp in self.undelivered:
+            return False
+        highwater = self.highwater(tp)  # None until the first fetch response for it
+        position = await self.position(tp) if highwater is not None else None
+        return position is not None and highwater is not None and position >= highwater
+
     async def _drain_messages(self, fetcher: Any) -> None:
         handlers: dict[str, BatchHandler] = getattr(self.transport, "batch_handlers", {})
         consumer_should_stop = self._stopped.is_set
@@ -82,11 +99,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
                         batch = batches[tp.topic] = []
                     if batch is not None:
                         batch.append(message)
+                        self.undelivered.add(tp)
                     else:
                         await self.wait_first(self.callback(message), self.suspend_flow.wait())
                     set_read_offset(tp, offset)
                 for topic, messages in batches.items():
                     await self._deliver(handlers[topic], messages)
+                self.undelivered.clear()
                 if self._commit_every is not None and self._n_acked >= self._commit_every:
                     self._n_acked = 0
                     await self.commit()

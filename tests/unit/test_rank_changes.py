@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.standings import RankChange
+from stream_app.emitter import Emitter, encode_move
 from stream_app.rank_changes import RankMove, diff_tops
-from stream_app.ranking import Emitter, encode_move
 from stream_app.topk import Entry
 
 pytestmark = pytest.mark.unit

@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.leaderboard import LeaderboardSnapshot
+from stream_app.emitter import Emitter
 from stream_app.ingest import UserChange
-from stream_app.ranking import Emitter, GlobalTopK, LocalList, LocalTopK, encode_candidates
+from stream_app.ranking import GlobalTopK, LocalList, LocalTopK, encode_candidates
 from stream_app.scoring import UserState
 from stream_app.topk import BoardIndex, Entry, merge_top
 
@@ -167,7 +168,7 @@ async def test_stage2_takes_its_own_workers_lists_in_process_only_while_it_owns_
 
     # the same list arriving through the topic is persisted, and changes nothing
     await stage2.on_candidates([SimpleNamespace(value=encode_candidates("alltime", 0, 7, entries))])
-    assert store.writes == [("alltime|0", {"seq": 7, "entries": [list(e) for e in entries]})]
+    assert store.writes == [("alltime|0", {"seq": 7, "entries": [list(e) for e in entries], "count": 0})]
     assert len(sink.sent) == 1
     # an older list (a worker that lost the partition) is neither kept nor persisted
     await stage2.on_candidates([SimpleNamespace(value=encode_candidates("alltime", 0, 6, [Entry("eve", 99, 0)]))])

@@ -1,0 +1,40 @@
+"""The finals feed: which periods are sealed, from ``leaderboard-final`` (``GET /leaderboard/periods``' ``final``).
+
+The worker writes one record per board and period when the period is sealed (its end plus the grace); the read
+side only needs the keys. A tombstone unseals nothing in practice (the worker never writes one) but is honoured.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sse_server.metrics import SseMetrics
+from sse_server.settings import SseSettings
+from sse_server.tail import Record, TopicTail
+
+log = logging.getLogger(__name__)
+
+
+class FinalsFeed:
+    def __init__(self, settings: SseSettings, metrics: SseMetrics) -> None:
+        self.sealed: set[str] = set()
+        self.tail = TopicTail(settings, settings.topics.finals, self.handle_batch, metrics.finals_lag,
+                              lambda: log.info("sse: %d sealed periods", len(self.sealed)))
+        self.caught_up = self.tail.caught_up
+        self.run = self.tail.run
+        self.mark_caught_up = self.tail.mark_caught_up
+
+    def handle_batch(self, records: list[Record]) -> None:
+        for key, value, where in records:
+            try:
+                board = (key or b"").decode()
+            except UnicodeDecodeError:
+                log.warning("skipping leaderboard-final record %s: key is not UTF-8", where)
+                continue
+            if value is None:
+                self.sealed.discard(board)
+            elif board:
+                self.sealed.add(board)
+
+    def is_final(self, board: str) -> bool:
+        return board in self.sealed

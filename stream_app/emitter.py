@@ -1,0 +1,151 @@
+"""Sending boards: :class:`Emitter` (``leaderboard-updates``, with ``rank-changes``) and its :class:`Coalescer`.
+
+A board change goes to every SSE client of every read replica, so boards are emitted coalesced: at most once per
+board per ``SCOREBOARD_EMIT_INTERVAL_MS``, and always the last state. The version of a board is
+``max(previous + 1, now in µs)``: it only grows, across restarts too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import orjson
+from pydantic import TypeAdapter
+
+from stream_app.rank_changes import RankMove, diff_tops
+from stream_app.topk import Entry
+
+log = logging.getLogger(__name__)
+K = TypeVar("K")
+_TIMESTAMP = TypeAdapter(datetime)  # serializes a timestamp exactly as LeaderboardSnapshot does
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def encode_move(board: str, move: RankMove, version: int) -> bytes:
+    """One ``rank-changes`` value, the same bytes as ``RankChange.model_dump_json`` (tested)."""
+    return orjson.dumps({"board": board, "user_id": move.user_id, "old_rank": move.old_rank,
+                         "new_rank": move.new_rank, "passed": move.passed, "version": version})
+
+
+class Coalescer(Generic[K]):
+    """Runs ``action(key)`` at most once per ``interval`` per key, and always once more after the last offer.
+
+    The first offer after a quiet interval runs at once (no added latency); offers inside the interval are folded
+    into one run at its end, which sees the latest state.
+    """
+
+    def __init__(self, interval_s: float, action: Callable[[K], Awaitable[None]],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval_s
+        self.action = action
+        self.clock = clock
+        self.last_run: dict[K, float] = {}
+        self.scheduled: dict[K, asyncio.TimerHandle] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def offer(self, key: K) -> None:
+        if key in self.scheduled:
+            return  # a run is already due; it will see this latest state
+        wait = self.last_run.get(key, -1e18) + self.interval - self.clock()
+        if wait <= 0:
+            await self.run(key)
+        else:
+            self.scheduled[key] = asyncio.get_running_loop().call_later(wait, self._fire, key)
+
+    async def run(self, key: K) -> None:
+        self.last_run[key] = self.clock()
+        try:
+            await self.action(key)
+        except Exception:  # the next change runs it again with the whole state; never lose the agent over it
+            log.exception("coalesced run for %r failed", key)
+
+    def _fire(self, key: K) -> None:
+        self.scheduled.pop(key, None)
+        self.last_run[key] = self.clock()  # now, not when the task starts: an offer in between must wait
+        task = asyncio.ensure_future(self.run(key))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+class Emitter:
+    """Emits boards to ``leaderboard-updates``, coalesced per board id (see :class:`Coalescer`), and with each board
+    the users who moved in its top to ``rank-changes`` (one record per user, key ``user_id``; see
+    :mod:`stream_app.rank_changes`), under the version of that board.
+
+    A move is a difference between two boards this emitter sent itself in one consumer generation (``sent``,
+    ``sent_in``). The first board of a board id after a start or a rebalance has no such predecessor (this process
+    does not know what was last emitted, perhaps by another worker) and goes out without rank changes: the moves
+    of that one step are not reported, rather than reported against a top nobody saw. A period opened empty
+    (:meth:`open_period`) is a known predecessor: its first scores enter it.
+    """
+
+    def __init__(self, updates: Any, interval_s: float, clock: Callable[[], float] = time.monotonic,
+                 rank_changes: Any = None, generation: Callable[[], object] = lambda: None) -> None:
+        self.updates = updates
+        self.rank_changes = rank_changes
+        self.generation = generation
+        self.latest: dict[str, list[Entry]] = {}
+        self.version: dict[str, int] = {}
+        self.sent: dict[str, list[Entry]] = {}
+        self.sent_in: dict[str, object] = {}  # board -> the consumer generation its ``sent`` top went out in
+        self.coalescer: Coalescer[str] = Coalescer(interval_s, self.emit, clock)
+
+    async def offer(self, board: str, top: list[Entry]) -> None:
+        """Offer a board's top; the same top as the last one offered changes nothing."""
+        if self.latest.get(board) == top:
+            return
+        self.latest[board] = top
+        await self.coalescer.offer(board)
+
+    async def emit(self, board: str) -> None:
+        top = self.latest[board]
+        previous = self.sent.get(board)
+        if previous == top:
+            return  # a coalesced run after the state it carries already went out: no new version for it
+        generation = self.generation()
+        baseline = previous if self.sent_in.get(board) == generation else None
+        self.sent[board], self.sent_in[board] = top, generation
+        await self.updates.send(key=board.encode(), value=self.encode(board))
+        if baseline is not None and self.rank_changes is not None:
+            version = self.version[board]  # the board's, just set by ``encode``
+            for move in diff_tops([e.user_id for e in baseline], [e.user_id for e in top]):
+                await self.rank_changes.send(key=move.user_id.encode(), value=encode_move(board, move, version))
+
+    def forget(self, board: str) -> None:
+        """A board past the retention (tombstoned): nothing about it is kept."""
+        for held in (self.latest, self.sent, self.sent_in, self.version):
+            held.pop(board, None)
+
+    async def open_period(self, board: str, start_us: int) -> None:
+        """A new period's board before any score reached it: empty, with the version every process gives it,
+        ``max(highest version of the window + 1, the period's start in µs)`` (see ``sse_server.boards``)."""
+        if board in self.latest:
+            return
+        window = board.partition(":")[0] + ":"
+        highest = max((v for b, v in self.version.items() if b.startswith(window)), default=0)
+        self.latest[board] = self.sent[board] = []
+        self.sent_in[board] = self.generation()
+        await self.updates.send(key=board.encode(), value=self.encode(board, max(highest + 1, start_us)))
+
+    def encode(self, board: str, version: int | None = None) -> bytes:
+        """The board as JSON, the same bytes as ``LeaderboardSnapshot.model_dump_json`` (tested), built without
+        the models: it runs for every emission of up to ``top_k`` rows."""
+        window, _, period = board.partition(":")
+        if version is None:
+            version = max(self.version.get(board, 0) + 1, time.time_ns() // 1000)
+        self.version[board] = version
+        rows = [{"rank": i, "user_id": e.user_id, "username": e.username, "score": e.score}
+                for i, e in enumerate(self.latest[board], 1)]
+        return orjson.dumps({
+            "data": rows, "timestamp": _TIMESTAMP.dump_python(_now(), mode="json"),
+            "window": window if window in ("daily", "weekly") else "alltime", "period": period or None,
+            "version": version,
+        })
