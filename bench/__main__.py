@@ -1,9 +1,10 @@
 """``python -m bench``: run the benchmarks, print the table, write ``bench/results/<name>.json``.
 
 Options: ``--smoke`` (tiny sizes, seconds: checks that figures are produced, never their speed), ``--only NAME``
-(repeatable: worker, ingest, e2e, fanout, redis, ryw, consumer), ``--bootstrap HOST:PORT`` (use a running broker
-instead of starting a private one), ``--profile`` (sample the services with py-spy: the worker in bench 1, the
-write API in bench 2, ``sse_server`` in bench 4; summaries go into the JSON), ``--results-dir``, ``--keep`` (logs).
+(repeatable: worker, ingest, e2e, fanout, redis, ryw, consumer, standings), ``--bootstrap HOST:PORT`` (use a
+running broker instead of starting a private one), ``--profile`` (sample the services with py-spy: the worker in
+bench 1, the write API in bench 2, ``sse_server`` in benches 4 and 8; summaries go into the JSON), ``--users N``
+(bench 8's population, default 1,000,000; 300 with ``--smoke``), ``--results-dir``, ``--keep`` (logs).
 Exits non-zero when a bench could not produce its figures.
 """
 
@@ -20,7 +21,16 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import consumer_bench, e2e_bench, fanout_bench, ingest_bench, redis_bench, ryw_bench, worker_bench
+from bench import (
+    consumer_bench,
+    e2e_bench,
+    fanout_bench,
+    ingest_bench,
+    redis_bench,
+    ryw_bench,
+    standings_bench,
+    worker_bench,
+)
 from bench.context import FULL, SMOKE, Context
 from bench.procs import raise_fd_limit
 from bench.results import RESULTS_DIR, BenchResult, table, write
@@ -34,6 +44,7 @@ BENCHES: dict[str, Callable[[Context], Awaitable[BenchResult]]] = {
     "redis": redis_bench.run,
     "ryw": ryw_bench.run,
     "consumer": consumer_bench.run,
+    "standings": standings_bench.run,
 }
 
 
@@ -43,6 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", action="append", choices=sorted(BENCHES), help="run only this bench (repeatable)")
     parser.add_argument("--bootstrap", help="use this running Kafka broker instead of starting one")
     parser.add_argument("--profile", action="store_true", help="profile the services with py-spy")
+    parser.add_argument("--users", type=int, help="users seeded by the standings bench (default 1,000,000)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--keep", action="store_true", help="keep the run directory (service logs) at the end")
     return parser.parse_args(argv)
@@ -80,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.bootstrap is None:
             broker = LocalKafka(run_dir / "kafka", heap="1G").start()
         bootstrap = args.bootstrap or broker.bootstrap  # type: ignore[union-attr]
-        ctx = Context(bootstrap, SMOKE if args.smoke else FULL, run_dir, args.smoke, args.profile)
+        ctx = Context(bootstrap, SMOKE if args.smoke else FULL, run_dir, args.smoke, args.profile, users=args.users)
         results, failed = asyncio.run(run_all(ctx, names, args.results_dir))
     finally:
         if broker is not None:

@@ -36,14 +36,25 @@ class Sizes:
     fanout_seconds: float
     fanout_rows: int
     ryw_probes: int              # read-your-writes probes at idle (bench 6)
+    standings_users: int         # users seeded on user-standings (bench 8; ``--users`` overrides)
+    standings_flow_rate: int     # events/s flowing through the pipeline while bench 8 measures
+    standings_start_rate: int    # first offered rate of bench 8's lookup step searches (req/s)
+    standings_step_s: float
+    personal_clients: int        # personal-stream clients (bench 8)
+    personal_rate: int           # board changes/s for them
+    personal_seconds: float
 
 
 FULL = Sizes(worker_events=100_000, worker_users=10_000, ingest_start_rate=500, ingest_max_rate=20_000,
              ingest_step_s=4.0, e2e_rate=1000, e2e_clients=1000, e2e_users=10, e2e_seconds=12.0,
-             fanout_counts=(1000, 2000, 5000, 10_000), fanout_seconds=6.0, fanout_rows=100, ryw_probes=200)
+             fanout_counts=(1000, 2000, 5000, 10_000), fanout_seconds=6.0, fanout_rows=100, ryw_probes=200,
+             standings_users=1_000_000, standings_flow_rate=1000, standings_start_rate=1000, standings_step_s=5.0,
+             personal_clients=1000, personal_rate=10, personal_seconds=30.0)
 SMOKE = Sizes(worker_events=600, worker_users=60, ingest_start_rate=50, ingest_max_rate=100,
               ingest_step_s=1.0, e2e_rate=50, e2e_clients=5, e2e_users=5, e2e_seconds=2.0,
-              fanout_counts=(10, 20), fanout_seconds=2.0, fanout_rows=10, ryw_probes=5)
+              fanout_counts=(10, 20), fanout_seconds=2.0, fanout_rows=10, ryw_probes=5,
+              standings_users=300, standings_flow_rate=20, standings_start_rate=50, standings_step_s=1.0,
+              personal_clients=10, personal_rate=5, personal_seconds=2.0)
 
 
 @dataclass
@@ -53,6 +64,7 @@ class Context:
     run_dir: Path
     smoke: bool
     profile: bool = False
+    users: int | None = None  # ``--users``: bench 8's population instead of ``sizes.standings_users``
     shared: dict[str, Any] = field(default_factory=dict)  # our figures, for bench 5's side-by-side rows
 
     async def new_topics(self, partitions: int = PARTITIONS) -> tuple[str, TopicNames]:

@@ -128,3 +128,33 @@ def end_to_end(clients: list[tuple[list[int], list[float]]], boards: dict[int, d
     result["events_never_seen"] = sum(v is None for v in versions)
     result["boards_read_by_probes"] = len(boards)
     return result
+
+
+def standings(arrivals: list[list[list[float]]], truth: dict[str, Any]) -> dict[str, Any]:
+    """Personal streams: delay from the produce of each event that changed a tracked user's (score, rank) to that
+    user's client receiving a ``standing`` event showing that state or a later one.
+
+    ``arrivals[c]`` is client c's ``[score, rank, t]`` per standing event (in arrival order); ``truth["changes"]``
+    is ``[c, score, rank, produced_t]`` per change the bench worked out. Scores only grow in this workload, so a
+    client's (score, rank) only grows, lexicographically (its own event raises its score; others only overtake
+    it, raising its rank number): the first arrival at or past the expected state is the delivery. Arrivals that
+    match no expected state are counted (``unexpected``): the simulation and the server disagree.
+    """
+    delays: list[float] = []
+    expected_states: dict[int, set[tuple[int, int]]] = defaultdict(set)
+    for c, score, rank, _ in truth["changes"]:
+        expected_states[int(c)].add((int(score), int(rank)))
+    unexpected = 0
+    for c, score, rank, produced in truth["changes"]:
+        got = arrivals[int(c)] if int(c) < len(arrivals) else []
+        keys = [(int(a[0]), int(a[1])) for a in got]
+        i = bisect.bisect_left(keys, (int(score), int(rank)))
+        if i < len(got):
+            delays.append(got[i][2] - produced)
+    for c, got in enumerate(arrivals):
+        unexpected += sum(1 for a in got if (int(a[0]), int(a[1])) not in expected_states[c])
+    result = summary(delays, len(truth["changes"]))
+    result["changes"] = len(truth["changes"])
+    result["standing_events"] = sum(len(a) for a in arrivals)
+    result["unexpected"] = unexpected
+    return result

@@ -8,11 +8,15 @@ end-to-end bench needs them). Prints one JSON object: offered and achieved rates
 over the measured window (after ``warmup_s``), statuses, errors, and this process's CPU seconds.
 
 Config keys: host, port, path, headers, rate, seconds, warmup_s, conns, users, user_prefix, action, sends_out.
+With ``"method": "GET"`` the requests are ``GET path`` with ``{user}`` in ``path`` replaced by
+``<user_prefix><n>``, for ``sample`` users ``n`` drawn at random (seed ``seed``) from ``range(users)``; request
+i asks for sampled user ``i % sample`` (the lookup benches: a read of one user among a million).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import resource
 import sys
 import time
@@ -23,7 +27,7 @@ import orjson
 import uvloop
 
 from bench.latency import ms, percentile
-from bench.wire import Connection, post_request
+from bench.wire import Connection, get_request, post_request
 
 DRAIN_S = 5.0
 
@@ -34,10 +38,17 @@ class LoadGen:
         self.rate = float(cfg["rate"])
         self.total = int(self.rate * (cfg["seconds"] + cfg.get("warmup_s", 0.0)))
         self.measure_from = int(self.rate * cfg.get("warmup_s", 0.0))
-        users, prefix, action = int(cfg.get("users", 10_000)), cfg.get("user_prefix", "lg-"), cfg["action"]
-        self.users = users
-        self.requests = [post_request(cfg["path"], orjson.dumps({"user_id": f"{prefix}{u}", "action_id": action}),
-                                      cfg.get("headers", {})) for u in range(users)]
+        users, prefix = int(cfg.get("users", 10_000)), cfg.get("user_prefix", "lg-")
+        if cfg.get("method", "POST") == "GET":
+            rng = random.Random(cfg.get("seed", 1))
+            picked = [rng.randrange(users) for _ in range(int(cfg.get("sample", 10_000)))]
+            self.requests = [get_request(cfg["path"].replace("{user}", f"{prefix}{u}"), cfg.get("headers"))
+                             for u in picked]
+        else:
+            action = cfg["action"]
+            self.requests = [post_request(cfg["path"], orjson.dumps({"user_id": f"{prefix}{u}", "action_id": action}),
+                                          cfg.get("headers", {})) for u in range(users)]
+        self.users = len(self.requests)
         self.queue: asyncio.Queue[tuple[int, float] | None] = asyncio.Queue()
         self.latencies: list[float] = []
         self.statuses: Counter[int] = Counter()

@@ -11,7 +11,12 @@ Protocol with the parent (``bench.swarm``) on stdin/stdout, one line each:
   (``{"versions": [[...]...], "times": [[...]...], "boards": {version: {user: score}}, "errors": {...},
   "cpu_s": ...}``), prints ``done`` and exits.
 
-Config keys: host, port, path, clients, probe_every, first_index, connect_concurrency, connect_timeout_s.
+Personal streams (``user_prefix`` set): client i asks for ``path`` + ``&user_id=<user_prefix><first_index + i>``
+and also notes every ``standing`` event's ``[score, rank, arrival]`` (parsed from its JSON); they are written
+under ``"standings"``.
+
+Config keys: host, port, path, clients, probe_every, first_index, connect_concurrency, connect_timeout_s,
+user_prefix.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import uvloop
 from bench.wire import open_stream, sse_events
 
 ID = b"\nid: "
+STANDING = b"event: standing\ndata: "
 
 
 class IdClient(asyncio.Protocol):
@@ -45,6 +51,8 @@ class IdClient(asyncio.Protocol):
         self.tail = b"\n"  # the body may start with an id line
         self.versions = owner.versions[idx]
         self.times = owner.times[idx]
+        self.standings = owner.standings[idx] if owner.personal else None
+        self.pending = b""  # personal streams: the body after the last complete event
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
@@ -65,6 +73,8 @@ class IdClient(asyncio.Protocol):
                 return
             self.in_body = True
             data, self.head = self.head[end + 4:], b""
+        if self.standings is not None:
+            self._standings(data, now)
         # A JSON data: line holds no raw newline, so every "\nid: " starts an id line (chunk-size lines end
         # with CRLF); an id line cut by the end of a read is kept for the next one.
         data = self.tail + data
@@ -82,6 +92,22 @@ class IdClient(asyncio.Protocol):
         if first and self.versions:
             self.owner.got_first()
 
+    def _standings(self, data: bytes, now: float) -> None:
+        """Note each complete ``standing`` event (the server writes whole events, so no chunk-size line falls
+        inside one; a read may still end in the middle of one, kept in ``pending``)."""
+        data = self.pending + data
+        at = data.find(STANDING)
+        while at >= 0:
+            end = data.find(b"\n", at + len(STANDING))
+            if end < 0:
+                break
+            body = orjson.loads(data[at + len(STANDING):end])
+            assert self.standings is not None
+            if body["score"] is not None:
+                self.standings.append([body["score"], body["rank"], now])
+            at = data.find(STANDING, end)
+        self.pending = data[at:] if at >= 0 else data[-len(STANDING):]
+
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.owner.stopping and not self.dead:
             self.dead = True
@@ -95,6 +121,8 @@ class Clients:
         self.first_index = int(cfg.get("first_index", 0))
         self.versions: list[list[int]] = [[] for _ in range(self.n)]
         self.times: list[list[float]] = [[] for _ in range(self.n)]
+        self.personal = bool(cfg.get("user_prefix"))
+        self.standings: list[list[list[float]]] = [[] for _ in range(self.n)] if self.personal else []
         self.boards: dict[int, dict[str, int]] = {}
         self.first = 0
         self.failed = 0
@@ -103,7 +131,13 @@ class Clients:
         self.transports: list[asyncio.BaseTransport] = []
         self.all_in = asyncio.Event()
         self.gate = asyncio.Semaphore(int(cfg.get("connect_concurrency", 200)))
-        self.request = (f"GET {cfg['path']} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n").encode()
+        self.request = self.request_for(0)
+
+    def request_for(self, idx: int) -> bytes:
+        path = self.cfg["path"]
+        if self.personal:
+            path += f"&user_id={self.cfg['user_prefix']}{self.first_index + idx}"
+        return f"GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n".encode()
 
     def _settled(self) -> None:
         if self.first + self.failed >= self.n:
@@ -131,7 +165,7 @@ class Clients:
                 for attempt in range(3):
                     try:
                         transport, _ = await loop.create_connection(
-                            lambda: IdClient(self, idx, self.request), host, port)
+                            lambda: IdClient(self, idx, self.request_for(idx)), host, port)
                         self.transports.append(transport)
                         return
                     except OSError:
@@ -188,7 +222,7 @@ class Clients:
         await asyncio.gather(*tasks, return_exceptions=True)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         raw = {"versions": self.versions, "times": self.times, "boards": self.boards, "errors": self.errors,
-               "cpu_s": usage.ru_utime + usage.ru_stime}
+               "cpu_s": usage.ru_utime + usage.ru_stime, "standings": self.standings}
         Path(line.split()[1]).write_bytes(orjson.dumps(raw, option=orjson.OPT_NON_STR_KEYS))
         print("done", flush=True)
 

@@ -27,12 +27,13 @@ CLIENTS_PER_PROCESS = 5000
 
 class Swarm:
     def __init__(self, host: str, port: int, path: str, clients: int, probe_every: int = 0,
-                 processes: int | None = None) -> None:
+                 processes: int | None = None, user_prefix: str = "") -> None:
         self.clients = clients
         self.processes = max(1, min(clients, processes or math.ceil(clients / CLIENTS_PER_PROCESS)))
         self.connect_timeout = 60 + clients / 100
         self.base = {"host": host, "port": port, "path": path, "probe_every": probe_every,
-                     "connect_concurrency": max(50, 200 // self.processes), "connect_timeout_s": self.connect_timeout}
+                     "connect_concurrency": max(50, 200 // self.processes), "connect_timeout_s": self.connect_timeout,
+                     "user_prefix": user_prefix}
         self.procs: list[asyncio.subprocess.Process] = []
         self.connected = 0
         self.connect_s = 0.0
@@ -66,8 +67,9 @@ class Swarm:
 
     async def stop(self, truth: dict[str, Any], truth_path: Path, timeout: float = 300) -> dict[str, Any]:
         """Stop the clients and return the figures against ``truth`` (``{"kind": "fanout", "produced":
-        {version: t}}`` or ``{"kind": "e2e", "sends": [[user, j, t, ok], ...], "points": p, "user_prefix": s}``),
-        which is also written to ``truth_path`` for the record."""
+        {version: t}}``, ``{"kind": "e2e", "sends": [[user, j, t, ok], ...], "points": p, "user_prefix": s}`` or
+        ``{"kind": "standing", "changes": [[client, score, rank, t], ...]}`` for personal streams, see
+        ``latency.standings``), which is also written to ``truth_path`` for the record."""
         truth_path.write_bytes(orjson.dumps(truth, option=orjson.OPT_NON_STR_KEYS))
         raws = [truth_path.with_name(f"{truth_path.stem}-clients-{i}.json") for i in range(len(self.procs))]
         try:
@@ -87,6 +89,7 @@ class Swarm:
         times: list[list[float]] = []
         boards: dict[int, dict[str, int]] = {}
         errors: dict[str, int] = {}
+        standings: list[list[list[float]]] = []
         cpu = 0.0
         for raw_path in raws:
             raw = orjson.loads(raw_path.read_bytes())
@@ -97,7 +100,12 @@ class Swarm:
             for name, n in raw["errors"].items():
                 errors[name] = errors.get(name, 0) + n
             cpu += raw["cpu_s"]
-        figures = self.figures(truth, list(zip(versions, times, strict=True)), boards)
+            standings += raw.get("standings", [])
+        if truth["kind"] == "standing":
+            figures = latency.standings(standings, truth)
+            figures.update(clients=len(versions), connected=sum(1 for v in versions if v))
+        else:
+            figures = self.figures(truth, list(zip(versions, times, strict=True)), boards)
         figures.update(client_process_cpu_s=cpu, client_processes=len(self.procs), errors=errors,
                        connect_s=self.connect_s)
         return figures

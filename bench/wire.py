@@ -20,6 +20,11 @@ def post_request(path: str, body: bytes, headers: dict[str, str]) -> bytes:
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
+def get_request(path: str, headers: dict[str, str] | None = None) -> bytes:
+    head = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    return f"GET {path} HTTP/1.1\r\nHost: bench\r\n{head}\r\n".encode()
+
+
 class Connection:
     """One keep-alive connection; ``request`` sends prepared bytes and returns (status, body)."""
 

@@ -3,7 +3,11 @@
 ``POST /scores`` checks the API key, validates the body, looks up the points, and in one Redis transaction
 does ``ZINCRBY`` (the user's all-time score), ``INCR`` (the board version) and ``ZREVRANGE 0 K-1 WITHSCORES``
 (the top K); it then ``PUBLISH``es the board and answers ``200 {"status": "success", "new_score": N}``.
-``GET /leaderboard`` reads the sorted set itself.
+``GET /leaderboard`` reads the sorted set itself. The standings lookups of the standings bench are there too,
+as a Redis design serves them: ``GET /leaderboard/users/{id}`` (``ZREVRANK`` + ``ZSCORE`` + ``ZCARD`` + the name
+from a hash, one round trip) and ``GET /leaderboard/around/{id}?radius=5`` (``ZREVRANK``, then ``ZREVRANGE`` and
+``HMGET`` of the names: two round trips), on the sorted set ``lb:<board id>`` of ``?window=`` (``lb:alltime``,
+``lb:daily:2026-12-01``, ...); equal scores are ordered by member (Redis's rule), not by who got there first.
 K is 10, the spec's "fetches Top 10 leaderboard". ``GET /leaderboard/stream`` is an SSE stream of the same
 board JSON as ours (event ``leaderboard_update``, ``id:`` = version). One pub/sub subscriber per process keeps
 the latest board, encoded once as an SSE frame; each client is woken for the latest one (a slow client skips
@@ -22,7 +26,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -32,13 +36,27 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
 from schemas.catalog import EXAMPLE_CATALOG, ActionCatalog
+from schemas.leaderboard import WINDOWS, Window
+from schemas.periods import board_id, period_for
 
-SCORES, VERSION, CHANNEL = "lb:alltime", "lb:version", "lb:updates"
+SCORES, VERSION, CHANNEL, NAMES = "lb:alltime", "lb:version", "lb:updates", "lb:names"
 TOP_K = 10  # the spec: "Fetches Top 10 leaderboard"
 
 
 def json_response(status: int, body: dict[str, Any]) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def board_key(window: str, now: datetime) -> str | None:
+    """The sorted set of ``window``'s current board (None: not a window)."""
+    if window not in WINDOWS:
+        return None
+    current: Window = window
+    return f"lb:{board_id(current, period_for(current, now))}"
 
 
 class Latest:
@@ -129,6 +147,50 @@ def create_app(redis_url: str, api_keys: frozenset[str], catalog: ActionCatalog)
                 for i, (uid, score) in enumerate(top)]
         return json_response(200, {"data": data, "timestamp": datetime.now(UTC).isoformat(), "window": "alltime",
                                    "version": int(version or 0)})
+
+    @app.get("/leaderboard/users/{user_id}")
+    async def user_standing(request: Request, user_id: str, window: str = "alltime") -> Response:
+        now = datetime.now(UTC)
+        key = board_key(window, now)
+        if key is None:
+            return json_response(400, {"detail": "window: unknown window"})
+        client: aioredis.Redis = request.app.state.redis
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.zrevrank(key, user_id)
+            pipe.zscore(key, user_id)
+            pipe.zcard(key)
+            pipe.hget(NAMES, user_id)
+            pipe.get(VERSION)
+            rank, score, total, name, version = await pipe.execute()
+        if rank is None:
+            return json_response(404, {"detail": f"user {user_id!r} has no score on {key[3:]}"})
+        return json_response(200, {"user_id": user_id, "username": name.decode() if name else None,
+                                   "score": int(score), "rank": rank + 1,
+                                   "top_percent": round(100 * (rank + 1) / total, 2), "window": window,
+                                   "total_players": total, "version": int(version or 0),
+                                   "timestamp": now.isoformat()})
+
+    @app.get("/leaderboard/around/{user_id}")
+    async def around(request: Request, user_id: str, window: str = "alltime", radius: int = 5) -> Response:
+        now = datetime.now(UTC)
+        key = board_key(window, now)
+        if key is None or not 0 <= radius <= 50:
+            return json_response(400, {"detail": "window or radius: out of range"})
+        client: aioredis.Redis = request.app.state.redis
+        rank = cast(int | None, await client.zrevrank(key, user_id))
+        if rank is None:
+            return json_response(404, {"detail": f"user {user_id!r} has no score on {key[3:]}"})
+        start = max(0, rank - radius)
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.zrevrange(key, start, rank + radius, withscores=True)
+            pipe.zcard(key)
+            pipe.get(VERSION)
+            rows, total, version = await pipe.execute()
+        names = await client.hmget(NAMES, [uid for uid, _ in rows]) if rows else []
+        data = [{"rank": start + i + 1, "user_id": text(uid), "username": text(name) if name else None,
+                 "score": int(score)} for i, ((uid, score), name) in enumerate(zip(rows, names, strict=True))]
+        return json_response(200, {"data": data, "window": window, "total_players": total,
+                                   "version": int(version or 0), "timestamp": now.isoformat()})
 
     @app.get("/leaderboard/stream")
     async def stream(request: Request) -> EventSourceResponse:

@@ -92,3 +92,23 @@ def test_bench_smoke_consumer_runs_both_ways(bootstrap: str, tmp_path: Path) -> 
     runs = consumer["data"]["runs"]
     assert {run["mode"] for run in runs} == {"same-loop", "thread"}
     assert all(run["delivered"] == 1.0 and run["p50_ms"] is not None for run in runs)
+
+
+def test_bench_smoke_standings_produces_figures_for_both_designs(bootstrap: str, tmp_path: Path) -> None:
+    standings = run_smoke(bootstrap, tmp_path, "standings")["standings"]
+    data = standings["data"]
+    assert data["seed"]["records"] == data["users"] > 0
+    ours = data["ours"]
+    assert ours["startup_s"] > 0 and ours["rss_after_catch_up_kb"] > ours["rss_empty_kb"] > 0
+    assert data["redis_seed"]["bytes_per_user_board"] > 0 and data["redis_restart"]["seconds"] > 0
+    for search in ("users_ours", "users_redis", "around_ours", "around_redis"):
+        steps = data[search]["steps"]
+        assert steps and all(step["statuses"].get("200") for step in steps), search
+    assert data["flow"]["sent"] > 0
+    personal = data["personal"]
+    assert personal["personal_connected"] == personal["plain_connected"] == personal["clients"] > 0
+    assert personal["changes"] > 0 and personal["samples"] > 0 and personal["unexpected"] == 0
+    assert 0 < personal["p50_ms"] <= personal["p99_ms"]
+    for kind in ("plain", "personal"):
+        assert data[f"client_rss_{kind}"]["clients"] == personal["clients"], kind
+    assert len(standings["rows"]) == 6 and all(row["value"] is not None for row in standings["rows"])
