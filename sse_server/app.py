@@ -26,7 +26,8 @@ from sse_server.settings import SseSettings
 from sse_server.standings import StandingsIndex
 from sse_server.standings_feed import StandingsFeed
 from sse_server.standings_reads import StandingsReads
-from sse_server.standings_routes import router as standings_router
+from sse_server.standings_routes import document
+from sse_server.standings_routes import routes as lookup_routes
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -95,6 +96,7 @@ def create_app(settings: SseSettings, *, tail_kafka: bool = True) -> FastAPI:
             allow_headers=["Last-Event-ID", "Cache-Control"], max_age=600,
         )
     app.include_router(router)
-    app.include_router(standings_router)
+    app.router.routes.extend(lookup_routes())  # plain ASGI endpoints (see standings_routes), documented below
+    document(app)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     return app

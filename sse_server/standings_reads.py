@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 
+from schemas.events import check_characters
 from schemas.leaderboard import Window
 from schemas.periods import board_id, period_bounds, period_for, period_start
 from schemas.standings import BOARD
@@ -68,9 +69,13 @@ def resolve(window: Window, period: str | None, board: str, now: datetime) -> Sc
 
 
 def check_user_id(user_id: str, name: str = "user_id") -> str:
-    if not 1 <= len(user_id) <= MAX_USER_ID or not user_id.isprintable():
-        raise BadParameter(f"{name}: a user_id is 1-{MAX_USER_ID} characters, none of them control characters")
-    return user_id
+    """The write API's rules for a ``user_id`` (``schemas.events``), so every id that can score can be asked for."""
+    if not 1 <= len(user_id) <= MAX_USER_ID:
+        raise BadParameter(f"{name}: a user_id is 1-{MAX_USER_ID} characters")
+    try:
+        return check_characters(user_id)
+    except ValueError as exc:
+        raise BadParameter(f"{name}: a user_id {exc}") from None
 
 
 def parse_ids(raw: str) -> list[str]:

@@ -88,6 +88,27 @@ async def test_the_top_body_carries_board_and_total_players_and_equals_the_index
     assert top["data"] == page["data"]
 
 
+async def test_every_user_id_the_write_api_accepts_can_be_asked_for(sse_asgi: SseFactory) -> None:
+    user = "dev\u200d1 \U0001f469\u200d\U0001f4bb"  # format characters (ZWJ), as the write API accepts them
+    async with sse_asgi() as sse:
+        sse.standings(standing_record(user, {"alltime": (5, 0)}))
+        body = await get(sse, f"/leaderboard/users/{user}")
+        friends = await get(sse, "/leaderboard/users", ids=user)
+    assert (body["user_id"], body["rank"]) == (user, 1) and friends["data"][0]["user_id"] == user
+
+
+async def test_the_lookups_are_documented_in_the_openapi_with_their_parameters(sse_asgi: SseFactory) -> None:
+    async with sse_asgi() as sse:
+        spec = (await sse.client.get("/openapi.json")).json()
+    around = spec["paths"]["/leaderboard/around/{user_id}"]["get"]
+    assert [p["name"] for p in around["parameters"]] == ["user_id", "window", "period", "board", "radius"]
+    assert set(around["responses"]) == {"200", "400", "404"}
+    ref = around["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert "data" in spec["components"]["schemas"][ref]["properties"]
+    assert "ids" in [p["name"] for p in spec["paths"]["/leaderboard/users"]["get"]["parameters"]]
+    assert "period" in [p["name"] for p in spec["paths"]["/leaderboard"]["get"]["parameters"]]
+
+
 async def test_a_user_with_no_score_is_404_with_a_message(sse_asgi: SseFactory) -> None:
     async with sse_asgi() as sse:
         await filled(sse)
@@ -109,6 +130,7 @@ async def test_a_user_with_no_score_is_404_with_a_message(sse_asgi: SseFactory) 
     ("/leaderboard/users", {"ids": ""}, "ids"),
     ("/leaderboard/users", {"ids": ",".join(f"u{i}" for i in range(101))}, "ids"),
     ("/leaderboard/users", {"ids": "a,b\x01"}, "ids"),
+    ("/leaderboard/users", {"ids": "a,b\u202e"}, "ids"),
     ("/leaderboard/users", {}, "ids"),
     ("/leaderboard/users/user-01", {"window": "monthly"}, "window"),
     ("/leaderboard/users/user-01", {"board": "speedrun"}, "board"),
