@@ -113,8 +113,10 @@ class Lookup:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         status, body = self.answer(scope)
-        await send({"type": "http.response.start", "status": status, "headers": JSON})
-        await send({"type": "http.response.body", "body": orjson.dumps(body)})
+        payload = orjson.dumps(body)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*JSON, (b"content-length", b"%d" % len(payload))]})
+        await send({"type": "http.response.body", "body": payload})
 
     def answer(self, scope: Scope) -> tuple[int, dict[str, Any]]:
         now = datetime.now(UTC)

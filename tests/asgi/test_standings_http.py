@@ -97,6 +97,14 @@ async def test_every_user_id_the_write_api_accepts_can_be_asked_for(sse_asgi: Ss
     assert (body["user_id"], body["rank"]) == (user, 1) and friends["data"][0]["user_id"] == user
 
 
+async def test_a_lookup_answer_has_a_length_and_is_not_cached(sse_asgi: SseFactory) -> None:
+    async with sse_asgi() as sse:
+        await filled(sse)
+        response = await sse.client.get("/leaderboard/users/user-01")
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert response.headers["cache-control"] == "no-store" and response.headers["content-type"] == "application/json"
+
+
 async def test_the_lookups_are_documented_in_the_openapi_with_their_parameters(sse_asgi: SseFactory) -> None:
     async with sse_asgi() as sse:
         spec = (await sse.client.get("/openapi.json")).json()
