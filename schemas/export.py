@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from schemas.events import ScoreApplied, ScoreEvent, ScoreRequest
 from schemas.leaderboard import LeaderboardSnapshot
-from schemas.standings import RankChange, UserStanding
+from schemas.standings import PeriodFinal, RankChange, UserStanding
 
 OUT = Path(__file__).with_name("jsonschema")
 MODELS: dict[str, type[BaseModel]] = {
@@ -22,6 +22,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "leaderboard-snapshot": LeaderboardSnapshot,
     "rank-change": RankChange,
     "user-standing": UserStanding,
+    "leaderboard-final": PeriodFinal,
 }
 
 

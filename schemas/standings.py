@@ -126,3 +126,19 @@ class PeriodsBody(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     data: list[PeriodInfo]
+
+
+class PeriodFinal(BaseModel):
+    """One ``leaderboard-final`` value (key: the board id): a sealed period's final standings, written once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    board: str = BOARD
+    board_id: str = Field(description="daily:2026-11-30, weekly:2026-W48")
+    window: Window
+    period: str
+    period_start: datetime
+    period_end: datetime
+    sealed_at: datetime = Field(description="when the worker sealed it (at or after period_end + the grace)")
+    total_players: int
+    data: list[LeaderboardRow] = Field(description="the final top-K")

@@ -93,6 +93,8 @@ class StreamFastPath:
         if model is None or scope["method"] not in ("GET", "HEAD"):
             return None
         params = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        if any(k not in ("window", "user_id") for k, _ in params):
+            return None  # board, period, anything else: the route decides (400 for what it cannot serve)
         windows = [v for k, v in params if k == "window"]
         if len(windows) > 1 or (windows and windows[0] not in WINDOWS):
             return None

@@ -104,14 +104,15 @@ async def leaderboard(
     if limit is None:
         limit = min(10, most)
     if not 1 <= limit <= most:
-        raise HTTPException(400, f"limit must be between 1 and {most}")
+        raise HTTPException(400, f"limit: must be between 1 and {most}")
     now = datetime.now(UTC)
     try:
         scope = resolve(window, period, board, now)
     except BadParameter as exc:
         raise HTTPException(400, str(exc)) from None
     current = scope.period == period_for(window, now)
-    if not current and not model.broadcaster.keeps(scope.board_id):
+    if not current and not model.broadcaster.keeps(scope.board_id) and model.standings.index.board(
+            scope.board_id) is None:
         raise HTTPException(404, f"period {period!r} of {window} is unknown or no longer kept")
     if offset is not None:
         return Response(orjson.dumps(model.standings.page(scope, offset, limit, now)),
@@ -145,12 +146,23 @@ async def leaderboard_stream(
     user_id: Annotated[str | None, Query(description="also send this player's `standing` event (the "
                                                      "GET /leaderboard/users/{user_id} body) at connect and "
                                                      "whenever their rank or score changes")] = None,
+    board: Annotated[str, Query(description=f"the board ({BOARD!r})")] = BOARD,
+    period: Annotated[str | None, Query(description="not accepted: a stream follows the current period")] = None,
 ) -> EventStream:
     """``text/event-stream`` of ``leaderboard_update`` events (``id:`` = version), one per board change; with
-    ``user_id``, also ``standing`` events (no ``id:``).
+    ``user_id``, also ``standing`` events (no ``id:``). A past period does not change: read it with
+    ``GET /leaderboard?period=``.
 
-    Plain requests are served by ``eventstream.StreamFastPath`` before the router (same stream, less memory
-    per client); this route answers the rest (400 for a bad window or user_id) and documents the endpoint."""
+    Requests with only ``window``, ``user_id`` and ``Last-Event-ID`` are served by a lean ASGI path before the
+    router (the same stream, less memory per client); this route answers the rest (``400`` for a bad window,
+    user_id, board or any period) and documents the endpoint."""
+    if period is not None:
+        raise HTTPException(400, "period: a stream follows the current period; read a past one with "
+                                 "GET /leaderboard?period=")
+    try:
+        resolve(window, None, board, datetime.now(UTC))
+    except BadParameter as exc:
+        raise HTTPException(400, str(exc)) from None
     if user_id is not None:
         try:
             check_user_id(user_id)

@@ -25,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from schemas.leaderboard import WINDOWS, Window
+from schemas.periods import period_for
 from schemas.standings import BOARD, FriendsBody, RowsBody, UserStandingBody
 from sse_server.standings_reads import BadParameter, StandingsReads, check_user_id, parse_ids, resolve
 from sse_server.standings_reads import Scope as BoardScope
@@ -125,16 +126,19 @@ class Lookup:
         try:
             values = {p.name: p.value(raw.get(p.name)) for p in self.params}
             board = resolve(values["window"], values["period"], values["board"], now)
-            return 200, self.handler(scope["state"]["model"].standings, values, board, now)
+            model = scope["state"]["model"]
+            if not kept(model, board, now):
+                raise Answer(404, f"period {board.period!r} of {board.window} is unknown or no longer kept")
+            return 200, self.handler(model.standings, values, board, now)
         except BadParameter as exc:
             return 400, {"detail": str(exc)}
         except Answer as exc:
             return exc.status, {"detail": exc.detail}
 
     def operation(self, ref: Callable[[type[BaseModel]], str]) -> dict[str, Any]:
-        errors = {"400": {"description": "a bad parameter (the message names it)"}}
-        if self.not_found:
-            errors["404"] = {"description": "the user has no score on this board and period"}
+        errors = {"400": {"description": "a bad parameter (the message names it)"},
+                  "404": {"description": "the period is unknown or no longer kept" + (
+                      "; or the user has no score on this board and period" if self.not_found else "")}}
         return {
             "tags": ["standings"], "summary": self.summary, "description": self.description,
             "operationId": self.summary.lower().replace(" ", "_"),
@@ -143,6 +147,12 @@ class Lookup:
             "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {
                 "$ref": ref(self.model)}}}}, **errors},
         }
+
+
+def kept(model: Any, board: BoardScope, now: datetime) -> bool:
+    """The current period, or a past one the read side still holds (a board or ranks): else ``404``."""
+    return (board.period == period_for(board.window, now) or model.broadcaster.keeps(board.board_id)
+            or model.standings.index.board(board.board_id) is not None)
 
 
 def _user(reads: StandingsReads, values: dict[str, Any], board: BoardScope, now: datetime) -> dict[str, Any]:

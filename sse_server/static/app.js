@@ -66,6 +66,7 @@
 
   function player(row) {
     const who = cell("td", "player");
+    who.title = row.username ? `${row.username} (${row.user_id})` : row.user_id;
     who.append(cell("span", "name", row.username || row.user_id));
     if (row.username && row.username !== row.user_id) who.append(cell("span", "uid", row.user_id));
     return who;

@@ -123,8 +123,11 @@ async def test_a_user_with_no_score_is_404_with_a_message(sse_asgi: SseFactory) 
         for path in ("/leaderboard/users/nobody", "/leaderboard/around/nobody"):
             response = await sse.client.get(path)
             assert response.status_code == 404 and "nobody" in response.json()["detail"]
-        gone = await sse.client.get("/leaderboard/users/user-01", params={"period": "2020-01-01", "window": "daily"})
-        assert gone.status_code == 404
+        for path, params in [("/leaderboard/users/user-01", {}), ("/leaderboard/around/user-01", {}),
+                             ("/leaderboard/users", {"ids": "user-01"}), ("/leaderboard", {"offset": "0"}),
+                             ("/leaderboard", {})]:
+            gone = await sse.client.get(path, params={"period": "2020-01-01", "window": "daily", **params})
+            assert gone.status_code == 404 and "2020-01-01" in gone.json()["detail"], (path, gone.text)
 
 
 @pytest.mark.parametrize(("path", "params", "name"), [
@@ -148,6 +151,8 @@ async def test_a_user_with_no_score_is_404_with_a_message(sse_asgi: SseFactory) 
     ("/leaderboard/users/" + "x" * 129, {}, "user_id"),
     ("/leaderboard", {"board": "speedrun"}, "board"),
     ("/leaderboard/stream", {"user_id": "x" * 129}, "user_id"),
+    ("/leaderboard/stream", {"board": "speedrun"}, "board"),
+    ("/leaderboard/stream", {"window": "daily", "period": "2026-11-30"}, "period"),
 ])
 async def test_a_bad_parameter_is_400_naming_it(sse_asgi: SseFactory, path: str, params: dict[str, str],
                                                 name: str) -> None:
