@@ -98,6 +98,26 @@ async def check_live_page(browser: Browser, url: str, make_change: ChangeMaker, 
     await page.close()
 
 
+async def test_a_128_character_name_never_widens_the_board(
+    make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
+    start_sse: Callable[..., tuple[ServiceProcess, str]], browser: Browser,
+) -> None:
+    topics = await make_topics()
+    long_id = "é" * 128  # the longest user_id the APIs accept, with no username: the id is shown
+    await produce_board(producer, topics.names.leaderboard_updates,
+                        board_record("alltime", 1, [(long_id, 10), *START_ROWS], usernames=NAMES))
+    _, url = start_sse(topics)
+    page = await browser.new_page(viewport={"width": 900, "height": 760})
+    await page.goto(f"{url}/", wait_until="domcontentloaded")
+    await expect(page.locator("#rows tr")).to_have_count(len(START_ROWS) + 1, timeout=30_000)
+    widths = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"the page scrolls sideways: {widths}"
+    await expect(page.locator(f'#rows tr[data-user-id="{long_id}"] td.player')).to_have_attribute("title", long_id)
+    score = page.locator(f'#rows tr[data-user-id="{long_id}"] td.score')
+    assert await score.is_visible() and (await score.bounding_box() or {"x": 1e9})["x"] < widths[1]
+    await page.close()
+
+
 FINDME_TOP_K = 5
 CROWD = 30  # players p01..p30 with 10..300 points: the player found starts below all of them
 TARGET, TARGET_NAME = "findme-7", "<b>Zoë</b> & co"  # markup in a name must show as text
