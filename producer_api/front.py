@@ -5,11 +5,11 @@ One layer instead of three stacked middlewares, and ``POST /scores`` served righ
 that machinery, not our code, was the largest share of the CPU per request. Every other request goes on to the
 FastAPI app with a size-limited ``receive``.
 
-What it guarantees for every HTTP request: a 401 for a protected path without a valid key before a single body
-byte is read; a 413 for a declared ``Content-Length`` over the limit before reading (for ``POST /scores`` decided
-by ``ScoresEndpoint`` right after the ``Idempotency-Key`` header), and for a streamed body as soon as it passes
-the limit; one count (route, method, status) and one latency sample, 401 and 413 included; one
-key-free access log line.
+What it guarantees for every HTTP request: ``/`` redirects to ``/docs``; a path nothing serves is a 404 with or
+without a key; a 401 for a protected path without a valid key before a single body byte is read; a 413 for a
+declared ``Content-Length`` over the limit before reading (for ``POST /scores`` decided by ``ScoresEndpoint``
+right after the ``Idempotency-Key`` header), and for a streamed body as soon as it passes the limit; one count
+(route, method, status) and one latency sample, 401 and 413 included; one key-free access log line.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from producer_api.limits import BodyTooLarge, limited_receive, too_large_body
 from producer_api.metrics import UNMATCHED, ApiMetrics, log_access
 from producer_api.scores import ScoresEndpoint
 
+NOT_FOUND = b'{"detail":"Not Found: the write API serves POST /scores and GET /actions; see /docs"}'
 CLIENT_GONE = 499  # counted, never sent: the client left before its request was whole (nginx's code)
 
 
@@ -56,6 +57,13 @@ class FrontDoor:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> int:
         path = scope["path"]
+        if path == "/":  # the front page of an API is its documentation
+            await send({"type": "http.response.start", "status": 307,
+                        "headers": [(b"location", b"/docs"), (b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return 307
+        if path not in self.routes:  # nothing is served there, with a key or without
+            return await send_json(send, 404, NOT_FOUND)
         if path not in self.public_paths:
             key = self.keys.match(first_header(scope, b"x-api-key"))
             if key is None:

@@ -72,6 +72,18 @@ async def test_unknown_paths_are_counted_under_one_bounded_label() -> None:
     assert "/no/such/path" not in metrics
 
 
+async def test_an_unknown_path_is_404_with_or_without_a_key_and_the_root_points_to_the_docs() -> None:
+    async with asgi_client(create_app(api_settings(), with_broker=False)) as client:
+        for headers in ({}, {"x-api-key": "wrong"}, {"x-api-key": KEY1}):
+            missing = await client.get("/favicon.ico", headers=headers)
+            assert missing.status_code == 404 and "/docs" in missing.json()["detail"]
+        root = await client.get("/")
+        docs = await client.get("/docs")
+        protected = await client.get("/actions")
+    assert root.status_code == 307 and root.headers["location"] == "/docs"
+    assert docs.status_code == 200 and protected.status_code == 401  # known paths keep their rules
+
+
 async def test_readyz_is_503_without_a_broker_and_healthz_is_200() -> None:
     async with asgi_client(create_app(api_settings(), with_broker=False)) as client:
         ready = await client.get("/readyz")
