@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Window = Literal["alltime", "daily", "weekly"]
 WINDOWS: tuple[Window, ...] = ("alltime", "daily", "weekly")
@@ -17,7 +17,7 @@ class LeaderboardRow(BaseModel):
     rank: int
     user_id: str
     username: str | None
-    score: int
+    score: int = Field(ge=-(2**63), le=2**63 - 1, description="signed 64-bit")
 
 
 class LeaderboardSnapshot(BaseModel):

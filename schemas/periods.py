@@ -6,6 +6,7 @@ expire after a rebalance (faust-streaming #385, #193).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
@@ -34,15 +35,35 @@ def board_id(window: Window, period: str | None) -> str:
     return window if period is None else f"{window}:{period}"
 
 
+FIRST_YEAR, LAST_YEAR = 2000, 9000  # periods outside these years are no board's: every date sum below stays valid
+_DAILY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_WEEKLY = re.compile(r"([0-9]{4})-W([0-9]{2})")
+
+
 def period_start(board: str) -> date | None:
-    """First day of a board's period, or None for ``alltime`` (used to expire old periods)."""
+    """First day of a board's period, or None for ``alltime`` (used to expire old periods).
+
+    ``ValueError`` for anything that is not a board id: another window, a period in another form (ASCII digits
+    only), a date that does not exist, or a year outside 2000..9000 (the arithmetic on periods, their end plus the
+    retention, must never leave what ``datetime`` holds). Every board id read from outside goes through here."""
     window, _, period = board.partition(":")
-    if window == "daily":
-        return date.fromisoformat(period)
-    if window == "weekly":
-        year, week = period.split("-W")
-        return date.fromisocalendar(int(year), int(week), 1)
-    return None
+    if window == "alltime" and not period:
+        return None
+    if window == "daily" and _DAILY.fullmatch(period):
+        start = date.fromisoformat(period)
+    elif window == "weekly" and (match := _WEEKLY.fullmatch(period)):
+        start = date.fromisocalendar(int(match[1]), int(match[2]), 1)
+    else:
+        raise ValueError(f"{board!r} is not a board id (alltime, daily:YYYY-MM-DD, weekly:YYYY-Www)")
+    if not FIRST_YEAR <= start.year <= LAST_YEAR:
+        raise ValueError(f"{board!r}: the period is outside the years {FIRST_YEAR}..{LAST_YEAR}")
+    return start
+
+
+def check_board_id(board: str) -> str:
+    """``board`` if it is a board id, else ``ValueError`` saying why (see :func:`period_start`)."""
+    period_start(board)
+    return board
 
 
 def period_bounds(board: str) -> tuple[datetime, datetime] | None:

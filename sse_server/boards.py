@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from schemas.leaderboard import WINDOWS, LeaderboardSnapshot, Window
-from schemas.periods import board_id, period_for, period_start_us
+from schemas.periods import board_id, check_board_id, period_for, period_start_us
 
 Outcome = Literal["applied", "removed", "stale", "invalid"]
 
@@ -72,6 +72,10 @@ class BoardStore:
         expected = board_id(snapshot.window, snapshot.period)
         if expected != board:
             return ApplyResult("invalid", board, f"key {board!r} does not match window/period ({expected!r})")
+        try:
+            check_board_id(board)
+        except ValueError as exc:
+            return ApplyResult("invalid", board, str(exc))
         old = self.boards.get(board)
         if old is not None and snapshot.version <= old.version:
             return ApplyResult("stale", board, f"version {snapshot.version} <= current {old.version}")

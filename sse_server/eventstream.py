@@ -102,11 +102,11 @@ class StreamFastPath:
         if len(users) > 1:
             return None
         if users:
-            raw = scope["query_string"].decode("utf-8", "replace")  # user ids are UTF-8, not latin-1
-            users = [v for k, v in parse_qsl(raw, keep_blank_values=True) if k == "user_id"]
-            try:
+            try:  # user ids are UTF-8 text: anything else goes to the route, which answers 400
+                users = [v for k, v in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True,
+                                                 errors="strict") if k == "user_id"]
                 check_user_id(users[0])
-            except BadParameter:
+            except (BadParameter, UnicodeDecodeError):
                 return None
         window = cast(Window, windows[0] if windows else "alltime")
         last_event_id = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"last-event-id"), None)

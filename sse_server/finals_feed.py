@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from schemas.standings import PeriodFinal
 from sse_server.metrics import SseMetrics
 from sse_server.settings import SseSettings
 from sse_server.tail import Record, TopicTail
@@ -33,8 +34,14 @@ class FinalsFeed:
                 continue
             if value is None:
                 self.sealed.discard(board)
-            elif board:
-                self.sealed.add(board)
+                continue
+            try:
+                if PeriodFinal.model_validate_json(value).board_id != board:
+                    raise ValueError("board_id does not match the key")
+            except ValueError as exc:
+                log.warning("skipping leaderboard-final record %s key=%r: %s", where, board[:100], str(exc)[:200])
+                continue
+            self.sealed.add(board)
 
     def is_final(self, board: str) -> bool:
         return board in self.sealed

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Literal
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
@@ -140,7 +141,7 @@ async def periods(
 
 @router.get("/leaderboard/stream")
 async def leaderboard_stream(
-    model: Model,
+    model: Model, request: Request,
     window: WindowParam = "alltime",
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     user_id: Annotated[str | None, Query(description="also send this player's `standing` event (the "
@@ -159,6 +160,10 @@ async def leaderboard_stream(
     if period is not None:
         raise HTTPException(400, "period: a stream follows the current period; read a past one with "
                                  "GET /leaderboard?period=")
+    try:
+        parse_qsl(request.scope["query_string"].decode("latin-1"), errors="strict")
+    except UnicodeDecodeError:
+        raise HTTPException(400, "user_id: the query is not UTF-8") from None
     try:
         resolve(window, None, board, datetime.now(UTC))
     except BadParameter as exc:

@@ -23,8 +23,7 @@ from typing import Any, Literal, NamedTuple
 import orjson
 from sortedcontainers import SortedList
 
-from schemas.leaderboard import WINDOWS
-from schemas.periods import is_expired, period_start
+from schemas.periods import check_board_id, is_expired
 
 _FLIP = 2**63 - 1  # score s -> _FLIP - s: 0..2**64-1 for every signed 64-bit score, higher scores first
 _SHIFT = 2**63  # since t -> t + 2**63: unsigned, same order
@@ -190,8 +189,10 @@ def _decode(user_id: str, value: bytes) -> tuple[dict[str, tuple[int, int]], str
         raise ValueError("boards is not an object")
     out: dict[str, tuple[int, int]] = {}
     for board_id, standing in boards.items():
-        if board_id != "alltime" and (board_id.partition(":")[0] not in WINDOWS[1:] or period_start(board_id) is None):
-            raise ValueError(f"boards: unknown board id {board_id!r}")  # period_start: ValueError for a bad period
+        try:
+            check_board_id(board_id)
+        except ValueError as exc:
+            raise ValueError(f"boards: {exc}") from None
         score, since = standing["score"], standing["since"]
         if type(score) is not int or type(since) is not int:
             raise ValueError(f"boards.{board_id}: score and since must be integers")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 import orjson
 from fastapi import FastAPI
@@ -74,10 +74,9 @@ def _window(raw: str) -> Window:
 
 
 def _radius(raw: str) -> int:
-    try:
-        radius = int(raw)
-    except ValueError:
-        raise ValueError("must be an integer") from None
+    if not (raw.isascii() and raw.isdigit()):  # int() would take " 5", "5_0", "５"
+        raise ValueError("must be an integer between 0 and 50")
+    radius = int(raw)
     if not 0 <= radius <= 50:
         raise ValueError("must be between 0 and 50")
     return radius
@@ -121,9 +120,8 @@ class Lookup:
 
     def answer(self, scope: Scope) -> tuple[int, dict[str, Any]]:
         now = datetime.now(UTC)
-        query = dict(parse_qsl(scope["query_string"].decode("utf-8", "replace"), keep_blank_values=True))
-        raw = {**query, **scope.get("path_params", {})}
         try:
+            raw = self._raw(scope)
             values = {p.name: p.value(raw.get(p.name)) for p in self.params}
             board = resolve(values["window"], values["period"], values["board"], now)
             model = scope["state"]["model"]
@@ -134,6 +132,20 @@ class Lookup:
             return 400, {"detail": str(exc)}
         except Answer as exc:
             return exc.status, {"detail": exc.detail}
+
+    def _raw(self, scope: Scope) -> dict[str, str]:
+        """The request's parameters by name; ``BadParameter`` for bytes that are not UTF-8 (a user id is text) or
+        a declared parameter given twice (which one would count is a guess)."""
+        try:
+            pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True, errors="strict")
+            unquote_to_bytes(scope.get("raw_path") or b"").decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadParameter("the request's path or query is not UTF-8") from None
+        names = [name for name, _ in pairs]
+        for param in self.params:
+            if names.count(param.name) > 1:
+                raise BadParameter(f"{param.name}: given more than once")
+        return {**dict(pairs), **scope.get("path_params", {})}
 
     def operation(self, ref: Callable[[type[BaseModel]], str]) -> dict[str, Any]:
         errors = {"400": {"description": "a bad parameter (the message names it)"},

@@ -11,6 +11,7 @@ the periods due: ``leaderboard-final``; remove boards past the retention).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,8 @@ import faust
 from faust.types import TP
 
 from schemas.catalog import ActionCatalog
-from schemas.runtime.kafka import read_keys
+from schemas.runtime.kafka import read_latest
+from schemas.standings import PeriodFinal
 from stream_app.agents import register_boards, register_ingest, register_partition_timer, register_period_timer
 from stream_app.dlq import DeadLetters
 from stream_app.emitter import Emitter
@@ -33,6 +35,8 @@ from stream_app.sends import SendGuard
 from stream_app.settings import WorkerSettings
 from stream_app.tables import USER, PartitionStore, create_candidates_table, create_state_table, partition_items
 from stream_app.topics import WorkerTopics, create_topics
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,8 +56,25 @@ class Worker:
 
 async def read_board_ids(settings: WorkerSettings, topic: str) -> set[str]:
     """The board ids held on a compacted topic keyed by board id (read to its end)."""
-    keys = await read_keys(settings.kafka_bootstrap_servers, topic, settings.kafka_connect_timeout)
-    return {key.decode("utf-8", "replace") for key in keys}
+    latest = await read_latest(settings.kafka_bootstrap_servers, topic, settings.kafka_connect_timeout)
+    return {key.decode("utf-8", "replace") for key in latest}
+
+
+async def read_sealed(settings: WorkerSettings) -> set[str]:
+    """The periods sealed on ``leaderboard-final``: keys whose value is a final of that very board (anything else
+    on the public topic is skipped with a warning, so a stray record can never stop a real final)."""
+    latest = await read_latest(settings.kafka_bootstrap_servers, settings.topics.finals, settings.kafka_connect_timeout)
+    sealed = set()
+    for key, value in latest.items():
+        board = key.decode("utf-8", "replace")
+        try:
+            if PeriodFinal.model_validate_json(value).board_id != board:
+                raise ValueError("board_id does not match the key")
+        except ValueError as exc:
+            log.warning("periods: ignoring leaderboard-final record %r: %s", board[:100], str(exc)[:200])
+            continue
+        sealed.add(board)
+    return sealed
 
 
 def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
@@ -112,7 +133,7 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     # boards past the retention leave leaderboard-updates.
     seal = PeriodSeal(stage2, topics.finals, topics.updates, settings.period_grace_s * 1000, settings.period_retention,
                       source_partitions=lambda: batches.partition_count(settings.topics.score_events),
-                      read_sealed=lambda: read_board_ids(settings, settings.topics.finals),
+                      read_sealed=lambda: read_sealed(settings),
                       read_published=lambda: read_board_ids(settings, settings.topics.leaderboard_updates),
                       generation=generation)
     stage2.on_watermark = seal.on_watermark

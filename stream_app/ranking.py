@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from schemas.periods import board_id, is_expired, period_for, period_start_us
+from schemas.periods import board_id, check_board_id, is_expired, period_for, period_start_us
 from stream_app.emitter import Coalescer, Emitter
 from stream_app.ingest import UserChange
 from stream_app.record_batches import RecordBatches
@@ -313,7 +313,7 @@ class GlobalTopK:
                     self.on_watermark(partition, ms)
                     writes.append((watermark_key(partition), {"watermark": ms}))
                     continue
-                key = (str(msg["board"]), int(msg["partition"]))
+                key = (check_board_id(str(msg["board"])), int(msg["partition"]))
                 seq, entries, count = int(msg["seq"]), list(msg["entries"]), int(msg.get("count", 0))
                 decoded = decode_entries(entries)
             except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:  # not ours or corrupt

@@ -85,11 +85,11 @@ class PeriodSeal:
             self.watermarks.update(self.stage2.stored_watermarks())
             log.info("periods: %d finals already sealed on leaderboard-final", len(self.sealed))
             for board in sorted(await self.read_published()):  # boards this process has no lists of
-                if period_bounds(board) is not None and is_expired(board, now, self.retention):
+                if bounds_of(board) is not None and is_expired(board, now, self.retention):
                     await self._remove(board)
         low = self.low_watermark(await self.source_partitions())
         for board in sorted(self.stage2.boards()):
-            bounds = period_bounds(board)
+            bounds = bounds_of(board)
             if bounds is None:
                 continue
             if is_expired(board, now, self.retention):
@@ -126,6 +126,16 @@ class PeriodSeal:
         await self.updates.send(key=board.encode(), value=None)  # the read replicas drop it
         await self.stage2.forget(board)
         log.info("periods: %s is past the retention; removed from leaderboard-updates", board)
+
+
+def bounds_of(board: str) -> tuple[datetime, datetime] | None:
+    """A board's period bounds; None for ``alltime`` and for a key that is no board id (a record on a public topic
+    that is not ours: skipped, said once per read, never the worker's end)."""
+    try:
+        return period_bounds(board)
+    except ValueError as exc:
+        log.warning("periods: skipping %r: %s", board[:100], exc)
+        return None
 
 
 def utc_now() -> datetime:

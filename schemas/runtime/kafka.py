@@ -64,9 +64,9 @@ async def assign_all_partitions(consumer: Any, topic: str, timeout: float = 30.0
         await asyncio.sleep(0.2)
 
 
-async def read_keys(bootstrap: str, topic: str, timeout: float) -> set[bytes]:
-    """The keys holding a value (not a tombstone) at the end of a compacted ``topic``, read from the start to the
-    end offsets seen when it began (a group-less consumer, nothing committed)."""
+async def read_latest(bootstrap: str, topic: str, timeout: float) -> dict[bytes, bytes]:
+    """The latest value of every key still holding one (not a tombstone) in a compacted ``topic``, read from the
+    start to the end offsets seen when it began (a group-less consumer, nothing committed)."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = await start_with_retry(
@@ -77,7 +77,7 @@ async def read_keys(bootstrap: str, topic: str, timeout: float) -> set[bytes]:
         tps = await assign_all_partitions(consumer, topic, timeout)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
-        keys: dict[bytes, bool] = {}
+        latest: dict[bytes, bytes | None] = {}
         deadline = time.monotonic() + timeout
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             if time.monotonic() > deadline:
@@ -85,7 +85,7 @@ async def read_keys(bootstrap: str, topic: str, timeout: float) -> set[bytes]:
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 for record in records:
                     if record.key is not None:
-                        keys[record.key] = record.value is not None
-        return {key for key, alive in keys.items() if alive}
+                        latest[record.key] = record.value
+        return {key: value for key, value in latest.items() if value is not None}
     finally:
         await consumer.stop()

@@ -151,6 +151,13 @@ async def test_a_user_with_no_score_is_404_with_a_message(sse_asgi: SseFactory) 
     ("/leaderboard/users/" + "x" * 129, {}, "user_id"),
     ("/leaderboard", {"board": "speedrun"}, "board"),
     ("/leaderboard/stream", {"user_id": "x" * 129}, "user_id"),
+    ("/leaderboard/around/user-01", {"radius": " 5"}, "radius"),
+    ("/leaderboard/around/user-01", {"radius": "5_0"}, "radius"),
+    ("/leaderboard/around/user-01", {"radius": "\uff15"}, "radius"),
+    ("/leaderboard/users", {"ids": "user-01", "window": "daily", "period": "9999-12-31"}, "period"),
+    ("/leaderboard/users/user-01", {"window": "weekly", "period": "9999-W52"}, "period"),
+    ("/leaderboard/users/user-01", {"window": "weekly", "period": "\u0662\u0660\u0662\u0666-W49"}, "period"),
+    ("/leaderboard", {"window": "daily", "period": "9999-12-31"}, "period"),
     ("/leaderboard/stream", {"board": "speedrun"}, "board"),
     ("/leaderboard/stream", {"window": "daily", "period": "2026-11-30"}, "period"),
 ])
@@ -163,11 +170,27 @@ async def test_a_bad_parameter_is_400_naming_it(sse_asgi: SseFactory, path: str,
     assert name in response.json()["detail"]
 
 
+@pytest.mark.parametrize(("url", "name"), [
+    ("/leaderboard/users?ids=user-01&ids=user-02", "ids"),
+    ("/leaderboard/around/user-01?radius=1&radius=2", "radius"),
+    ("/leaderboard/users/user-01?window=bogus&window=daily", "window"),
+    ("/leaderboard/users/%FF%FE", "UTF-8"),
+    ("/leaderboard/users?ids=%ED%A0%80", "UTF-8"),
+    ("/leaderboard/stream?user_id=%FF", "UTF-8"),
+])
+async def test_ambiguous_or_undecodable_parameters_are_400(sse_asgi: SseFactory, url: str, name: str) -> None:
+    async with sse_asgi() as sse:
+        await filled(sse)
+        response = await sse.client.get(url)
+    assert response.status_code == 400 and name in response.json()["detail"], response.text
+
+
 async def test_an_undecodable_standings_record_is_skipped_and_counted(sse_asgi: SseFactory) -> None:
     async with sse_asgi() as sse:
         await filled(sse)
-        sse.standings((b"user-01", b"{broken"), standing_record("user-99", {"alltime": (1000, 0)}))
+        sse.standings((b"user-01", b"{broken"), standing_record("user-99", {"alltime": (1000, 0)}),
+                      standing_record("user-02", {"daily:9999-12-31": (1, 1)}))  # no period: refused, not raised
         assert (await get(sse, "/leaderboard/users/user-99"))["rank"] == 1
         assert (await get(sse, "/leaderboard/users/user-01"))["score"] == USERS["user-01"][0]
         metrics = (await sse.client.get("/metrics")).text
-    assert 'scoreboard_sse_standings_records_total{outcome="invalid"} 1.0' in metrics
+    assert 'scoreboard_sse_standings_records_total{outcome="invalid"} 2.0' in metrics

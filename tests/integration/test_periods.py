@@ -102,8 +102,18 @@ async def test_boards_past_the_retention_are_tombstoned(
     body = {"data": [], "timestamp": "2026-10-01T12:00:00Z", "window": "daily", "period": "2026-10-01",
             "version": 1}
     await producer.send_and_wait(topics.names.leaderboard_updates, orjson.dumps(body), key=old.encode())
+    for poison in (b"daily:2026-13-45", b"daily:9999-12-31", b"weekly:zzz"):  # keys that are no board id
+        await producer.send_and_wait(topics.names.leaderboard_updates, b"{}", key=poison)
+        await producer.send_and_wait(topics.names.finals, b"garbage", key=poison)
+    await producer.send_and_wait(topics.names.candidates, orjson.dumps(
+        {"board": "daily:9999-12-31", "partition": 0, "seq": 1, "entries": []}), key=b"daily:9999-12-31|0")
     worker = start_worker(topics)
     records = await consume_until(bootstrap, topics.names.leaderboard_updates,
                                   lambda rs: any(r.key == old.encode() and r.value is None for r in rs))
     assert [r.value is None for r in records if r.key == old.encode()] == [False, True]
     assert f"{old} is past the retention" in worker.output()
+    assert "skipping 'daily:9999-12-31'" in worker.output() and "ignoring leaderboard-final record" in worker.output()
+    await producer.send_and_wait(topics.names.score_events, orjson.dumps(
+        {"user_id": "ann", "action_id": "win_match", "event_id": "after-poison"}), key=b"ann")
+    await consume_until(bootstrap, topics.names.applied, lambda rs: any(b"after-poison" in r.value for r in rs))
+    assert worker.proc is not None and worker.proc.poll() is None  # still running, still applying

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from schemas import export
 from schemas.catalog import EXAMPLE_CATALOG, ActionCatalog, CatalogError
 from schemas.events import BIDI_MESSAGE, ScoreEvent, ScoreRequest, check_characters
-from schemas.periods import board_id, day_period, is_expired, week_period
+from schemas.periods import board_id, check_board_id, day_period, expires_at, is_expired, period_bounds, week_period
 
 pytestmark = pytest.mark.unit
 
@@ -156,3 +156,20 @@ def test_names_of_only_spaces_or_invisible_format_characters_are_blank(field: st
     body = {"user_id": "u1", "action_id": "win_match", field: blank}
     with pytest.raises(ValidationError, match="must not be blank"):
         ScoreRequest.model_validate(body)
+
+
+@pytest.mark.parametrize(("board", "reason"), [
+    ("daily:9999-12-31", "years"), ("weekly:9999-W52", "years"), ("daily:1999-12-31", "years"),
+    ("daily:2026-13-45", "month"), ("weekly:2026-W99", "week"), ("weekly:\u0662\u0660\u0662\u0666-W49", "not a board id"),
+    ("daily:\u0662\u0660\u0662\u0666-12-01", "not a board id"), ("hourly:2026-12-01", "not a board id"),
+    ("alltime:2026", "not a board id"), ("daily", "not a board id"), ("", "not a board id"),
+])
+def test_every_board_id_the_period_arithmetic_cannot_hold_is_refused_with_a_reason(board: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        check_board_id(board)
+
+
+def test_board_ids_of_the_kept_years_pass() -> None:
+    for board in ("alltime", "daily:2000-01-01", "daily:2026-12-01", "weekly:2026-W49", "weekly:9000-W01"):
+        assert check_board_id(board) == board
+    assert period_bounds("daily:9000-12-31") is not None and expires_at("weekly:9000-W52", timedelta(days=7))

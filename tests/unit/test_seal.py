@@ -125,3 +125,11 @@ async def test_boards_past_the_retention_are_tombstoned_and_forgotten_even_unkno
     await periods.tick(NOW + timedelta(days=9))  # daily:2026-11-30 ended 9 days ago: past 7 days kept
     assert sorted(updates.sent) == [(b"daily:2026-10-01", None), (DAY.encode(), None)]
     assert stage2.forgotten == ["daily:2026-10-01", DAY] and set(stage2.lists) == {"alltime"}
+
+
+async def test_keys_that_are_no_board_id_are_skipped_not_fatal() -> None:
+    stage2, finals, updates = Stage2(), Topic(), Topic()
+    periods = seal(stage2, finals, updates, published={"daily:2026-13-45", "daily:9999-12-31", "weekly:zzz"})
+    stage2.lists["weekly:\u0662\u0660\u0662\u0666-W49"] = {}
+    await periods.tick(NOW + timedelta(days=9))
+    assert [key for key, _ in updates.sent] == [DAY.encode()]  # the real board past retention only

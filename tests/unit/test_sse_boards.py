@@ -88,3 +88,22 @@ def test_tombstone_removes_a_board() -> None:
     assert store.apply(key, None).outcome == "removed"
     assert store.boards == {}
     assert store.apply(key, None).outcome == "stale"
+
+
+@pytest.mark.parametrize(("key", "period", "reason"), [
+    (b"daily:2026-13-45", "2026-13-45", "month"),
+    (b"daily:9999-12-31", "9999-12-31", "years"),
+    (b"weekly:zzz", "zzz", "not a board id"),
+])
+def test_a_board_whose_period_is_no_period_is_refused_not_kept(key: bytes, period: str, reason: str) -> None:
+    store = BoardStore()
+    _, value = board_record("daily" if key.startswith(b"daily") else "weekly", 5, [("ann", 1)], period=period)
+    result = store.apply(key, value)
+    assert (result.outcome, reason in result.reason) == ("invalid", True) and store.boards == {}
+
+
+def test_a_score_beyond_64_bits_is_refused() -> None:
+    store = BoardStore()
+    key, value = board_record("alltime", 5, [("ann", 1)])
+    result = store.apply(key, value.replace(b'"score":1', b'"score":%d' % 2**70))  # orjson cannot write it
+    assert result.outcome == "invalid" and "score" in result.reason and store.boards == {}

@@ -102,8 +102,12 @@ def test_index_moves_users_between_boards_and_forgets_tombstoned_users() -> None
     (b"a", orjson.dumps({"user_id": "a", "boards": {"alltime": {"score": "1", "since": 0}}}), "integers"),
     (b"a", orjson.dumps({"user_id": "a", "boards": {"alltime": {"score": True, "since": 0}}}), "integers"),
     (b"a", orjson.dumps({"user_id": "a", "boards": {"alltime": {"score": 2**63, "since": 0}}}), "64-bit"),
-    (b"a", orjson.dumps({"user_id": "a", "boards": {"hourly:1": {"score": 1, "since": 0}}}), "unknown board"),
+    (b"a", orjson.dumps({"user_id": "a", "boards": {"hourly:1": {"score": 1, "since": 0}}}), "not a board id"),
     (b"a", orjson.dumps({"user_id": "a", "boards": {"daily:2026-13-01": {"score": 1, "since": 0}}}), "month"),
+    (b"a", orjson.dumps({"user_id": "a", "boards": {"daily:9999-12-31": {"score": 1, "since": 0}}}), "years"),
+    (b"a", orjson.dumps({"user_id": "a", "boards": {"weekly:9999-W52": {"score": 1, "since": 0}}}), "years"),
+    (b"a", orjson.dumps({"user_id": "a", "boards": {"weekly:\u0662\u0660\u0662\u0666-W49": {"score": 1, "since": 0}}}),
+     "not a board id"),
     (b"a", orjson.dumps({"user_id": "a", "boards": {"alltime": {"since": 0}}}), "score"),
     (b"a", orjson.dumps({"user_id": "a", "username": 5, "boards": {}}), "username"),
 ])
