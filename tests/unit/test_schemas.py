@@ -160,7 +160,8 @@ def test_names_of_only_spaces_or_invisible_format_characters_are_blank(field: st
 
 @pytest.mark.parametrize(("board", "reason"), [
     ("daily:9999-12-31", "years"), ("weekly:9999-W52", "years"), ("daily:1999-12-31", "years"),
-    ("daily:2026-13-45", "month"), ("weekly:2026-W99", "week"), ("weekly:\u0662\u0660\u0662\u0666-W49", "not a board id"),
+    ("daily:2026-13-45", "month"), ("weekly:2026-W99", "week"),
+    ("weekly:\u0662\u0660\u0662\u0666-W49", "not a board id"),
     ("daily:\u0662\u0660\u0662\u0666-12-01", "not a board id"), ("hourly:2026-12-01", "not a board id"),
     ("alltime:2026", "not a board id"), ("daily", "not a board id"), ("", "not a board id"),
 ])
