@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+
+from schemas.runtime.metrics import service_registry
 
 access_log = logging.getLogger("producer_api.access")
 
@@ -18,7 +20,7 @@ UNMATCHED = "unmatched"
 
 class ApiMetrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = service_registry()  # with process_* metrics, no _created series
         self.requests = Counter(
             "scoreboard_api_requests", "HTTP requests by route, method and status code",
             ["route", "method", "code"], registry=self.registry,

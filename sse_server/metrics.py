@@ -8,12 +8,14 @@ from __future__ import annotations
 import math
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import Counter, Gauge
+
+from schemas.runtime.metrics import service_registry
 
 
 class SseMetrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = service_registry()  # with process_* metrics, no _created series
         self.clients = Gauge(
             "scoreboard_sse_clients", "open SSE streams by window", ["window"], registry=self.registry,
         )

@@ -1,7 +1,7 @@
 """``scoreboard-worker`` / ``python -m stream_app``: create the topics if missing, then run the Faust worker.
 
 ``GET /readyz`` on ``SCOREBOARD_WORKER_WEB_PORT`` answers 200 once table recovery is complete and the worker is
-processing (and logs ``worker: ready`` for people).
+processing (and logs ``worker: ready`` for people); ``GET /metrics`` there serves Prometheus (stream_app.metrics).
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ def main() -> int:
                             settings.replication_factor)
     loop.run_until_complete(ensure_topics(settings.kafka_bootstrap_servers, specs, settings.kafka_connect_timeout))
     worker: Any = create_app(settings, catalog)
-    if settings.web_enabled:  # /healthz and /readyz, served on this loop from before the worker starts
-        loop.run_until_complete(HealthServer(worker.readiness, settings.web_host, settings.web_port).start())
+    if settings.web_enabled:  # /healthz, /readyz and /metrics, served on this loop from before the worker starts
+        server = HealthServer(worker.readiness, worker.metrics.registry, settings.web_host, settings.web_port)
+        loop.run_until_complete(server.start())
     runner = ScoreboardWorker(worker.app, loop=loop, loglevel=settings.log_level, redirect_stdouts=False)
     runner.readiness = worker.readiness
     runner.execute_from_commandline()  # handles SIGINT/SIGTERM: stops cleanly, commits offsets

@@ -9,6 +9,7 @@
   to apply.
 - ``scoreboard.periods`` timer: when a day or week begins, stage 2's owner emits its empty board at once; it also
   seals the periods that are due and removes boards past the retention (:mod:`stream_app.seal`).
+- ``scoreboard.lag`` timer: samples the consumer lag of each partition for ``/metrics`` (:mod:`stream_app.metrics`).
 
 The two batch agents are coroutines on Faust's consumer rather than ``@app.agent`` streams: Faust's per-message
 stream path was the worker's ceiling (see :mod:`stream_app.faust_internals.batch_consumer`).
@@ -25,6 +26,7 @@ from faust.types import TP
 
 from stream_app.faust_internals.batch_consumer import BatchHandler, register_batch_handler
 from stream_app.ingest import Ingestor
+from stream_app.metrics import WorkerMetrics, consumer_lag
 from stream_app.ranking import GlobalTopK, LocalTopK
 from stream_app.seal import IDLE_MARGIN_MS, PeriodSeal
 from stream_app.tables import USER, partition_items
@@ -33,17 +35,19 @@ log = logging.getLogger(__name__)
 
 
 def register_ingest(app: Any, handlers: dict[str, BatchHandler], source: Any, ingestor: Ingestor,
-                    stage1: LocalTopK) -> BatchHandler:
+                    stage1: LocalTopK, metrics: WorkerMetrics) -> BatchHandler:
     """Each fetch of ``score-events``: applied by the ingestor, then the users it changed go to stage 1."""
 
     async def apply_and_rank(messages: list[Any]) -> None:
         stage1.busy += 1
+        started = time.perf_counter()
         try:
             changes = await ingestor.process(messages)
             stage1.handled(messages)  # the partitions' watermarks move (stream_app.seal)
             await stage1.on_changes(changes)
         finally:
             stage1.busy -= 1
+        metrics.batch_applied(len(messages), time.perf_counter() - started)
 
     register_batch_handler(app, handlers, source, apply_and_rank)
     return apply_and_rank
@@ -88,3 +92,15 @@ def register_period_timer(app: Any, stage2: GlobalTopK, seal: PeriodSeal, interv
         await seal.tick(now)
 
     return app.timer(interval=interval, name="scoreboard.periods")(open_and_seal_periods)
+
+
+def register_lag_timer(app: Any, topics: set[str], metrics: WorkerMetrics, interval: float = 1.0) -> Any:
+    """Every ``interval``: the lag of each partition of ``topics`` this worker owns, for ``/metrics``."""
+
+    async def sample_lag() -> None:
+        if app.rebalancing or app.in_recovery:
+            return  # the assignment is moving: keep the last sample
+        owned = [tp for tp in app.assignor.assigned_actives() if tp.topic in topics]
+        metrics.lag = await consumer_lag(app.consumer, owned)
+
+    return app.timer(interval=interval, name="scoreboard.lag")(sample_lag)

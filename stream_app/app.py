@@ -6,7 +6,8 @@ dead letters) -> :class:`~stream_app.ranking.LocalTopK` (stage 1, per partition)
 and :class:`~stream_app.ranking.GlobalTopK` (stage 2, the merge) -> :class:`~stream_app.emitter.Emitter` ->
 ``leaderboard-updates`` (and ``rank-changes``: who moved in the board's top). Timers: ``scoreboard.partitions``
 (index and re-send partitions after a rebalance), ``scoreboard.periods`` (open a new day or week at once; seal
-the periods due: ``leaderboard-final``; remove boards past the retention).
+the periods due: ``leaderboard-final``; remove boards past the retention), ``scoreboard.lag`` (consumer lag for
+``/metrics``). :class:`~stream_app.metrics.WorkerMetrics` is handed to the parts that count.
 """
 
 from __future__ import annotations
@@ -21,12 +22,19 @@ from faust.types import TP
 from schemas.catalog import ActionCatalog
 from schemas.runtime.kafka import read_latest
 from schemas.standings import PeriodFinal
-from stream_app.agents import register_boards, register_ingest, register_partition_timer, register_period_timer
+from stream_app.agents import (
+    register_boards,
+    register_ingest,
+    register_lag_timer,
+    register_partition_timer,
+    register_period_timer,
+)
 from stream_app.dlq import DeadLetters
 from stream_app.emitter import Emitter
 from stream_app.faust_internals.batch_consumer import BatchHandler, install_batch_transport
 from stream_app.health import Readiness
 from stream_app.ingest import Ingestor
+from stream_app.metrics import WorkerMetrics
 from stream_app.ranking import GlobalTopK, LocalTopK
 from stream_app.record_batches import RecordBatches
 from stream_app.rules import DAY_MS, RecordRules
@@ -52,6 +60,7 @@ class Worker:
     handlers: dict[str, BatchHandler]
     readiness: Readiness
     seal: PeriodSeal
+    metrics: WorkerMetrics
 
 
 async def read_board_ids(settings: WorkerSettings, topic: str) -> set[str]:
@@ -103,6 +112,7 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     topics = create_topics(app, settings.topics, settings.partitions, guard)
     table = create_state_table(app, settings.partitions)
     generation = lambda: app.consumer_generation_id  # noqa: E731 - read at each call
+    metrics = WorkerMetrics()  # GET /metrics (stream_app.health)
     stage2_tp = TP(settings.topics.candidates, 0)
 
     def owns_stage2() -> bool:
@@ -114,11 +124,12 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     ingestor = Ingestor(
         PartitionStore(table, batches), batches, topics,
         RecordRules(catalog, settings.period_retention_days * DAY_MS, settings.period_grace_s * 1000),
-        DeadLetters(topics.dlq, app.conf.producer_max_request_size), settings)
+        DeadLetters(topics.dlq, app.conf.producer_max_request_size, counted=metrics.dead_letter), settings)
+    metrics.ingestor = ingestor  # its counts are read at each scrape
     # 3 and 4 (built first: 2 hands its lists to them): stage 2 merges every partition's lists into each board's
     # top-K, and the emitter sends each board to leaderboard-updates, coalesced, and who moved in it to rank-changes.
     emitter = Emitter(topics.updates, settings.emit_interval_ms / 1000, rank_changes=topics.rank_changes,
-                      generation=generation)
+                      generation=generation, emitted=metrics.board_emitted)
     stage2 = GlobalTopK(PartitionStore(create_candidates_table(app), RecordBatches(app, guard)), emitter,
                         settings.top_k, settings.period_retention, generation=generation, owns=owns_stage2)
     # 2: the users a batch changed update their partition's board indexes (stage 1); changed local lists go to
@@ -127,7 +138,7 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
                        settings.period_retention, settings.emit_interval_ms / 2000,  # half: the emitter adds the rest
                        local=stage2.on_local, load=lambda partition: partition_items(table, partition, USER),
                        generation=generation)
-    register_ingest(app, handlers, topics.score_events, ingestor, stage1)  # 1 -> 2
+    register_ingest(app, handlers, topics.score_events, ingestor, stage1, metrics)  # 1 -> 2
     register_boards(app, handlers, topics.candidates, stage2)  # every worker's lists -> 3
     # 5: at a period's end + grace, once every partition is applied past it, its final goes to leaderboard-final;
     # boards past the retention leave leaderboard-updates.
@@ -139,4 +150,5 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     stage2.on_watermark = seal.on_watermark
     register_partition_timer(app, settings.topics.score_events, table, stage1)
     register_period_timer(app, stage2, seal)
-    return Worker(app, topics, table, ingestor, stage1, stage2, handlers, Readiness(app), seal)
+    register_lag_timer(app, {settings.topics.score_events, settings.topics.candidates}, metrics)
+    return Worker(app, topics, table, ingestor, stage1, stage2, handlers, Readiness(app), seal, metrics)

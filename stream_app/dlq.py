@@ -14,6 +14,7 @@ decision depends on the record alone, so a replay decides the same.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -27,13 +28,16 @@ SMALL_KEY = 1024
 
 
 class DeadLetters:
-    def __init__(self, output: Output, max_record_bytes: int) -> None:
+    def __init__(self, output: Output, max_record_bytes: int,
+                 counted: Callable[[str], None] = lambda reason: None) -> None:
         self.output = output
         self.limit = max_record_bytes - HEADROOM
         self.count = 0
+        self.counted = counted  # told each reason (the worker's metrics count them by kind)
 
     async def send(self, message: Any, reason: str, event_id: str | None = None) -> None:
         self.count += 1
+        self.counted(reason)
         headers = [
             ("x-dlq-reason", reason.encode()),
             ("x-source-topic", str(message.topic).encode()),

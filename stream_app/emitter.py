@@ -88,8 +88,10 @@ class Emitter:
     """
 
     def __init__(self, updates: Any, interval_s: float, clock: Callable[[], float] = time.monotonic,
-                 rank_changes: Any = None, generation: Callable[[], object] = lambda: None) -> None:
+                 rank_changes: Any = None, generation: Callable[[], object] = lambda: None,
+                 emitted: Callable[[str], None] = lambda board: None) -> None:
         self.updates = updates
+        self.emitted = emitted  # told each board sent (the worker's metrics count them)
         self.rank_changes = rank_changes
         self.generation = generation
         self.latest: dict[str, list[Entry]] = {}
@@ -114,6 +116,7 @@ class Emitter:
         baseline = previous if self.sent_in.get(board) == generation else None
         self.sent[board], self.sent_in[board] = top, generation
         await self.updates.send(key=board.encode(), value=self.encode(board))
+        self.emitted(board)
         if baseline is not None and self.rank_changes is not None:
             version = self.version[board]  # the board's, just set by ``encode``
             for move in diff_tops([e.user_id for e in baseline], [e.user_id for e in top]):
@@ -134,6 +137,7 @@ class Emitter:
         self.latest[board] = self.sent[board] = []
         self.sent_in[board] = self.generation()
         await self.updates.send(key=board.encode(), value=self.encode(board, max(highest + 1, start_us)))
+        self.emitted(board)
 
     def encode(self, board: str, version: int | None = None) -> bytes:
         """The board as JSON, the same bytes as ``LeaderboardSnapshot.model_dump_json`` (tested), built without

@@ -1,4 +1,5 @@
-"""The worker's own HTTP endpoint: ``GET /healthz`` (liveness) and ``GET /readyz`` (readiness), nothing else.
+"""The worker's own HTTP endpoint: ``GET /healthz`` (liveness), ``GET /readyz`` (readiness) and ``GET /metrics``
+(Prometheus, :mod:`stream_app.metrics`), nothing else.
 
 Readiness is defined here, once: the worker has started (partitions assigned, tables recovered from their
 changelogs) and is not in a rebalance or a recovery now. ``make run``, the tests, the bench, the Docker
@@ -14,6 +15,7 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ class Readiness:
         return "ready"
 
 
-def create_health_app(readiness: Readiness) -> web.Application:
+def create_health_app(readiness: Readiness, registry: CollectorRegistry) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -41,21 +43,25 @@ def create_health_app(readiness: Readiness) -> web.Application:
         state = readiness.state()
         return web.json_response({"status": state}, status=200 if state == "ready" else 503)
 
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
     return app
 
 
 class HealthServer:
-    def __init__(self, readiness: Readiness, host: str, port: int) -> None:
-        self.runner = web.AppRunner(create_health_app(readiness), access_log=None)
+    def __init__(self, readiness: Readiness, registry: CollectorRegistry, host: str, port: int) -> None:
+        self.runner = web.AppRunner(create_health_app(readiness, registry), access_log=None)
         self.host, self.port = host, port
 
     async def start(self) -> None:
         await self.runner.setup()
         await web.TCPSite(self.runner, self.host, self.port).start()
-        log.info("worker: health endpoint on http://%s:%d (/healthz, /readyz)", self.host, self.port)
+        log.info("worker: health endpoint on http://%s:%d (/healthz, /readyz, /metrics)", self.host, self.port)
 
     async def stop(self) -> None:
         await self.runner.cleanup()

@@ -92,6 +92,14 @@ async def test_readyz_is_503_without_a_broker_and_healthz_is_200() -> None:
     assert health.status_code == 200 and health.json() == {"status": "ok"}
 
 
+async def test_metrics_carry_the_process_metrics_and_no_created_series() -> None:
+    async with asgi_client(create_app(api_settings(), with_broker=False)) as client:
+        await client.post("/scores")
+        metrics = (await client.get("/metrics")).text
+    assert "process_cpu_seconds_total " in metrics and "process_resident_memory_bytes " in metrics
+    assert "scoreboard_api_requests_total{" in metrics and "_created" not in metrics
+
+
 async def test_several_apps_in_one_process_keep_separate_metrics() -> None:
     async with asgi_client(create_app(api_settings(), with_broker=False)) as first:
         async with asgi_client(create_app(api_settings(), with_broker=False)) as second:

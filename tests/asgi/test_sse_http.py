@@ -120,6 +120,8 @@ async def test_health_metrics_and_page(sse_asgi: SseFactory) -> None:
         missing = await sse.client.get("/nope")
     assert health.status_code == 200 and health.json() == {"status": "ok"}
     assert "scoreboard_sse_clients" in metrics.text and "scoreboard_sse_boards" in metrics.text
+    assert "process_cpu_seconds_total " in metrics.text and "process_resident_memory_bytes " in metrics.text
+    assert "_created" not in metrics.text
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "EventSource" in script.text
     assert missing.status_code == 404

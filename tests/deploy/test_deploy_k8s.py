@@ -71,8 +71,9 @@ def routes(service: str) -> set[str]:
     if service == "sse":
         return app_paths(create_sse(SseSettings(_env_file=None), tail_kafka=False))
     from stream_app.health import Readiness, create_health_app
+    from stream_app.metrics import WorkerMetrics
 
-    app = create_health_app(Readiness(None))
+    app = create_health_app(Readiness(None), WorkerMetrics().registry)
     return {resource.canonical for resource in app.router.resources()}
 
 
@@ -143,7 +144,7 @@ def test_ports_and_probes_match_the_code(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_prometheus_scrapes_the_metrics_routes(overlay: str) -> None:
-    for name, service in (("scoreboard-api", "api"), ("scoreboard-sse", "sse")):
+    for name, service in WORKLOADS.items():
         pod = workload(overlay, name)["spec"]["template"]
         notes = pod["metadata"]["annotations"]
         assert notes["prometheus.io/scrape"] == "true"

@@ -253,6 +253,8 @@ def test_metrics_count_requests_by_route_and_code(api: httpx.Client) -> None:
     assert "scoreboard_api_produce_errors_total 0.0" in text
     assert "scoreboard_api_pending_replies 0.0" in text
     assert 'scoreboard_api_replies_total{outcome="async"}' in text
+    assert "process_cpu_seconds_total " in text and "process_resident_memory_bytes " in text
+    assert "_created" not in text
 
 
 def test_openapi_lists_the_real_status_codes(api: httpx.Client) -> None:

@@ -167,6 +167,7 @@ async def test_readyz_is_503_until_the_log_is_read_then_200_with_its_last_record
         metrics = (await client.get(f"{url}/metrics")).text
     assert "scoreboard_sse_ready 1.0" in metrics
     assert "scoreboard_sse_boards 3.0" in metrics
+    assert "process_cpu_seconds_total " in metrics and "_created" not in metrics  # the real process's /metrics
     assert "scoreboard_sse_consumer_lag 0.0" in metrics
 
 

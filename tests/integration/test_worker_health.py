@@ -1,4 +1,4 @@
-"""The worker's health endpoint (no broker needed): one definition of ready, and nothing but health on the port."""
+"""The worker's health endpoint (no broker needed): one definition of ready, and no table contents on the port."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from stream_app.health import HealthServer, Readiness
+from stream_app.metrics import WorkerMetrics
 from tools.kafka_local import free_port
 
 pytestmark = pytest.mark.integration
@@ -17,7 +18,7 @@ async def test_readyz_is_200_only_once_started_and_while_no_rebalance_runs() -> 
     app = SimpleNamespace(rebalancing=False, in_recovery=False)
     readiness = Readiness(app)
     port = free_port()
-    server = HealthServer(readiness, "127.0.0.1", port)
+    server = HealthServer(readiness, WorkerMetrics().registry, "127.0.0.1", port)
     await server.start()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:

@@ -33,7 +33,7 @@ def test_batch_agents_and_timer_are_registered_explicitly(tmp_path: Path) -> Non
     assert app.conf.broker_max_poll_records == 1234  # one fetch is one batch
     assert set(worker.handlers) == {"wire-score-events", "wire-leaderboard-candidates"}
     ingest = worker.handlers["wire-score-events"]  # applies a fetch, then hands the changed users to stage 1
-    assert {cell.cell_contents for cell in ingest.__closure__ or ()} == {worker.ingestor, worker.stage1}
+    assert {cell.cell_contents for cell in ingest.__closure__ or ()} == {worker.ingestor, worker.stage1, worker.metrics}
     assert worker.handlers["wire-leaderboard-candidates"] == worker.stage2.on_candidates
     emitter = worker.stage2.emitter  # boards and who moved in them leave through watched outputs
     assert (emitter.updates, emitter.rank_changes) == (worker.topics.updates, worker.topics.rank_changes)
@@ -42,7 +42,11 @@ def test_batch_agents_and_timer_are_registered_explicitly(tmp_path: Path) -> Non
     assert {"wire-score-events", "wire-leaderboard-candidates"} <= names  # Faust subscribes and acks them
     assert all(topic.acks for topic in subscribed(app))  # Faust tracks and commits their offsets
     assert not app.agents  # no per-message Faust agents
-    assert len(app_tasks(app)) == 2  # the partition timer and the period timer
+    assert len(app_tasks(app)) == 3  # the partition timer, the period timer and the lag timer
+    # what /metrics counts: the ingestor's decisions, dead letters by kind, boards emitted
+    assert worker.metrics.ingestor is worker.ingestor
+    assert worker.ingestor.dead.counted == worker.metrics.dead_letter
+    assert emitter.emitted == worker.metrics.board_emitted
 
 
 async def test_the_kafka_consumer_runs_on_the_apps_loop_not_in_a_thread(tmp_path: Path) -> None:
