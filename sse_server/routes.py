@@ -1,4 +1,5 @@
-"""HTTP routes of the read/stream API: ``GET /leaderboard``, the SSE stream, health, readiness and metrics."""
+"""HTTP routes of the read/stream API: ``GET /leaderboard``, the SSE stream, health, readiness, metrics and the live
+page's configuration."""
 
 from __future__ import annotations
 
@@ -83,6 +84,15 @@ async def readyz(model: Model) -> Response:
 @router.get("/metrics")
 async def metrics(model: Model) -> Response:
     return Response(generate_latest(model.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/page-config.json", include_in_schema=False)
+async def page_config(model: Model) -> Response:
+    """The live page's title and accent colour (``SCOREBOARD_PAGE_TITLE``, ``SCOREBOARD_PAGE_ACCENT``), as JSON data:
+    the page sets them with ``textContent`` and a CSS custom property, never as markup."""
+    settings = model.settings
+    return Response(orjson.dumps({"title": settings.page_title, "accent": settings.page_accent}),
+                    media_type="application/json", headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/leaderboard", response_model=BoardBody | RowsBody,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Annotated
 
@@ -9,6 +10,35 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from schemas.settings import CommonSettings, env
+
+DEFAULT_ACCENT = "#6c8cff"
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
+NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:%|deg|turn|rad|grad)?"
+FUNCTION_COLOUR = re.compile(rf"(?:rgba?|hsla?)\(\s*{NUMBER}(?:\s*[,/]?\s*{NUMBER}){{2,3}}\s*\)", re.IGNORECASE)
+NAMED_COLOURS = frozenset("""
+    aliceblue antiquewhite aqua aquamarine azure beige bisque black blanchedalmond blue blueviolet brown burlywood
+    cadetblue chartreuse chocolate coral cornflowerblue cornsilk crimson cyan darkblue darkcyan darkgoldenrod
+    darkgray darkgreen darkgrey darkkhaki darkmagenta darkolivegreen darkorange darkorchid darkred darksalmon
+    darkseagreen darkslateblue darkslategray darkslategrey darkturquoise darkviolet deeppink deepskyblue dimgray
+    dimgrey dodgerblue firebrick floralwhite forestgreen fuchsia gainsboro ghostwhite gold goldenrod gray green
+    greenyellow grey honeydew hotpink indianred indigo ivory khaki lavender lavenderblush lawngreen lemonchiffon
+    lightblue lightcoral lightcyan lightgoldenrodyellow lightgray lightgreen lightgrey lightpink lightsalmon
+    lightseagreen lightskyblue lightslategray lightslategrey lightsteelblue lightyellow lime limegreen linen magenta
+    maroon mediumaquamarine mediumblue mediumorchid mediumpurple mediumseagreen mediumslateblue mediumspringgreen
+    mediumturquoise mediumvioletred midnightblue mintcream mistyrose moccasin navajowhite navy oldlace olive
+    olivedrab orange orangered orchid palegoldenrod palegreen paleturquoise palevioletred papayawhip peachpuff peru
+    pink plum powderblue purple rebeccapurple red rosybrown royalblue saddlebrown salmon sandybrown seagreen
+    seashell sienna silver skyblue slateblue slategray slategrey snow springgreen steelblue tan teal thistle tomato
+    turquoise violet wheat white whitesmoke yellow yellowgreen
+""".split())
+
+
+def is_css_colour(value: str) -> bool:
+    """A colour the page's accent may be: hex, rgb()/hsl() of plain numbers, or a named colour; nothing else
+    (no ``url()``, ``var()``, ``;`` or anything that could reach beyond one CSS value)."""
+    return bool(HEX_COLOUR.fullmatch(value) or FUNCTION_COLOUR.fullmatch(value)
+                or value.lower() in NAMED_COLOURS)
 
 
 class SseSettings(CommonSettings):
@@ -25,6 +55,13 @@ class SseSettings(CommonSettings):
                                   standing, in ms (default 100): standing events are coalesced to this
       SCOREBOARD_PERIOD_RETENTION_DAYS  days a daily/weekly period stays in the rank index after it ends (default 7,
                                   as the worker)
+      SCOREBOARD_PAGE_TITLE       the live page's title and heading, 1-80 characters, no control characters
+                                  (default ``Scoreboard``); shown as text, never as markup
+      SCOREBOARD_PAGE_ACCENT      the live page's accent colour: ``#rgb``, ``#rrggbb`` (with alpha: 4 or 8 digits),
+                                  ``rgb()``/``rgba()``/``hsl()``/``hsla()`` with numbers, or a CSS colour name
+                                  (default ``#6c8cff``)
+
+    The page reads the last two from ``GET /page-config.json``.
     """
 
     model_config = SettingsConfigDict(frozen=True)
@@ -39,10 +76,29 @@ class SseSettings(CommonSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         (), validation_alias=env("SCOREBOARD_CORS_ORIGINS")
     )
+    page_title: str = Field("Scoreboard", min_length=1, max_length=80, validation_alias=env("SCOREBOARD_PAGE_TITLE"))
+    page_accent: str = Field(DEFAULT_ACCENT, validation_alias=env("SCOREBOARD_PAGE_ACCENT"))
 
     @property
     def period_retention(self) -> timedelta:
         return timedelta(days=self.period_retention_days)
+
+    @field_validator("page_title")
+    @classmethod
+    def _plain_title(cls, value: str) -> str:
+        value = value.strip()
+        if not value or CONTROL.search(value):
+            raise ValueError("a page title is 1-80 characters of text, without control characters")
+        return value
+
+    @field_validator("page_accent")
+    @classmethod
+    def _css_colour(cls, value: str) -> str:
+        value = value.strip()
+        if not is_css_colour(value):
+            raise ValueError(f"not a CSS colour this page accepts: {value!r} (use #rrggbb, rgb(...), hsl(...) "
+                             "or a colour name)")
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -8,12 +8,15 @@ the log is unread, then 200) is tested on the real broker (``tests/integration/t
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from datetime import datetime
 
 import pytest
+from pydantic import ValidationError
 
-from tests.fixtures.sse import AsgiSse, board_record
+from sse_server.app import STATIC_DIR
+from tests.fixtures.sse import AsgiSse, CodeOnlySseSettings, board_record
 
 pytestmark = pytest.mark.asgi
 
@@ -137,3 +140,50 @@ async def test_cors_only_for_configured_origins(sse_asgi: SseFactory) -> None:
     assert allowed.headers.get("access-control-allow-origin") == "https://game.example"
     assert "access-control-allow-origin" not in refused.headers
     assert "access-control-allow-origin" not in default.headers
+
+
+async def test_page_config_gives_the_default_title_and_accent(sse_asgi: SseFactory) -> None:
+    async with sse_asgi() as sse:
+        resp = await sse.client.get("/page-config.json")
+        spec = (await sse.client.get("/openapi.json")).json()
+    assert resp.status_code == 200 and resp.headers["content-type"] == "application/json"
+    assert resp.json() == {"title": "Scoreboard", "accent": "#6c8cff"}
+    assert "/page-config.json" not in spec["paths"]  # the page's own plumbing, not part of the API
+
+
+async def test_page_config_carries_a_hostile_title_as_json_text(sse_asgi: SseFactory) -> None:
+    title = '</script><img src=x onerror=alert(1)> "Cup" & co'
+    async with sse_asgi(page_title=title, page_accent="rgb(255 176 0)") as sse:
+        resp = await sse.client.get("/page-config.json")
+    assert resp.json() == {"title": title, "accent": "rgb(255 176 0)"}  # data for textContent, never markup
+
+
+@pytest.mark.parametrize("accent", ["#fff", "#FFB000", "#ffb00080", "rgb(255, 176, 0)", "rgba(1 2 3 / 50%)",
+                                    "hsl(210deg 80% 60%)", "RebeccaPurple", " teal "])
+def test_page_accent_takes_css_colours(accent: str) -> None:
+    assert CodeOnlySseSettings(page_accent=accent).page_accent == accent.strip()
+
+
+@pytest.mark.parametrize("accent", ["", "#12345", "#ggg", "notacolour", "red; background: url(https://evil.example/)",
+                                    "url(https://evil.example/x.png)", "var(--text)", "expression(alert(1))",
+                                    "rgb(1, 2)", "javascript:alert(1)", "red</style><script>"])
+def test_page_accent_refuses_anything_but_a_colour(accent: str) -> None:
+    with pytest.raises(ValidationError, match="page_accent|SCOREBOARD_PAGE_ACCENT"):
+        CodeOnlySseSettings(page_accent=accent)
+
+
+@pytest.mark.parametrize("title", ["", "   ", "x" * 81, "two\nlines", "bell\x07", "bidi \u202e override"])
+def test_page_title_refuses_empty_long_or_control_text(title: str) -> None:
+    with pytest.raises(ValidationError, match="page_title|SCOREBOARD_PAGE_TITLE"):
+        CodeOnlySseSettings(page_title=title)
+
+
+async def test_the_page_and_its_favicon_are_served_locally(sse_asgi: SseFactory) -> None:
+    async with sse_asgi() as sse:
+        icon = await sse.client.get("/favicon.svg")
+        page = (await sse.client.get("/")).text
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert 'rel="icon" href="favicon.svg"' in page
+    for name in ("index.html", "app.js", "style.css"):  # nothing fetched from elsewhere: no CDN, no web font
+        text = (STATIC_DIR / name).read_text()
+        assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/|@import|@font-face", text, re.IGNORECASE), name
