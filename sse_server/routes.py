@@ -129,8 +129,9 @@ async def leaderboard(
         return Response(orjson.dumps(model.standings.page(scope, offset, limit, now)),
                         media_type="application/json", headers=NO_STORE)
     body = model.broadcaster.frame(window).body if current else model.broadcaster.body_of(scope.board_id)
-    return Response(orjson.dumps({**body, "data": body["data"][:limit]}), media_type="application/json",
-                    headers=NO_STORE)
+    players = model.broadcaster.players(scope.board_id)  # now: a player who joined below the top counts already
+    return Response(orjson.dumps({**body, "data": body["data"][:limit], "total_players": players}),
+                    media_type="application/json", headers=NO_STORE)
 
 
 @router.get("/leaderboard/periods", response_model=PeriodsBody,

@@ -86,6 +86,11 @@ async def test_the_top_body_carries_board_and_total_players_and_equals_the_index
         page = await get(sse, "/leaderboard", offset=0, limit=10)
     assert (top["board"], top["total_players"], top["version"]) == ("global", 50, 7)
     assert top["data"] == page["data"]
+    async with sse_asgi(top_k=10) as sse:  # a player joining below the top counts at once, the board unchanged
+        await filled(sse)
+        sse.feed(board_record("alltime", 7, [(u, USERS[u][0]) for u in order[:10]]))
+        sse.standings(standing_record("late", {"alltime": (-5, 0)}))
+        assert (await get(sse, "/leaderboard", limit=10))["total_players"] == 51
 
 
 async def test_every_user_id_the_write_api_accepts_can_be_asked_for(sse_asgi: SseFactory) -> None:
