@@ -3,65 +3,93 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
-BENCH_STAMP := $(VENV)/.bench-installed
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+RUN_DIR := $(or $(SCOREBOARD_RUN_DIR),.data)
 PYTEST_ARGS ?=
 
-.PHONY: help setup kafka-jars run test test-unit test-deploy lint fmt schemas bench bench-deps browser clean
+.PHONY: help prereqs setup kafka-jars run test test-unit test-deploy lint fmt schemas bench bench-deps browser \
+	clean clean-data
 
 help:
-	@echo "make run    - start Kafka (unless KAFKA_BOOTSTRAP_SERVERS answers), the worker, the write API and the read API"
-	@echo "make test   - start a private broker and run the whole test suite against it"
-	@echo "make lint   - ruff + mypy (strict)"
-	@echo "make bench  - run the benchmarks in bench/ and print their table"
+	@echo "make run        - start Kafka (unless KAFKA_BOOTSTRAP_SERVERS answers), the worker, the write API and the read API"
+	@echo "make clean-data - delete $(RUN_DIR)/ (the broker's topics, the worker's state, the dev key): the next run starts empty"
+	@echo "make test       - start a private broker and run the whole test suite against it"
+	@echo "make lint       - ruff + mypy (strict)"
+	@echo "make bench      - run the benchmarks in bench/ and print their table"
+	@echo "make prereqs    - check Python 3.11, Java 17 and Maven (every target that installs runs it first)"
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	touch $(STAMP)
+# Python 3.11 (until .venv exists), Java 17+, Maven (until the Kafka jars are cached): says what to install.
+# Runs on the system's python3 before .venv exists (tools/prereqs.py is standard library only).
+prereqs:
+	@py=$$(test -x $(BIN)/python && echo $(BIN)/python || command -v python3 || command -v $(PYTHON)) || { \
+	  echo "missing prerequisites:" >&2; \
+	  echo "  - Python: no python3 nor $(PYTHON); install Python 3.11 with venv (Debian/Ubuntu: sudo apt-get install python3.11 python3.11-venv), or point make at another 3.11 interpreter: make run PYTHON=/path/to/python3.11" >&2; \
+	  exit 1; }; \
+	$$py -m tools.prereqs $(if $(wildcard $(BIN)/python),,--python $(PYTHON))
 
-setup: $(STAMP) kafka-jars
+# what running needs (make run); the dev set (tests, linters, validators, Playwright) only for make test/lint
+$(RUN_STAMP): pyproject.toml | prereqs
+	@test -x $(BIN)/python || { echo "make: creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "make: installing the Python packages the services need (first run: ~1 min)"
+	@$(PIP) --upgrade pip==25.3
+	@$(PIP) -e .
+	@touch $@
 
-kafka-jars: $(STAMP)
-	@$(BIN)/python -m tools.kafka_local fetch >/dev/null
+$(DEV_STAMP): $(RUN_STAMP)
+	@echo "make: installing the test and lint tools (first time: ~1 min)"
+	@$(PIP) -e '.[dev]'
+	@touch $@
 
-run: setup
-	$(BIN)/python -m tools.run_stack
+# the bench extra (redis client, py-spy) and Debian's redis-server; the bench smoke in `make test` needs them too
+$(BENCH_STAMP): $(DEV_STAMP)
+	@echo "make: installing the benchmark tools"
+	@$(PIP) -e '.[dev,bench]'
+	@touch $@
 
-test: setup browser bench-deps
+setup: $(DEV_STAMP) kafka-jars
+
+kafka-jars: $(RUN_STAMP)
+	@$(BIN)/python -m tools.kafka_local fetch
+
+run: $(RUN_STAMP) kafka-jars
+	@$(BIN)/python -m tools.run_stack
+
+test: $(DEV_STAMP) kafka-jars browser bench-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-unit: $(STAMP)
+test-unit: $(DEV_STAMP)
 	$(BIN)/python -m pytest -m "unit or asgi" $(PYTEST_ARGS)
 
-test-deploy: $(STAMP)
+test-deploy: $(DEV_STAMP)
 	$(BIN)/python -m pytest -m deploy $(PYTEST_ARGS)
 
 lint: $(BENCH_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-fmt: $(STAMP)
+fmt: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 
-schemas: $(STAMP)
+schemas: $(RUN_STAMP)
 	$(BIN)/python -m schemas.export
 
 browser:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
-# the bench extra (redis client, py-spy) and Debian's redis-server; the bench smoke in `make test` needs them too
-$(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
-	touch $(BENCH_STAMP)
-
 bench-deps: $(BENCH_STAMP)
 	@command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 
 BENCH_ARGS ?=
-bench: setup bench-deps
+bench: $(RUN_STAMP) kafka-jars bench-deps
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts
+
+# start from scratch: `make run` keeps its broker data, worker state and dev key here (stop it first)
+clean-data:
+	@case "$(abspath $(RUN_DIR))" in /|$(HOME)|$(CURDIR)) echo "refusing to delete $(abspath $(RUN_DIR))" >&2; exit 1;; esac
+	rm -rf $(RUN_DIR)

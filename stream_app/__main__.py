@@ -10,6 +10,8 @@ import asyncio
 import gc
 import logging
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -24,9 +26,61 @@ from stream_app.settings import WorkerSettings
 
 log = logging.getLogger("stream_app")
 
+# the APIs' format: one line per record with its level and logger, which ``make run`` sorts its console by
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class StartupNoiseFilter(logging.Filter):
+    """Lowers to INFO what the Kafka client logs as WARNING or ERROR while a fresh worker's consumer group forms.
+
+    On every fresh start the group coordinator is not there yet for a moment (its ``__consumer_offsets`` partition
+    is still being created or loaded), and aiokafka logs ``[ERROR] Group Coordinator Request failed: [Error 15]
+    GroupCoordinatorNotAvailableError``, then retries and succeeds. Those records, and only those (aiokafka's and
+    Faust's, naming one of :attr:`NORMAL_AT_START`), are demoted while the worker starts: until it is ready plus
+    ``grace_s``, and never past ``window_s`` after the filter is made. Later the same record means a broker in
+    trouble and keeps its level. Installed on the root logger's handlers (``floor`` = their level: a record
+    demoted below it is dropped, as it would have been at that level).
+    """
+
+    NORMAL_AT_START = (
+        "GroupCoordinatorNotAvailable",  # error 15: the coordinator's offsets partition does not exist yet
+        "NotCoordinatorForGroup",  # error 16: asked the broker that is not (yet) the coordinator
+        "CoordinatorLoadInProgress",  # error 14: the coordinator is still loading the group's offsets
+        "Marking the coordinator dead",  # what aiokafka does on the above, before rediscovering it
+        "is either not started or not valid",  # a heartbeat to the coordinator while it moves
+    )
+
+    def __init__(self, floor: int = logging.INFO, window_s: float = 60.0, grace_s: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.floor = floor
+        self.grace_s = grace_s
+        self.clock = clock
+        self.until = clock() + window_s
+
+    def started(self) -> None:
+        """The worker is ready: demote only for ``grace_s`` more."""
+        self.until = min(self.until, self.clock() + self.grace_s)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (record.levelno > logging.INFO and record.name.startswith(("aiokafka", "faust"))
+                and self.clock() < self.until and any(m in record.getMessage() for m in self.NORMAL_AT_START)):
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            return logging.INFO >= self.floor
+        return True
+
 
 class ScoreboardWorker(faust.Worker):
     readiness: Readiness | None = None
+    startup_noise: StartupNoiseFilter | None = None
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        """After mode configured logging: our one-line format, and the known-normal start-up errors demoted."""
+        super().on_setup_root_logger(logger, level)
+        self.startup_noise = StartupNoiseFilter(floor=level)
+        for handler in logger.handlers:
+            handler.setFormatter(logging.Formatter(LOG_FORMAT))
+            handler.addFilter(self.startup_noise)
 
     async def on_startup_finished(self) -> None:
         await super().on_startup_finished()
@@ -37,6 +91,8 @@ class ScoreboardWorker(faust.Worker):
         gc.freeze()
         if self.readiness is not None:
             self.readiness.started = True  # GET /readyz answers 200 from now on (unless rebalancing)
+        if self.startup_noise is not None:
+            self.startup_noise.started()
         log.info("worker: ready (partitions assigned, tables recovered)")
 
 

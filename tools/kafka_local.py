@@ -5,7 +5,7 @@ on machines without Docker. The broker's jars come from Maven Central (``tools/k
 per-user cache outside the work tree, so a second start is fast and a fresh clone needs nothing installed
 by hand but Java 17 and Maven. ``make run`` and the pytest session fixture both use :class:`LocalKafka`.
 
-CLI (used by ``make kafka``)::
+CLI (``make kafka-jars`` runs ``fetch``)::
 
     python -m tools.kafka_local fetch               # download the jars into the cache
     python -m tools.kafka_local run --data-dir .data/kafka --port 9092
@@ -14,9 +14,11 @@ CLI (used by ``make kafka``)::
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import ctypes
 import os
+import re
 import shutil
 import signal
 import socket
@@ -40,24 +42,53 @@ def cache_dir() -> Path:
     return Path(base) / f"kafka-{KAFKA_VERSION}"
 
 
+DOWNLOAD_MB = 52  # the broker's runtime jars (43 MB) and, on a first use of Maven, its dependency plugin
+_DOWNLOADED = re.compile(r"Downloaded from \S+: \S+ \((\d+(?:\.\d+)?) (B|kB|MB)")
+_UNITS = {"B": 1e-6, "kB": 1e-3, "MB": 1.0}
+
+
+def downloaded_mb(line: str) -> float:
+    """The size of one ``Downloaded from central: <url> (1.2 MB at 3.4 MB/s)`` line of ``mvn -B``, else 0."""
+    found = _DOWNLOADED.search(line)
+    return float(found.group(1)) * _UNITS[found.group(2)] if found else 0.0
+
+
 def ensure_jars() -> Path:
-    """Return the folder of broker jars, fetching them with Maven on first use (about 25 s)."""
+    """Return the folder of broker jars, fetching them with Maven on first use (about 25 s), with progress."""
     lib = cache_dir() / "lib"
     marker = cache_dir() / ".complete"
     if marker.exists():
         return lib
     if shutil.which("java") is None or shutil.which("mvn") is None:
-        raise RuntimeError("Java 17+ and Maven are needed to fetch the local Kafka broker")
+        raise RuntimeError("Java 17+ and Maven are needed to fetch the local Kafka broker (see `make prereqs`)")
     tmp = cache_dir() / "lib.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    cmd = ["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+    cmd = ["mvn", "-B", "-Dstyle.color=never", "-f", str(POM), "dependency:copy-dependencies",
            "-DincludeScope=runtime", f"-DoutputDirectory={tmp}"]
-    print(f"kafka: fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central ...", flush=True)
-    subprocess.run(cmd, check=True)  # noqa: S603 - fixed argument list
+    print(f"kafka: downloading Apache Kafka {KAFKA_VERSION} from Maven Central (~{DOWNLOAD_MB} MB, once, "
+          f"into {cache_dir()})", flush=True)
+    tty = sys.stdout.isatty()
+    total, shown, tail = 0.0, 0.0, collections.deque[str](maxlen=60)
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as mvn:  # noqa: S603
+        assert mvn.stdout is not None
+        for line in mvn.stdout:
+            tail.append(line.rstrip())
+            total += downloaded_mb(line)
+            if tty:
+                print(f"\rkafka:   {total:5.1f} MB of ~{DOWNLOAD_MB} MB", end="", flush=True)
+            elif total - shown >= 10:  # a log, not a terminal: a line every 10 MB
+                shown = total
+                print(f"kafka:   {total:.0f} MB of ~{DOWNLOAD_MB} MB", flush=True)
+    if tty:
+        print(flush=True)
+    if mvn.returncode != 0:
+        print("\n".join(tail), file=sys.stderr, flush=True)
+        raise RuntimeError(f"fetching the Kafka jars failed: `{' '.join(cmd)}` exited with {mvn.returncode}")
     shutil.rmtree(lib, ignore_errors=True)
     tmp.rename(lib)
     marker.write_text(KAFKA_VERSION)
+    print(f"kafka: {sum(1 for _ in lib.iterdir())} jars in {lib} ({total:.0f} MB downloaded)", flush=True)
     return lib
 
 
@@ -195,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--port", type=int, default=9092)
     run.add_argument("--controller-port", type=int, default=9093)
     args = parser.parse_args(argv)
-    if args.cmd == "fetch":
-        print(ensure_jars())
+    if args.cmd == "fetch":  # silent when the jars are cached already
+        ensure_jars()
         return 0
     broker = LocalKafka(Path(args.data_dir), args.port, args.controller_port)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -1,5 +1,6 @@
-"""``make run``'s supervisor: starts its own broker when none answers, reaches ready, stops everything on Ctrl-C,
-and the next run finds the earlier data."""
+"""``make run``'s supervisor: starts its own broker when none answers, reaches ready (the banner giving the key and
+the ``export KEY=`` line), stops everything on Ctrl-C, and the next run finds the earlier data; on a broker that
+already answers it says so loudly, naming the cluster id."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tools.kafka_local import free_port, port_answers
+from tools.kafka_local import CLUSTER_ID, LocalKafka, free_port, port_answers
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +64,13 @@ def test_make_run_starts_stops_and_keeps_data(tmp_path: Path) -> None:
     log = tmp_path / "run-1.log"
     proc = _run_until_ready(env, log)
     key = (tmp_path / "data" / "dev-api-key").read_text().strip()
-    assert key in log.read_text()  # the dev key is printed for the user
+    console = log.read_text()
+    banner = console[console.index("[stack ] ready:"):]
+    assert key in banner and f"export KEY={key}\n" in banner  # the key and the line to paste, with the URLs
+    assert f"{api}/docs" in banner and f"http://127.0.0.1:{ports['sse']}/" in banner
+    assert str(tmp_path / "data" / "stack.log") in banner
+    assert "aiokafka" in (tmp_path / "data" / "stack.log").read_text()  # library INFO: in the file, not the console
+    assert " INFO aiokafka" not in console and " INFO uvicorn" not in console
     assert _post_until_200(api, key) == 25
     assert httpx.get(f"http://127.0.0.1:{ports['sse']}/leaderboard", timeout=5).status_code == 200
 
@@ -78,3 +86,28 @@ def test_make_run_starts_stops_and_keeps_data(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(90) == 0
+
+
+def test_make_run_on_a_broker_already_answering_says_so_with_its_cluster_id(tmp_path: Path,
+                                                                          kafka_broker: LocalKafka) -> None:
+    ports = {name: free_port() for name in ("api", "sse", "worker")}
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SCOREBOARD_", "KAFKA_"))}
+    prefix = f"t{uuid.uuid4().hex[:10]}-"  # the session broker is shared: topics and group of this test only
+    env = {**keep, "KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap, "SCOREBOARD_TOPIC_PREFIX": prefix,
+           "SCOREBOARD_WORKER_ID": f"{prefix}worker", "SCOREBOARD_API_KEYS": "existing-broker-key",
+           "SCOREBOARD_RUN_DIR": str(tmp_path / "data"), "SCOREBOARD_API_PORT": str(ports["api"]),
+           "SCOREBOARD_SSE_PORT": str(ports["sse"]), "SCOREBOARD_WORKER_WEB_PORT": str(ports["worker"]),
+           "SCOREBOARD_PARTITIONS": "2"}
+    log = tmp_path / "run.log"
+    proc = _run_until_ready(env, log)
+    try:
+        console = log.read_text()
+        assert f"a broker ALREADY ANSWERS at {kafka_broker.bootstrap}: cluster id {CLUSTER_ID}" in console
+        assert "starting a local broker" not in console
+        assert "export KEY=${SCOREBOARD_API_KEYS%%,*}" in console  # a key of the user's own is not printed
+        assert "existing-broker-key" not in console
+        assert _post_until_200(f"http://127.0.0.1:{ports['api']}", "existing-broker-key") == 25
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(90) == 0
+    assert port_answers("127.0.0.1", kafka_broker.port)  # the broker it did not start is left running
