@@ -75,7 +75,8 @@ EventId = Annotated[str, Field(min_length=1, max_length=128, strict=True), After
 class ScoreRequest(BaseModel):
     """Body of ``POST /scores``. Unknown fields are refused so that typos (``"score": 100``) are not ignored."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": [
+        {"user_id": "u-0042", "action_id": "win_match", "username": "Jonas"}]})
 
     user_id: UserId
     action_id: ActionId
