@@ -96,7 +96,8 @@ class ScoreEvent(BaseModel):
 
 
 class ScoreApplied(BaseModel):
-    """Value of a ``score-applied`` record: one per applied event (a repeat of an event id repeats the first)."""
+    """Value of a ``score-applied`` record: the answer to an event, at least once (a replay after a worker crash or
+    a repeat of an event id repeats the first answer): consumers dedupe by ``event_id``."""
 
     model_config = ConfigDict(frozen=True)
 
