@@ -65,3 +65,8 @@ bench: setup bench-deps
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts
+
+# the public contract in docs/: the OpenAPI both APIs serve, exported (docs/asyncapi.yaml is written by hand)
+.PHONY: contract
+contract: $(STAMP)
+	$(BIN)/python -m tools.export_contract
