@@ -93,3 +93,8 @@ clean:
 clean-data:
 	@case "$(abspath $(RUN_DIR))" in /|$(HOME)|$(CURDIR)) echo "refusing to delete $(abspath $(RUN_DIR))" >&2; exit 1;; esac
 	rm -rf $(RUN_DIR)
+
+# the public contract in docs/: the OpenAPI both APIs serve, exported (docs/asyncapi.yaml is written by hand)
+.PHONY: contract
+contract: $(RUN_STAMP)
+	$(BIN)/python -m tools.export_contract

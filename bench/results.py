@@ -84,7 +84,7 @@ def _fmt(value: float | None, unit: str = "") -> str:
 
 
 def table(results: list[BenchResult]) -> str:
-    """A Markdown table (it reads well in a terminal and pastes into the README)."""
+    """A Markdown table (it reads well in a terminal and pastes into docs/performance.md)."""
     head = ["bench", "figure", "value", "reference", "ref. value", "ratio", "target", "met"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for result in results:

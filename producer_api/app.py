@@ -26,6 +26,7 @@ from producer_api.routes import router
 from producer_api.settings import ApiSettings
 from producer_api.state import ApiState
 from schemas.catalog import ActionCatalog
+from schemas.runtime.docs import ASSETS_URL, DOCS_URL, serve_docs
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +75,16 @@ def create_app(
         version="1.0.0",
         description="Report user actions; scores are counted exactly once by the stream worker.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by serve_docs
         redoc_url=None,
     )
     errors.install(app)
     app.include_router(router)
-    docs = {app.docs_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url}
+    serve_docs(app)
+    docs = {DOCS_URL, app.openapi_url}
     public = frozenset(PUBLIC_PATHS) | frozenset(p for p in docs if p is not None)
     known = frozenset(getattr(route, "path", "") for route in router.routes) | public
     app.front = FrontDoor(partial(FastAPI.__call__, app), metrics=metrics, keys=ApiKeys(settings.api_keys),
-                          public_paths=public, routes=known, max_body_bytes=settings.max_body_bytes)
+                          public_paths=public, routes=known, max_body_bytes=settings.max_body_bytes,
+                          public_prefixes=(f"{ASSETS_URL}/",))
     return app

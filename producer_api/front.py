@@ -30,8 +30,9 @@ CLIENT_GONE = 499  # counted, never sent: the client left before its request was
 
 class FrontDoor:
     def __init__(self, app: ASGIApp, *, metrics: ApiMetrics, keys: ApiKeys, public_paths: frozenset[str],
-                 routes: frozenset[str], max_body_bytes: int) -> None:
+                 routes: frozenset[str], max_body_bytes: int, public_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.public_prefixes = public_prefixes  # static files under these (the docs' assets): public, known
         self.metrics = metrics
         self.keys = keys
         self.public_paths = public_paths
@@ -62,9 +63,10 @@ class FrontDoor:
                         "headers": [(b"location", b"/docs"), (b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
             return 307
-        if path not in self.routes:  # nothing is served there, with a key or without
+        public = path in self.public_paths or path.startswith(self.public_prefixes)
+        if path not in self.routes and not public:  # nothing is served there, with a key or without
             return await send_json(send, 404, NOT_FOUND)
-        if path not in self.public_paths:
+        if not public:
             key = self.keys.match(first_header(scope, b"x-api-key"))
             if key is None:
                 return await send_json(send, 401, UNAUTHORIZED)

@@ -4,26 +4,39 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+
+EVENT_ID = "idem-3f1c9a27d5e84b0c6a1f2e9d7b5c3a1e0f9d8c7b"
 
 
 class ScoreAppliedBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"status": "success", "new_score": 1250, "event_id": EVENT_ID}]})
+
     status: Literal["success"]
     new_score: int
     event_id: str
 
 
 class AcceptedBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "accepted", "event_id": EVENT_ID}]})
+
     status: Literal["accepted"]
     event_id: str
 
 
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "unknown action_id 'fly_to_moon'"}]})
+
     detail: str
 
 
 class RefusedBody(BaseModel):
     """422 after the event was logged: the stream worker refused it (``detail`` is its reason)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"detail": "idempotency key reused for user 'u-0042' with another action_id ('win_match' first, now "
+                   "'find_secret'); use a new Idempotency-Key", "event_id": EVENT_ID}]})
 
     detail: str
     event_id: str
@@ -41,6 +54,8 @@ class BadRequestBody(BaseModel):
 
 
 class ActionsBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"actions": {"win_match": 25, "find_secret": 100}}]})
+
     actions: dict[str, int]
 
 

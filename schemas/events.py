@@ -75,7 +75,8 @@ EventId = Annotated[str, Field(min_length=1, max_length=128, strict=True), After
 class ScoreRequest(BaseModel):
     """Body of ``POST /scores``. Unknown fields are refused so that typos (``"score": 100``) are not ignored."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": [
+        {"user_id": "u-0042", "action_id": "win_match", "username": "Jonas"}]})
 
     user_id: UserId
     action_id: ActionId
@@ -95,7 +96,8 @@ class ScoreEvent(BaseModel):
 
 
 class ScoreApplied(BaseModel):
-    """Value of a ``score-applied`` record: one per applied event (a repeat of an event id repeats the first)."""
+    """Value of a ``score-applied`` record: the answer to an event, at least once (a replay after a worker crash or
+    a repeat of an event id repeats the first answer): consumers dedupe by ``event_id``."""
 
     model_config = ConfigDict(frozen=True)
 

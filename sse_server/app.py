@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.staticfiles import StaticFiles
 
+from schemas.runtime.docs import serve_docs
 from sse_server.board_feed import BoardFeed
 from sse_server.boards import BoardStore
 from sse_server.broadcast import Broadcaster, follow_periods, send_heartbeats, utc_now
@@ -87,7 +88,8 @@ def create_app(settings: SseSettings, *, tail_kafka: bool = True) -> FastAPI:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    app = FastAPI(title="Scoreboard read/stream API", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Scoreboard read/stream API", version="0.1.0", lifespan=lifespan, docs_url=None,
+                  redoc_url=None)  # /docs is served offline (serve_docs)
     app.add_exception_handler(RequestValidationError, validation_error_to_400)
     app.add_middleware(StreamFastPath)  # before CORS: CORS wraps it
     if settings.cors_origins:
@@ -98,5 +100,6 @@ def create_app(settings: SseSettings, *, tail_kafka: bool = True) -> FastAPI:
     app.include_router(router)
     app.router.routes.extend(lookup_routes())  # plain ASGI endpoints (see standings_routes), documented below
     document(app)
+    serve_docs(app)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     return app

@@ -150,7 +150,11 @@ async def periods(
                     headers=NO_STORE)
 
 
-@router.get("/leaderboard/stream")
+@router.get("/leaderboard/stream",
+            responses={200: {"description": "an endless text/event-stream: `leaderboard_update` events (and "
+                                            "`standing` ones with `user_id`), `: ping` heartbeats",
+                             "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                       400: {"description": "a bad parameter (the message names it)"}})
 async def leaderboard_stream(
     model: Model, request: Request,
     window: WindowParam = "alltime",

@@ -203,7 +203,8 @@ def routes() -> list[Route]:
 
 
 def document(app: FastAPI) -> None:
-    """Add the lookups to the app's OpenAPI (FastAPI documents only its own routes)."""
+    """Add the lookups to the app's OpenAPI (FastAPI documents only its own routes), and document the status a
+    bad parameter really gets (400, from the app's validation handler) instead of FastAPI's default 422."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -220,6 +221,14 @@ def document(app: FastAPI) -> None:
 
         for lookup in LOOKUPS:
             schema["paths"][lookup.path.replace(":path", "")] = {"get": lookup.operation(ref)}
+        for operations in schema["paths"].values():  # a bad parameter is answered 400 here, never FastAPI's 422
+            for operation in operations.values():
+                if operation.get("responses", {}).pop("422", None) is not None:
+                    operation["responses"].setdefault("400", {"description": "a bad parameter (the message names it)"})
+        stream = schema["paths"].get("/leaderboard/stream", {}).get("get", {}).get("responses", {}).get("200", {})
+        stream.get("content", {}).pop("application/json", None)  # it is text/event-stream only
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
         app.openapi_schema = schema
         return schema
 

@@ -215,3 +215,24 @@ async def test_the_openapi_documents_the_idempotency_key_header_and_both_422s() 
     refs = {s["$ref"] for s in refusal["content"]["application/json"]["schema"]["anyOf"]}
     assert refs == {"#/components/schemas/ErrorBody", "#/components/schemas/RefusedBody"}
     assert spec["components"]["schemas"]["RefusedBody"]["required"] == ["detail", "event_id"]
+
+
+async def test_the_docs_page_and_its_assets_are_served_offline_without_a_key() -> None:
+    async with asgi_client(create_app(api_settings(), with_broker=False)) as client:
+        page = await client.get("/docs")
+        script = await client.get("/docs-assets/swagger-ui-bundle.js")
+        missing = await client.get("/docs-assets/nope.js")
+    assert page.status_code == 200 and "/docs-assets/swagger-ui.css" in page.text and "cdn" not in page.text.lower()
+    assert script.status_code == 200 and len(script.content) > 10_000
+    assert missing.status_code == 404
+
+
+async def test_the_openapi_shows_an_example_for_the_request_and_each_answer_of_post_scores() -> None:
+    async with asgi_client(create_app(api_settings(), with_broker=False)) as client:
+        spec = (await client.get("/openapi.json")).json()
+    post = spec["paths"]["/scores"]["post"]
+    assert post["requestBody"]["content"]["application/json"]["schema"]["examples"]
+    schemas = spec["components"]["schemas"]
+    for status in ("200", "202"):
+        ref = post["responses"][status]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        assert schemas[ref]["examples"], status

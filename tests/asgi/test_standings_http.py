@@ -199,3 +199,21 @@ async def test_an_undecodable_standings_record_is_skipped_and_counted(sse_asgi: 
         assert (await get(sse, "/leaderboard/users/user-01"))["score"] == USERS["user-01"][0]
         metrics = (await sse.client.get("/metrics")).text
     assert 'scoreboard_sse_standings_records_total{outcome="invalid"} 2.0' in metrics
+
+
+async def test_the_openapi_says_400_not_422_and_the_stream_is_an_event_stream(sse_asgi: SseFactory) -> None:
+    async with sse_asgi() as sse:
+        spec = (await sse.client.get("/openapi.json")).json()
+    operations = [op for path in spec["paths"].values() for op in path.values()]
+    assert all("422" not in op["responses"] for op in operations)
+    assert all("400" in op["responses"] for op in operations if op.get("parameters"))
+    assert set(spec["paths"]["/leaderboard/stream"]["get"]["responses"]["200"]["content"]) == {"text/event-stream"}
+
+
+async def test_the_docs_page_and_its_assets_are_served_by_the_api_itself(sse_asgi: SseFactory) -> None:
+    async with sse_asgi() as sse:
+        page = await sse.client.get("/docs")
+        assets = [await sse.client.get(f"/docs-assets/{name}") for name in ("swagger-ui-bundle.js", "swagger-ui.css")]
+    assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower() and "http://" not in page.text and "https://" not in page.text
+    assert [a.status_code for a in assets] == [200, 200] and all(len(a.content) > 10_000 for a in assets)
