@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import orjson
+from faust.exceptions import NotReady
 from pydantic import TypeAdapter
 
 from stream_app.rank_changes import RankMove, diff_tops
@@ -64,6 +65,8 @@ class Coalescer(Generic[K]):
         self.last_run[key] = self.clock()
         try:
             await self.action(key)
+        except NotReady:  # the producer stopped under a timer (shutdown): the next start re-sends every list
+            log.info("coalesced run for %r skipped: the producer is stopped (shutting down)", key)
         except Exception:  # the next change runs it again with the whole state; never lose the agent over it
             log.exception("coalesced run for %r failed", key)
 

@@ -269,8 +269,8 @@ class GlobalTopK:
 
     def boards(self) -> set[str]:
         """Every board id with lists in the table (and any opened empty)."""
-        found = {orjson.loads(key).partition("|")[0] for key, _ in raw_partition_items(self.store.table, 0)}
-        return {b for b in found if not b.startswith(WATERMARK)} | set(self.emitter.latest)
+        keys = (orjson.loads(key) for key, _ in raw_partition_items(self.store.table, 0))
+        return {key.partition("|")[0] for key in keys if not key.startswith(WATERMARK)} | set(self.emitter.latest)
 
     def stored_watermarks(self) -> dict[int, int]:
         return {int(k[len(WATERMARK):]): int(v["watermark"])

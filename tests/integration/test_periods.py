@@ -63,6 +63,7 @@ async def test_a_period_is_sealed_once_across_a_kill_at_the_close_and_then_serve
     assert (final["total_players"], final["window"], final["board_id"]) == (3, "daily", board)
     assert final["period_end"] == midnight.isoformat().replace("+00:00", "Z")
 
+    assert "not a board id" not in worker.output()  # its watermark keys are no boards: nothing to warn about
     worker = start_worker(topics, data_dir=data, name="worker-again", **env)
     await poll(lambda: "finals already sealed" in worker.new_output(), 60, "the restarted worker read the finals")
     late = await producer.send_and_wait(src, event("ann", 99, yesterday), key=b"ann")  # the period is closed
