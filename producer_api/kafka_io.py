@@ -1,6 +1,13 @@
 """The producer side: one idempotent ``acks=all`` aiokafka producer per process, writing to ``score-events``.
 
 A produce the broker does not acknowledge raises ``EventLogUnavailable`` (answered 503, never 500).
+
+An idempotent aiokafka producer can be left in a state it never leaves by itself: after a broker restart it keeps
+failing every send with ``OutOfOrderSequenceNumber`` (its sequence numbers no longer match the broker's), and the
+API would answer 503 until restarted by hand. Such a *fatal* producer error makes :class:`EventLog` build a new
+producer (a new producer id) in the background and stop the old one; until the new one has started, sends fail
+fast and ``/readyz`` says not ready. If no producer can be started within ``SCOREBOARD_KAFKA_CONNECT_TIMEOUT``, it
+tries again on the next fatal error and ``/healthz`` fails meanwhile, so an orchestrator restarts the process.
 """
 
 from __future__ import annotations
@@ -12,7 +19,13 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from producer_api.settings import ApiSettings
@@ -40,6 +53,9 @@ async def stop_quietly(client: Any, what: str, timeout: float) -> None:
         log.warning("%s: internal task cancelled while stopping (broker unreachable?)", what)
     except (KafkaError, OSError) as exc:
         log.warning("%s: error while stopping: %r", what, exc)
+
+
+FATAL = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced)
 
 
 class EventLogUnavailable(Exception):
@@ -95,6 +111,9 @@ class EventLog:
         self._producer: Any = None
         self._timeout = settings.produce_timeout_ms / 1000
         self.started = False
+        self.rebuilding: asyncio.Task[None] | None = None  # a new producer being started after a fatal error
+        self.failed = False  # the last rebuild could not start a producer: the process cannot write (liveness)
+        self.rebuilds = 0
 
     def _make(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -111,9 +130,34 @@ class EventLog:
 
     async def stop(self) -> None:
         """Flush and stop, bounded: with the broker gone an idempotent producer would wait for it forever."""
+        if self.rebuilding is not None:
+            self.rebuilding.cancel()
+            await asyncio.gather(self.rebuilding, return_exceptions=True)
         if self.started:
             self.started = False
             await stop_quietly(self._producer, "producer_api producer", self._settings.produce_timeout_ms / 1000)
+
+    def _rebuild(self, reason: BaseException) -> None:
+        """Replace the producer after a fatal error (once at a time, in the background)."""
+        if self.rebuilding is None and self.started:
+            log.warning("producer_api producer: fatal error %r; building a new producer", reason)
+            self.rebuilding = asyncio.ensure_future(self._replace())
+
+    async def _replace(self) -> None:
+        old = self._producer
+        try:
+            self._producer = await start_with_retry(self._make, "producer_api producer (rebuilt)",
+                                                    self._settings.kafka_connect_timeout)
+            self.failed = False
+            self.rebuilds += 1
+            log.info("producer_api producer: a new producer is writing to %s", self.topic)
+        except Exception:
+            self.failed = True
+            log.exception("producer_api producer: no new producer could be started; /healthz fails until one is")
+        finally:
+            self.rebuilding = None
+        if self._producer is not old:
+            await stop_quietly(old, "producer_api producer (replaced)", self._timeout)
 
     async def produce(self, key: bytes, value: bytes) -> None:
         """Return once the broker has acknowledged the record (all in-sync replicas), within the produce timeout.
@@ -126,6 +170,10 @@ class EventLog:
         the cost per request). Enqueueing is bounded by aiokafka itself: its ``request_timeout_ms`` is the same
         setting, and the delivery gets what remains of the bound.
         """
+        if self.rebuilding is not None or self.failed:
+            if self.failed:
+                self._rebuild(RuntimeError("no producer"))
+            raise EventLogUnavailable("the event log producer is being replaced; retry")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
         try:
@@ -137,11 +185,13 @@ class EventLog:
                 timer.cancel()
         except (KafkaError, TimeoutError) as exc:
             log.warning("produce to %s failed: %r", self.topic, exc)
+            if isinstance(exc, FATAL):
+                self._rebuild(exc)
             raise EventLogUnavailable(str(exc)) from exc
 
     async def broker_answers(self, timeout: float = 2.0) -> bool:
         """A real round trip (a metadata request), bounded by ``timeout``."""
-        if not self.started:
+        if not self.started or self.rebuilding is not None or self.failed:
             return False
         try:
             await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout)

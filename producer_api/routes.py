@@ -79,9 +79,13 @@ async def get_actions(_: ApiKey, state: State) -> ActionsBody:
     return ActionsBody(actions=state.catalog.as_dict())
 
 
-@router.get("/healthz", summary="The process is up", response_model=StatusBody, response_model_exclude_none=True)
-async def healthz() -> StatusBody:
-    return StatusBody(status="ok")
+@router.get("/healthz", summary="The process is up and can write (a producer could be started)",
+            response_model=StatusBody, response_model_exclude_none=True,
+            responses={503: documented("The event log producer cannot be started: restart the process", StatusBody)})
+async def healthz(state: State) -> Response:
+    if state.event_log is not None and state.event_log.failed:
+        return json_response(503, {"status": "failing", "detail": "no event log producer could be started"})
+    return json_response(200, {"status": "ok"})
 
 
 @router.get("/readyz", summary="Producer and reply listener started, and the broker answers",
