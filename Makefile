@@ -20,6 +20,9 @@ help:
 	@echo "make lint       - ruff + mypy (strict)"
 	@echo "make bench      - run the benchmarks in bench/ and print their table"
 	@echo "make prereqs    - check Python 3.11, Java 17 and Maven (every target that installs runs it first)"
+	@echo "make test-unit  - the unit and ASGI tiers only (no broker); make test-deploy - the deployment files"
+	@echo "make contract   - rewrite docs/openapi/*.json from the apps; make schemas - rewrite schemas/jsonschema/"
+	@echo "make clean      - delete the virtualenv and caches"
 
 # Python 3.11 (until .venv exists), Java 17+, Maven (until the Kafka jars are cached): says what to install.
 # Runs on the system's python3 before .venv exists (tools/prereqs.py is standard library only).
@@ -33,7 +36,7 @@ prereqs:
 # what running needs (make run); the dev set (tests, linters, validators, Playwright) only for make test/lint
 $(RUN_STAMP): pyproject.toml | prereqs
 	@test -x $(BIN)/python || { echo "make: creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
-	@echo "make: installing the Python packages the services need (first run: ~1 min)"
+	@echo "make: installing the Python packages the services need (first run: ~40 s)"
 	@$(PIP) --upgrade pip==25.3
 	@$(PIP) -e .
 	@touch $@

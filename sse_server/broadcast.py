@@ -90,8 +90,10 @@ class Broadcaster:
     def _build(self, window: Window, now: datetime) -> Frame:
         snapshot = self.store.current(window, now)
         board = current_board_id(window, now)
+        # the rank index is fed by another topic and may be a batch behind the board: never fewer than its rows
+        players = max(self.players(board), len(snapshot.data))
         data: dict[str, Any] = {**snapshot.model_dump(mode="json"), **period_fields(board), "board": BOARD,
-                                "total_players": self.players(board)}
+                                "total_players": players}
         self.metrics.frames_built.labels(window).inc()
         event = encode_event(snapshot.version, orjson.dumps(data))
         return Frame(

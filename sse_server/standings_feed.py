@@ -35,7 +35,7 @@ class StandingsFeed:
 
     def _caught_up(self) -> None:
         self.index.seal()
-        log.info("sse: caught up with %s (%d users; %s)", self.topic, len(self.index.names),
+        log.info("sse: caught up with %s (players per board: %s)", self.topic,
                  {b: len(r) for b, r in sorted(self.index.boards.items())})
 
     def handle_batch(self, records: list[Record]) -> None:

@@ -54,7 +54,7 @@ def downloaded_mb(line: str) -> float:
 
 
 def ensure_jars() -> Path:
-    """Return the folder of broker jars, fetching them with Maven on first use (about 25 s), with progress."""
+    """Return the folder of broker jars, fetching them with Maven on first use (~52 MB, about 50 s), with progress."""
     lib = cache_dir() / "lib"
     marker = cache_dir() / ".complete"
     if marker.exists():
