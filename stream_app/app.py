@@ -13,6 +13,7 @@ the periods due: ``leaderboard-final``; remove boards past the retention), ``sco
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,12 +30,12 @@ from stream_app.agents import (
     register_partition_timer,
     register_period_timer,
 )
-from stream_app.dlq import DeadLetters
+from stream_app.dlq import DeadLetterLog, DeadLetters
 from stream_app.emitter import Emitter
 from stream_app.faust_internals.batch_consumer import BatchHandler, install_batch_transport
 from stream_app.health import Readiness
 from stream_app.ingest import Ingestor
-from stream_app.metrics import WorkerMetrics
+from stream_app.metrics import WorkerMetrics, dead_letter_kind
 from stream_app.ranking import GlobalTopK, LocalTopK
 from stream_app.record_batches import RecordBatches
 from stream_app.rules import DAY_MS, RecordRules
@@ -61,6 +62,12 @@ class Worker:
     readiness: Readiness
     seal: PeriodSeal
     metrics: WorkerMetrics
+
+
+def _flush(dead_letter_log: DeadLetterLog) -> Callable[[], Awaitable[None]]:
+    async def flush_dead_letter_log() -> None:
+        dead_letter_log.flush_due()
+    return flush_dead_letter_log
 
 
 async def read_board_ids(settings: WorkerSettings, topic: str) -> set[str]:
@@ -121,10 +128,12 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     # The path of a record, in order. 1: a fetch of score-events is checked and applied to the state table; the
     # changelog and score-applied records leave together (one set of record batches), dead letters beside them.
     batches = RecordBatches(app, guard)
+    dead_letter_log = DeadLetterLog(dead_letter_kind)  # one line per interval, not one per record
     ingestor = Ingestor(
         PartitionStore(table, batches), batches, topics,
         RecordRules(catalog, settings.period_retention_days * DAY_MS, settings.period_grace_s * 1000),
-        DeadLetters(topics.dlq, app.conf.producer_max_request_size, counted=metrics.dead_letter), settings)
+        DeadLetters(topics.dlq, app.conf.producer_max_request_size, counted=metrics.dead_letter,
+                    logged=dead_letter_log), settings)
     metrics.ingestor = ingestor  # its counts are read at each scrape
     # 3 and 4 (built first: 2 hands its lists to them): stage 2 merges every partition's lists into each board's
     # top-K, and the emitter sends each board to leaderboard-updates, coalesced, and who moved in it to rank-changes.
@@ -150,5 +159,6 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     stage2.on_watermark = seal.on_watermark
     register_partition_timer(app, settings.topics.score_events, table, stage1)
     register_period_timer(app, stage2, seal)
+    app.timer(interval=1.0, name="scoreboard.deadletters")(_flush(dead_letter_log))
     register_lag_timer(app, {settings.topics.score_events, settings.topics.candidates}, metrics)
     return Worker(app, topics, table, ingestor, stage1, stage2, handlers, Readiness(app), seal, metrics)

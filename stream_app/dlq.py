@@ -14,6 +14,8 @@ decision depends on the record alone, so a replay decides the same.
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -27,13 +29,55 @@ HEADROOM = 1024  # record batch and record overhead beside key, value and header
 SMALL_KEY = 1024
 
 
+class DeadLetterLog:
+    """The dead letters of an interval as one log line: the count by kind and up to ``samples`` examples."""
+
+    def __init__(self, kind: Callable[[str], str], interval_s: float = 10.0, samples: int = 3,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.kind = kind
+        self.interval = interval_s
+        self.samples = samples
+        self.clock = clock
+        self.since: float | None = None  # start of the interval being counted (None: quiet)
+        self.kinds: Counter[str] = Counter()
+        self.examples: list[str] = []
+
+    def add(self, where: str, reason: str) -> None:
+        now = self.clock()
+        if self.since is None:  # the first after a quiet interval: said at once
+            self.since = now
+            log.warning("dead letter %s: %s", where, reason)
+            return
+        self.kinds[self.kind(reason)] += 1
+        if len(self.examples) < self.samples:
+            self.examples.append(f"{where}: {reason[:200]}")
+        self.flush_due(now)
+
+    def flush_due(self, now: float | None = None) -> None:
+        """Log the interval's summary once it is over (called on each dead letter and by a timer)."""
+        now = self.clock() if now is None else now
+        if self.since is None or now - self.since < self.interval:
+            return
+        if self.kinds:
+            total = sum(self.kinds.values())
+            by_kind = ", ".join(f"{kind} {n}" for kind, n in self.kinds.most_common())
+            log.warning("%d more dead letters in %.0f s (%s); e.g. %s", total, now - self.since, by_kind,
+                        " | ".join(self.examples))
+            self.since = now  # a flood goes on: the next interval starts now
+        else:
+            self.since = None  # quiet: the next dead letter is said at once
+        self.kinds.clear()
+        self.examples.clear()
+
+
 class DeadLetters:
     def __init__(self, output: Output, max_record_bytes: int,
-                 counted: Callable[[str], None] = lambda reason: None) -> None:
+                 counted: Callable[[str], None] = lambda reason: None, logged: DeadLetterLog | None = None) -> None:
         self.output = output
         self.limit = max_record_bytes - HEADROOM
         self.count = 0
         self.counted = counted  # told each reason (the worker's metrics count them by kind)
+        self.logged = logged or DeadLetterLog(lambda reason: reason.split(":")[0][:40])
 
     async def send(self, message: Any, reason: str, event_id: str | None = None) -> None:
         self.count += 1
@@ -46,7 +90,7 @@ class DeadLetters:
         ]
         if event_id is not None:
             headers.append(("x-event-id", event_id.encode()))
-        log.warning("dead letter %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
+        self.logged.add(f"{message.topic}[{message.partition}]@{message.offset}", reason)
         key, value = message.key, message.value
         size = len(key or b"") + len(value or b"") + sum(len(k) + len(v) for k, v in headers)
         if size <= self.limit:

@@ -42,7 +42,7 @@ def test_batch_agents_and_timer_are_registered_explicitly(tmp_path: Path) -> Non
     assert {"wire-score-events", "wire-leaderboard-candidates"} <= names  # Faust subscribes and acks them
     assert all(topic.acks for topic in subscribed(app))  # Faust tracks and commits their offsets
     assert not app.agents  # no per-message Faust agents
-    assert len(app_tasks(app)) == 3  # the partition timer, the period timer and the lag timer
+    assert len(app_tasks(app)) == 4  # the partition, period, lag and dead-letter log timers
     # what /metrics counts: the ingestor's decisions, dead letters by kind, boards emitted
     assert worker.metrics.ingestor is worker.ingestor
     assert worker.ingestor.dead.counted == worker.metrics.dead_letter
