@@ -21,6 +21,7 @@ from producer_api.auth import ApiKeys
 from producer_api.front import FrontDoor
 from producer_api.kafka_io import EventLog
 from producer_api.metrics import ApiMetrics
+from producer_api.rate_limit import KeyRateLimit
 from producer_api.replies import ReplyListener
 from producer_api.routes import router
 from producer_api.settings import ApiSettings
@@ -86,5 +87,5 @@ def create_app(
     known = frozenset(getattr(route, "path", "") for route in router.routes) | public
     app.front = FrontDoor(partial(FastAPI.__call__, app), metrics=metrics, keys=ApiKeys(settings.api_keys),
                           public_paths=public, routes=known, max_body_bytes=settings.max_body_bytes,
-                          public_prefixes=(f"{ASSETS_URL}/",))
+                          public_prefixes=(f"{ASSETS_URL}/",), rate_limit=KeyRateLimit(settings.rate_limit))
     return app

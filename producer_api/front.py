@@ -6,22 +6,26 @@ that machinery, not our code, was the largest share of the CPU per request. Ever
 FastAPI app with a size-limited ``receive``.
 
 What it guarantees for every HTTP request: ``/`` redirects to ``/docs``; a path nothing serves is a 404 with or
-without a key; a 401 for a protected path without a valid key before a single body byte is read; a 413 for a
-declared ``Content-Length`` over the limit before reading (for ``POST /scores`` decided by ``ScoresEndpoint``
-right after the ``Idempotency-Key`` header), and for a streamed body as soon as it passes the limit; one count
-(route, method, status) and one latency sample, 401 and 413 included; one key-free access log line.
+without a key; a 401 for a protected path without a valid key before a single body byte is read; a ``POST
+/scores`` beyond the API key's rate limit is a 429 with ``Retry-After`` before its body is read
+(:mod:`producer_api.rate_limit`); a 413 for a declared ``Content-Length`` over the limit before reading (for
+``POST /scores`` decided by ``ScoresEndpoint`` right after the ``Idempotency-Key`` header), and for a streamed
+body as soon as it passes the limit; one count (route, method, status) and one latency sample, 401, 413 and 429
+included; one key-free access log line.
 """
 
 from __future__ import annotations
 
 import time
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producer_api.asgi import ClientGone, declared_too_large, first_header, send_json
 from producer_api.auth import SCOPE_KEY, UNAUTHORIZED, ApiKeys
 from producer_api.limits import BodyTooLarge, limited_receive, too_large_body
 from producer_api.metrics import UNMATCHED, ApiMetrics, log_access
+from producer_api.rate_limit import KeyRateLimit
 from producer_api.scores import ScoresEndpoint
 
 NOT_FOUND = b'{"detail":"Not Found: the write API serves POST /scores and GET /actions; see /docs"}'
@@ -30,8 +34,12 @@ CLIENT_GONE = 499  # counted, never sent: the client left before its request was
 
 class FrontDoor:
     def __init__(self, app: ASGIApp, *, metrics: ApiMetrics, keys: ApiKeys, public_paths: frozenset[str],
-                 routes: frozenset[str], max_body_bytes: int, public_prefixes: tuple[str, ...] = ()) -> None:
+                 routes: frozenset[str], max_body_bytes: int, public_prefixes: tuple[str, ...] = (),
+                 rate_limit: KeyRateLimit | None = None) -> None:
         self.app = app
+        self.rate_limit = rate_limit or KeyRateLimit("")
+        self.too_fast = orjson.dumps({"detail": f"rate limit for this API key exceeded ({self.rate_limit.spec}); "
+                                                "retry after the Retry-After header's seconds"})
         self.public_prefixes = public_prefixes  # static files under these (the docs' assets): public, known
         self.metrics = metrics
         self.keys = keys
@@ -72,6 +80,10 @@ class FrontDoor:
                 return await send_json(send, 401, UNAUTHORIZED)
             scope[SCOPE_KEY] = key
             if path == "/scores" and scope["method"] == "POST":
+                wait = self.rate_limit.retry_after(key)
+                if wait is not None:
+                    self.metrics.rate_limited.inc()
+                    return await send_json(send, 429, self.too_fast, ((b"retry-after", b"%d" % wait),))
                 try:  # checks the declared size itself, once it knows the Idempotency-Key its 413 carries
                     return await self.scores(scope, receive, send, key)
                 except ClientGone:

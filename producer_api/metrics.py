@@ -30,6 +30,11 @@ class ApiMetrics:
             ["route", "method"], registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
         )
+        self.rate_limited = Counter(
+            "scoreboard_api_rate_limited",
+            "POST /scores answered 429: the API key's rate limit (SCOREBOARD_RATE_LIMIT)",
+            registry=self.registry,
+        )
         self.produce_errors = Counter(
             "scoreboard_api_produce_errors", "score events the broker did not acknowledge (answered 503)",
             registry=self.registry,

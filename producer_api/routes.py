@@ -46,6 +46,9 @@ RETRY_WITH = IDEMPOTENCY_KEY_HEADER
                         "`Idempotency-Key` unless that header itself is the problem)", BadRequestBody, RETRY_WITH),
         401: documented("Missing or invalid `X-API-KEY` (checked before the body is read)", ErrorBody),
         413: documented("Request body larger than SCOREBOARD_MAX_BODY_BYTES", ErrorBody, RETRY_WITH),
+        429: documented("The API key's rate limit (SCOREBOARD_RATE_LIMIT) is exceeded: nothing was read or logged; "
+                        "wait `Retry-After` seconds", ErrorBody,
+                        {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}),
         422: documented(
             "Not applied, for one of two reasons. Without `event_id`: the `action_id` is not in the action "
             "catalog, and nothing was logged. With `event_id`: the event was logged but the stream worker "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
@@ -26,6 +27,9 @@ class ApiSettings(CommonSettings):
       SCOREBOARD_REPLY_TIMEOUT_MS  how long ``POST /scores`` waits for the worker's ``score-applied`` before
                                    answering 202 (default 2000)
       SCOREBOARD_MAX_BODY_BYTES    largest accepted request body; larger ones get 413 (default 16384)
+      SCOREBOARD_RATE_LIMIT        per API key and replica, ``POST /scores`` beyond it is 429 with Retry-After, in
+                                   the ``limits`` notation, ``;``-separated (default ``2000/second;60000/minute``;
+                                   empty: no limit)
       SCOREBOARD_PRODUCE_TIMEOUT_MS  bound on the broker acknowledging a produce; past it, 503
                                    (default 10000)
     """
@@ -37,8 +41,20 @@ class ApiSettings(CommonSettings):
     reply_timeout_ms: int = Field(2000, ge=0, le=600_000, validation_alias=env("SCOREBOARD_REPLY_TIMEOUT_MS"))
     max_body_bytes: int = Field(
         16384, ge=1, le=16 * 1024 * 1024, validation_alias=env("SCOREBOARD_MAX_BODY_BYTES"))
+    rate_limit: str = Field("2000/second;60000/minute", validation_alias=env("SCOREBOARD_RATE_LIMIT"))
     produce_timeout_ms: int = Field(
         10_000, ge=100, le=600_000, validation_alias=env("SCOREBOARD_PRODUCE_TIMEOUT_MS"))
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _valid_rate_limit(cls, value: str) -> str:
+        if value.strip():
+            try:
+                parse_many(value)
+            except ValueError as exc:
+                raise ValueError(f"SCOREBOARD_RATE_LIMIT {value!r} is not a rate limit such as "
+                                 f"'2000/second;60000/minute': {exc}") from None
+        return value
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from producer_api.app import create_app
-from tests.fixtures.api import KEY1, api_settings, asgi_client
+from tests.fixtures.api import KEY1, KEY2, api_settings, asgi_client
 
 pytestmark = pytest.mark.asgi
 
@@ -236,3 +236,27 @@ async def test_the_openapi_shows_an_example_for_the_request_and_each_answer_of_p
     for status in ("200", "202"):
         ref = post["responses"][status]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
         assert schemas[ref]["examples"], status
+
+
+async def test_post_scores_beyond_the_keys_rate_limit_is_429_with_retry_after_and_counted() -> None:
+    app = create_app(api_settings(rate_limit="3/minute"), with_broker=False)
+    body = b'{"user_id": "u1", "action_id": "fly_to_moon"}'  # refused (422) when admitted: no broker needed
+    async with asgi_client(app) as client:
+        admitted = [await client.post("/scores", content=body, headers={**JSON, "x-api-key": KEY1}) for _ in range(3)]
+        limited = await client.post("/scores", content=body, headers={**JSON, "x-api-key": KEY1})
+        other_key = await client.post("/scores", content=body, headers={**JSON, "x-api-key": KEY2})
+        metrics = (await client.get("/metrics")).text
+    assert [r.status_code for r in admitted] == [422, 422, 422]
+    assert limited.status_code == 429 and 1 <= int(limited.headers["retry-after"]) <= 60
+    assert "rate limit" in limited.json()["detail"] and KEY1 not in limited.text
+    assert other_key.status_code == 422  # per key
+    assert "scoreboard_api_rate_limited_total 1.0" in metrics
+    assert 'code="429",method="POST",route="/scores"} 1.0' in metrics
+
+
+async def test_an_empty_rate_limit_turns_it_off() -> None:
+    app = create_app(api_settings(rate_limit=""), with_broker=False)
+    async with asgi_client(app) as client:
+        statuses = {(await client.post("/scores", content=b"{}", headers={**JSON, "x-api-key": KEY1})).status_code
+                    for _ in range(50)}
+    assert 429 not in statuses

@@ -45,3 +45,9 @@ def test_keys_never_appear_in_repr_str_or_dump() -> None:
     settings = api_settings(api_keys="very-secret-key-1,very-secret-key-2")
     for shown in (repr(settings), str(settings), settings.model_dump_json(), repr(settings.api_keys)):
         assert "very-secret-key" not in shown
+
+
+@pytest.mark.parametrize("spec", ["fast", "10/fortnight", "-1/second"])
+def test_a_rate_limit_that_is_no_rate_limit_is_refused_at_start(spec: str) -> None:
+    with pytest.raises(ValidationError, match="SCOREBOARD_RATE_LIMIT"):
+        api_settings(rate_limit=spec)
