@@ -198,6 +198,32 @@ def test_ingress_sends_writes_to_the_api_and_reads_to_sse_without_buffering(over
     assert backends["/scores"] == backends["/actions"] == "scoreboard-api"
     assert backends["/leaderboard"] == backends["/"] == "scoreboard-sse"
     assert "/scores" in routes("api") and "/leaderboard/stream" in routes("sse")
+
+
+def _ingress_backend(overlay: str, path: str) -> str | None:
+    """Which service the Ingresses send ``path`` to (Kubernetes' Exact / element-wise Prefix matching, longest
+    match first), or None."""
+    best: tuple[int, str] | None = None
+    for ingress in objects(overlay, "Ingress").values():
+        for rule in ingress["spec"]["rules"]:
+            for entry in rule["http"]["paths"]:
+                rule_path, kind = entry["path"], entry["pathType"]
+                parts, given = [p for p in rule_path.split("/") if p], [p for p in path.split("/") if p]
+                matched = path == rule_path if kind == "Exact" else given[:len(parts)] == parts
+                if matched and (best is None or len(rule_path) > best[0]):
+                    best = (len(rule_path), entry["backend"]["service"]["name"])
+    return best[1] if best else None
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_ingress_publishes_the_apis_and_the_page_but_no_metrics_or_health(overlay: str) -> None:
+    public = {"/scores": "scoreboard-api", "/docs": "scoreboard-api", "/docs-assets/swagger-ui.css": "scoreboard-api",
+              "/openapi.json": "scoreboard-api", "/leaderboard/users/u-1": "scoreboard-sse",
+              "/leaderboard/stream": "scoreboard-sse", "/": "scoreboard-sse", "/app.js": "scoreboard-sse",
+              "/page-config.json": "scoreboard-sse", "/favicon.svg": "scoreboard-sse", "/style.css": "scoreboard-sse"}
+    assert {path: _ingress_backend(overlay, path) for path in public} == public
+    for inside in ("/metrics", "/healthz", "/readyz"):
+        assert _ingress_backend(overlay, inside) is None, inside
     notes = objects(overlay, "Ingress")["scoreboard-sse"]["metadata"]["annotations"]
     assert notes["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
     assert int(notes["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
