@@ -260,7 +260,8 @@ def test_metrics_count_requests_by_route_and_code(api: httpx.Client) -> None:
 def test_openapi_lists_the_real_status_codes(api: httpx.Client) -> None:
     spec = api.get("/openapi.json").json()
     post = spec["paths"]["/scores"]["post"]
-    assert set(post["responses"]) == {"200", "202", "400", "401", "413", "422", "503"}
+    assert set(post["responses"]) == {"200", "202", "400", "401", "413", "422", "429", "503"}
+    assert "Retry-After" in post["responses"]["429"]["headers"]
     assert "catalog" in post["responses"]["422"]["description"]
     assert "refused" in post["responses"]["422"]["description"]
     for status in ("200", "202", "503"):
