@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from schemas.catalog import EXAMPLE_CATALOG
 from schemas.topics import TopicNames
@@ -59,3 +59,17 @@ class CommonSettings(BaseSettings):
     @property
     def topics(self) -> TopicNames:
         return TopicNames.with_prefix(self.topic_prefix)
+
+
+class FromCodeOnly(BaseSettings):
+    """Mixin: settings from their arguments and defaults alone — neither the environment nor a ``.env`` file of
+    the machine can change them. For what must not depend on the machine: in-process tests, exported documents
+    (``class CodeOnlySseSettings(FromCodeOnly, SseSettings)``)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)

@@ -14,10 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
-
 from producer_api.app import create_app as create_write_api
 from producer_api.settings import ApiSettings
+from schemas.settings import FromCodeOnly
 from sse_server.app import create_app as create_read_api
 from sse_server.settings import SseSettings
 
@@ -26,23 +25,11 @@ OUT = ROOT / "docs" / "openapi"
 COMMAND = "make contract"
 
 
-class _CodeOnly(BaseSettings):
-    """Settings from their arguments and defaults alone (no environment, no ``.env``)."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
-
-
-class _ApiSettings(_CodeOnly, ApiSettings):
+class _ApiSettings(FromCodeOnly, ApiSettings):
     pass
 
 
-class _SseSettings(_CodeOnly, SseSettings):
+class _SseSettings(FromCodeOnly, SseSettings):
     pass
 
 
