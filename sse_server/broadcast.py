@@ -133,9 +133,11 @@ class Broadcaster:
         """Whether a board (any period) is held: emitted by the worker and not removed (tombstone, retention)."""
         return board in self.store.boards
 
-    def body_of(self, board: str) -> dict[str, Any]:
-        """A held board's body (a past period's, typically), as ``GET /leaderboard`` serves it."""
-        snapshot = self.store.boards[board]
+    def body_of(self, board: str) -> dict[str, Any] | None:
+        """A held board's body (a past period's, typically), as ``GET /leaderboard`` serves it; None if not held."""
+        snapshot = self.store.boards.get(board)
+        if snapshot is None:
+            return None
         return {**snapshot.model_dump(mode="json"), **period_fields(board), "board": BOARD,
                 "total_players": self.players(board)}
 

@@ -23,6 +23,7 @@ from sse_server.metrics import SseMetrics
 from sse_server.settings import SseSettings
 from sse_server.standings_feed import StandingsFeed
 from sse_server.standings_reads import BadParameter, StandingsReads, check_user_id, resolve
+from sse_server.standings_routes import kept
 
 
 @dataclass(frozen=True)
@@ -121,14 +122,16 @@ async def leaderboard(
         scope = resolve(window, period, board, now)
     except BadParameter as exc:
         raise HTTPException(400, str(exc)) from None
-    current = scope.period == period_for(window, now)
-    if not current and not model.broadcaster.keeps(scope.board_id) and model.standings.index.board(
-            scope.board_id) is None:
-        raise HTTPException(404, f"period {period!r} of {window} is unknown or no longer kept")
+    unknown = HTTPException(404, f"period {period!r} of {window} is unknown or no longer kept")
+    if not kept(model, scope, now):
+        raise unknown
     if offset is not None:
         return Response(orjson.dumps(model.standings.page(scope, offset, limit, now)),
                         media_type="application/json", headers=NO_STORE)
+    current = scope.period == period_for(window, now)
     body = model.broadcaster.frame(window).body if current else model.broadcaster.body_of(scope.board_id)
+    if body is None:  # ranks of that period are kept, its board is not (removed from leaderboard-updates)
+        raise unknown
     players = model.broadcaster.players(scope.board_id)  # now: a player who joined below the top counts already
     return Response(orjson.dumps({**body, "data": body["data"][:limit], "total_players": players}),
                     media_type="application/json", headers=NO_STORE)

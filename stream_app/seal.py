@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -137,6 +137,3 @@ def bounds_of(board: str) -> tuple[datetime, datetime] | None:
         log.warning("periods: skipping %r: %s", board[:100], exc)
         return None
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -217,3 +217,13 @@ async def test_the_docs_page_and_its_assets_are_served_by_the_api_itself(sse_asg
     assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
     assert "cdn" not in page.text.lower() and "http://" not in page.text and "https://" not in page.text
     assert [a.status_code for a in assets] == [200, 200] and all(len(a.content) > 10_000 for a in assets)
+
+
+async def test_a_past_period_with_ranks_but_no_board_pages_but_has_no_top_body(sse_asgi: SseFactory) -> None:
+    yesterday = (NOW.date() - timedelta(days=1)).isoformat()
+    async with sse_asgi() as sse:
+        sse.standings(standing_record("ann", {f"daily:{yesterday}": (5, 1)}))  # no leaderboard-updates record
+        page = await sse.client.get("/leaderboard", params={"window": "daily", "period": yesterday, "offset": "0"})
+        top = await sse.client.get("/leaderboard", params={"window": "daily", "period": yesterday})
+    assert page.status_code == 200 and [r["user_id"] for r in page.json()["data"]] == ["ann"]
+    assert top.status_code == 404 and yesterday in top.json()["detail"]  # not a 500
