@@ -16,23 +16,14 @@ from pydantic import ValidationError
 from producer_api.app import create_app
 from producer_api.settings import ApiSettings
 from schemas.catalog import CatalogError
-
-
-def _describe(exc: ValidationError) -> str:
-    """One line per problem, naming the setting; never the input values (they may be keys)."""
-    lines = []
-    for err in exc.errors(include_url=False, include_input=False):
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        where = ".".join(str(p) for p in err["loc"])
-        lines.append(f"{where}: {msg}" if where else msg)
-    return "; ".join(lines)
+from schemas.settings import describe_invalid
 
 
 def main() -> int:
     try:
         settings = ApiSettings()
     except ValidationError as exc:
-        print(f"producer_api: invalid settings: {_describe(exc)}", file=sys.stderr)
+        print(f"producer_api: invalid settings: {describe_invalid(exc)}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from schemas.catalog import EXAMPLE_CATALOG
@@ -73,3 +73,13 @@ class FromCodeOnly(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """Why settings were refused: one line per problem, naming the setting, never the values (they may be keys)."""
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False):
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        where = ".".join(str(p) for p in err["loc"])
+        lines.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(lines)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import gc
 import logging
 import resource
+import sys
 
 import uvicorn
+from pydantic import ValidationError
 
+from schemas.settings import describe_invalid
 from sse_server.app import create_app
 from sse_server.settings import SseSettings
 
@@ -29,8 +32,12 @@ def raise_open_files_limit() -> None:
     log.info("sse: open-files limit %d (was %d, hard %d): about %d streams", now, soft, hard, max(0, now - 100))
 
 
-def main() -> None:
-    settings = SseSettings()
+def main() -> int:
+    try:
+        settings = SseSettings()
+    except ValidationError as exc:
+        print(f"sse_server: invalid settings: {describe_invalid(exc)}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLogger().level))
     raise_open_files_limit()
@@ -41,7 +48,8 @@ def main() -> None:
         log_level=settings.log_level.lower(), loop="uvloop", http="httptools",
         log_config=None, access_log=False, timeout_graceful_shutdown=5, backlog=4096,
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from schemas.catalog import ActionCatalog, CatalogError
 from schemas.runtime.topic_admin import ensure_topics
+from schemas.settings import describe_invalid
 from schemas.topics import contract_topics
 from stream_app.app import create_app
 from stream_app.health import HealthServer, Readiness
@@ -100,7 +101,10 @@ def main() -> int:
     try:
         settings = WorkerSettings()
         catalog = ActionCatalog.load(settings.actions_file)
-    except (ValidationError, CatalogError) as exc:
+    except ValidationError as exc:
+        print(f"stream_app: invalid settings: {describe_invalid(exc)}", file=sys.stderr)
+        return 2
+    except CatalogError as exc:
         print(f"stream_app: configuration error: {exc}", file=sys.stderr)
         return 2
     loop = asyncio.new_event_loop()

@@ -70,3 +70,17 @@ async def test_dev_mode_without_keys_starts_warns_and_answers_401(
                                       headers={"content-type": "application/json", "x-api-key": "anything"})
     assert response.status_code == 401
     assert "every POST /scores and GET /actions will be 401" in process.output()
+
+
+@pytest.mark.parametrize(("module", "setting", "value"), [
+    ("sse_server", "SCOREBOARD_PAGE_ACCENT", "red;}body{display:none"),
+    ("sse_server", "SCOREBOARD_SSE_PORT", "bogus"),
+    ("stream_app", "SCOREBOARD_PERIOD_GRACE_S", "bogus"),
+])
+def test_every_service_names_a_bad_setting_without_a_traceback(bootstrap: str, module: str, setting: str,
+                                                              value: str) -> None:
+    env = base_env(bootstrap, NO_TOPICS, **{setting: value})
+    done = subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert f"{module}: invalid settings: {setting}" in done.stderr and "Traceback" not in done.stderr
