@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from producer_api import errors
-from producer_api.auth import ApiKeys
+from producer_api.auth import ApiKeys, EventIds
 from producer_api.front import FrontDoor
 from producer_api.kafka_io import EventLog
 from producer_api.metrics import ApiMetrics
@@ -87,5 +87,6 @@ def create_app(
     known = frozenset(getattr(route, "path", "") for route in router.routes) | public
     app.front = FrontDoor(partial(FastAPI.__call__, app), metrics=metrics, keys=ApiKeys(settings.api_keys),
                           public_paths=public, routes=known, max_body_bytes=settings.max_body_bytes,
-                          public_prefixes=(f"{ASSETS_URL}/",), rate_limit=KeyRateLimit(settings.rate_limit))
+                          public_prefixes=(f"{ASSETS_URL}/",), rate_limit=KeyRateLimit(settings.rate_limit),
+                          event_ids=EventIds(settings.event_ids_secret))
     return app

@@ -1,13 +1,22 @@
-"""``X-API-KEY`` check, run by the front door (``producer_api.front``) before a single body byte is read.
+"""API keys: their ids, the constant-time ``X-API-KEY`` check run by the front door before a single body byte is
+read, and the keyed event-id hash.
 
-Every configured key is compared with ``hmac.compare_digest`` (no early exit). The matching key is left in
-the scope (as a ``SecretStr``) for the routes that derive per-key idempotent event ids. Keys are never logged.
+A configured key is ``id:secret`` or a bare ``secret``. The *id* names the client, not the secret: logs, metrics
+and rate limits use it, and so does the idempotent event id, so a client whose key is rotated (``acme:old`` and
+``acme:new`` configured side by side) keeps its idempotency — a retry sent with the new key of a request first
+sent with the old one is the same event. A bare key's id is a hash prefix of it (``k-…``), never the key.
+
+Every configured key is compared with ``hmac.compare_digest`` (no early exit). The matching credential is left in
+the scope for the routes. Keys are never logged.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Annotated
 
 import orjson
@@ -18,11 +27,36 @@ from pydantic import SecretStr
 HEADER = "X-API-KEY"
 SCOPE_KEY = "scoreboard.api_key"
 UNAUTHORIZED = orjson.dumps({"detail": "missing or invalid API key"})
+KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
-def matching_key(keys: Iterable[tuple[SecretStr, bytes]], given: bytes) -> SecretStr | None:
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """One configured key: ``key_id`` may be shown anywhere, ``secret`` nowhere."""
+
+    key_id: str
+    secret: SecretStr
+
+
+def hashed_id(secret: str) -> str:
+    """The id of a key configured without one: a hash prefix, never the key."""
+    return "k-" + hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+
+def parse_key(entry: str) -> Credential:
+    """``"acme:s3cret"`` -> id ``acme``; ``"s3cret"`` (or anything whose part before ``:`` is not an id) -> a hashed id.
+
+    An id is 1-64 of ``A-Z a-z 0-9 _ . -``, starting with a letter or digit.
+    """
+    name, sep, secret = entry.partition(":")
+    if sep and secret and KEY_ID.fullmatch(name):
+        return Credential(name, SecretStr(secret))
+    return Credential(hashed_id(entry), SecretStr(entry))
+
+
+def matching_key(keys: Iterable[tuple[Credential, bytes]], given: bytes) -> Credential | None:
     """The configured key equal to ``given``, comparing with every key in constant time."""
-    matched: SecretStr | None = None
+    matched: Credential | None = None
     for key, raw in keys:
         equal = hmac.compare_digest(raw, given)
         matched = key if equal else matched
@@ -32,22 +66,37 @@ def matching_key(keys: Iterable[tuple[SecretStr, bytes]], given: bytes) -> Secre
 class ApiKeys:
     """The configured keys, encoded once; ``match`` is what the front door calls on every protected request."""
 
-    def __init__(self, keys: tuple[SecretStr, ...]) -> None:
-        self._keys = [(k, k.get_secret_value().encode()) for k in keys]
+    def __init__(self, keys: Iterable[SecretStr]) -> None:
+        self.credentials = [parse_key(k.get_secret_value()) for k in keys]
+        self._keys = [(c, c.secret.get_secret_value().encode()) for c in self.credentials]
 
-    def match(self, given: bytes | None) -> SecretStr | None:
+    def match(self, given: bytes | None) -> Credential | None:
         return matching_key(self._keys, given or b"")
+
+
+class EventIds:
+    """Idempotent event ids: HMAC-SHA-256 under the server's ``SCOREBOARD_EVENT_ID_SECRET`` of (key id, user id,
+    Idempotency-Key). Anyone reading ``score-events`` sees the id but cannot test guesses of anything in it
+    offline without the secret; every replica configured with the same secret derives the same id."""
+
+    def __init__(self, secret: SecretStr) -> None:
+        self._mac = hmac.new(secret.get_secret_value().encode(), digestmod=hashlib.sha256)
+
+    def __call__(self, key_id: str, user_id: str, idempotency_key: str) -> str:
+        mac = self._mac.copy()
+        mac.update(f"{key_id}\n{user_id}\n{idempotency_key}".encode())
+        return "idem-" + mac.hexdigest()[:40]
 
 
 # Documents the header in OpenAPI (the "Authorize" button of /docs); the front door does the checking.
 _documented = APIKeyHeader(name=HEADER, auto_error=False, description="One of SCOREBOARD_API_KEYS.")
 
 
-async def _api_key(request: Request, _: Annotated[str | None, Security(_documented)]) -> SecretStr:
+async def _api_key(request: Request, _: Annotated[str | None, Security(_documented)]) -> Credential:
     key = request.scope.get(SCOPE_KEY)
-    if not isinstance(key, SecretStr):  # only reachable if a route were mounted outside the front door
+    if not isinstance(key, Credential):  # only reachable if a route were mounted outside the front door
         raise RuntimeError("the front door (API key check) is not installed in front of this route")
     return key
 
 
-ApiKey = Annotated[SecretStr, Depends(_api_key)]
+ApiKey = Annotated[Credential, Depends(_api_key)]

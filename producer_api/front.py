@@ -22,7 +22,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producer_api.asgi import ClientGone, declared_too_large, first_header, send_json
-from producer_api.auth import SCOPE_KEY, UNAUTHORIZED, ApiKeys
+from producer_api.auth import SCOPE_KEY, UNAUTHORIZED, ApiKeys, EventIds
 from producer_api.limits import BodyTooLarge, limited_receive, too_large_body
 from producer_api.metrics import UNMATCHED, ApiMetrics, log_access
 from producer_api.rate_limit import KeyRateLimit
@@ -35,7 +35,7 @@ CLIENT_GONE = 499  # counted, never sent: the client left before its request was
 class FrontDoor:
     def __init__(self, app: ASGIApp, *, metrics: ApiMetrics, keys: ApiKeys, public_paths: frozenset[str],
                  routes: frozenset[str], max_body_bytes: int, public_prefixes: tuple[str, ...] = (),
-                 rate_limit: KeyRateLimit | None = None) -> None:
+                 rate_limit: KeyRateLimit | None = None, event_ids: EventIds) -> None:
         self.app = app
         self.rate_limit = rate_limit or KeyRateLimit("")
         self.too_fast = orjson.dumps({"detail": f"rate limit for this API key exceeded ({self.rate_limit.spec}); "
@@ -47,7 +47,7 @@ class FrontDoor:
         self.routes = routes
         self.max_body_bytes = max_body_bytes
         self.too_large = too_large_body(max_body_bytes)
-        self.scores = ScoresEndpoint(max_body_bytes)
+        self.scores = ScoresEndpoint(max_body_bytes, event_ids)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -1,19 +1,19 @@
-"""Reading a ``POST /scores`` request: content type, JSON body, ``Idempotency-Key``, ``Prefer``, event id.
+"""Reading a ``POST /scores`` request: content type, JSON body, ``Idempotency-Key``, ``Prefer``.
 
 Every problem raises ``BadRequest`` (400) with a readable message; nothing here touches Kafka.
 
-Idempotency is scoped by (API key, ``user_id``, ``Idempotency-Key``): the event id is a hash of the three, so
-one key sent for two users is two events. A request without an ``Idempotency-Key`` gets one generated here;
-the answer carries it, and a retry with it has the same event id (and counts once).
+Idempotency is scoped by (API key id, ``user_id``, ``Idempotency-Key``): the event id is a keyed hash of the three
+(``producer_api.auth.EventIds``), so one key sent for two users is two events. A request without an
+``Idempotency-Key`` gets one generated here; the answer carries it, and a retry with it has the same event id
+(and counts once).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 import orjson
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from producer_api.errors import BadRequest, from_pydantic, problem, summary
 from schemas.events import ScoreRequest
@@ -78,8 +78,3 @@ def new_idempotency_key() -> str:
     """A key for a request that came without one: 32 hex digits (a valid ``Idempotency-Key`` itself)."""
     return os.urandom(16).hex()
 
-
-def idempotent_event_id(api_key: SecretStr, user_id: str, idempotency_key: str) -> str:
-    """Deterministic per (API key, user_id, Idempotency-Key); reveals none of them."""
-    material = f"{api_key.get_secret_value()}\n{user_id}\n{idempotency_key}".encode()
-    return "idem-" + hashlib.sha256(material).hexdigest()[:40]

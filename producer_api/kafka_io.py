@@ -1,6 +1,10 @@
 """The producer side: one idempotent ``acks=all`` aiokafka producer per process, writing to ``score-events``.
 
-A produce the broker does not acknowledge raises ``EventLogUnavailable`` (answered 503, never 500).
+A produce that fails says what is known (never a 500): ``EventLogUnavailable`` when the record never left this
+process — nothing was written (503); ``OutcomeUnknown`` when it was handed to the producer but the broker did not
+acknowledge it in time — it may be written now or later (504: retry with the same ``Idempotency-Key``, which counts
+once). An idempotent producer keeps retrying a record it holds until the broker is back; so a record given up on
+may still be delivered, and only the idempotent event id makes the client's retry safe.
 
 An idempotent aiokafka producer can be left in a state it never leaves by itself: after a broker restart it keeps
 failing every send with ``OutOfOrderSequenceNumber`` (its sequence numbers no longer match the broker's), and the
@@ -59,7 +63,12 @@ FATAL = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, Prod
 
 
 class EventLogUnavailable(Exception):
-    """The event could not be written to ``score-events``; the client should retry (same Idempotency-Key)."""
+    """Nothing was written to ``score-events`` (the record never left this process); the client may retry."""
+
+
+class OutcomeUnknown(Exception):
+    """The record was handed to the producer but not acknowledged in time: it may or may not be (or become)
+    written. Only a retry with the same Idempotency-Key (same event id, counted once) is safe."""
 
 
 def encode(event: ScoreEvent) -> tuple[bytes, bytes]:
@@ -162,9 +171,10 @@ class EventLog:
     async def produce(self, key: bytes, value: bytes) -> None:
         """Return once the broker has acknowledged the record (all in-sync replicas), within the produce timeout.
 
-        An idempotent aiokafka producer never expires a batch (it retries until the broker is back), so the
-        bound is ours. A record given up on here may still be delivered later, exactly once: the 503 tells the
-        client to retry, and a retry with the same Idempotency-Key has the same event id, which counts once.
+        Raises ``EventLogUnavailable`` if the record never reached the producer's buffer (no producer, no
+        metadata, no buffer space): nothing was written. Raises ``OutcomeUnknown`` if it did and no
+        acknowledgement came within the bound, or the producer failed while holding it: an idempotent aiokafka
+        producer never expires a batch (it retries until the broker is back), so it may be written later.
 
         The bound is one timer on the record's own delivery future, not an ``asyncio.timeout`` scope (a third of
         the cost per request). Enqueueing is bounded by aiokafka itself: its ``request_timeout_ms`` is the same
@@ -173,21 +183,26 @@ class EventLog:
         if self.rebuilding is not None or self.failed:
             if self.failed:
                 self._rebuild(RuntimeError("no producer"))
-            raise EventLogUnavailable("the event log producer is being replaced; retry")
+            raise EventLogUnavailable("the event log producer is being replaced")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
-        try:
+        try:  # aiokafka's send() waits for metadata and buffer space, then appends: a failure here wrote nothing
             delivered = await self._producer.send(self.topic, value=value, key=key)
-            timer = loop.call_at(deadline, _give_up, delivered)
-            try:
-                await delivered
-            finally:
-                timer.cancel()
         except (KafkaError, TimeoutError) as exc:
-            log.warning("produce to %s failed: %r", self.topic, exc)
+            log.warning("produce to %s failed before sending: %r", self.topic, exc)
             if isinstance(exc, FATAL):
                 self._rebuild(exc)
-            raise EventLogUnavailable(str(exc)) from exc
+            raise EventLogUnavailable(str(exc) or type(exc).__name__) from exc
+        timer = loop.call_at(deadline, _give_up, delivered)
+        try:
+            await delivered
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("produce to %s not acknowledged: %r (outcome unknown)", self.topic, exc)
+            if isinstance(exc, FATAL):
+                self._rebuild(exc)
+            raise OutcomeUnknown(str(exc) or type(exc).__name__) from exc
+        finally:
+            timer.cancel()
 
     async def broker_answers(self, timeout: float = 2.0) -> bool:
         """A real round trip (a metadata request), bounded by ``timeout``."""

@@ -36,7 +36,12 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.produce_errors = Counter(
-            "scoreboard_api_produce_errors", "score events the broker did not acknowledge (answered 503)",
+            "scoreboard_api_produce_errors", "score events not written: the producer could not take them (503)",
+            registry=self.registry,
+        )
+        self.produce_unknown = Counter(
+            "scoreboard_api_produce_unknown",
+            "score events sent but not acknowledged in time, outcome unknown (504; may be counted later)",
             registry=self.registry,
         )
         self.pending_replies = Gauge(

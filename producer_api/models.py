@@ -59,6 +59,27 @@ class ActionsBody(BaseModel):
     actions: dict[str, int]
 
 
+class NotWrittenBody(BaseModel):
+    """503 of ``POST /scores``: nothing was written (``event_id`` when the request got as far as being given one)."""
+
+    status: Literal["not_written"]
+    detail: str
+    event_id: str | None = None
+
+
+class UnknownOutcomeBody(BaseModel):
+    """504 of ``POST /scores``: the event was sent but not acknowledged; it may be counted, now or later."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"status": "unknown", "event_id": EVENT_ID, "detail": "the event was sent to the event log (Kafka) but "
+         "not acknowledged in time: it may or may not be counted; retry with the same Idempotency-Key (it counts "
+         "once)"}]})
+
+    status: Literal["unknown"]
+    event_id: str
+    detail: str
+
+
 class StatusBody(BaseModel):
     status: str
     detail: str | None = None

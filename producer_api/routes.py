@@ -18,9 +18,11 @@ from producer_api.models import (
     ActionsBody,
     BadRequestBody,
     ErrorBody,
+    NotWrittenBody,
     RefusedBody,
     ScoreAppliedBody,
     StatusBody,
+    UnknownOutcomeBody,
     documented,
 )
 from producer_api.state import State
@@ -30,6 +32,8 @@ router = APIRouter()
 
 _request_schema = ScoreRequest.model_json_schema(ref_template="#/components/schemas/{model}")
 RETRY_WITH = IDEMPOTENCY_KEY_HEADER
+RETRY_LATER = {**IDEMPOTENCY_KEY_HEADER,
+               "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
 
 
 @router.post(
@@ -56,14 +60,17 @@ RETRY_WITH = IDEMPOTENCY_KEY_HEADER
             "with another `action_id` (\"idempotency key reused ...\"), or the user's total would leave the "
             "signed 64-bit range. Either way the score did not change.",
             ErrorBody | RefusedBody, RETRY_WITH),
-        503: documented("The event log (Kafka) did not acknowledge the event; retry with the `Idempotency-Key` "
-                        "of this answer", ErrorBody, RETRY_WITH),
+        503: documented("Nothing was written: the event log (Kafka) is unavailable. Retry after `Retry-After` "
+                        "seconds (with this answer's `Idempotency-Key`)", NotWrittenBody, RETRY_LATER),
+        504: documented("Outcome unknown: the event was sent to the event log but not acknowledged in time; it "
+                        "may be counted now or later. Retry with this answer's `Idempotency-Key` (it counts "
+                        "once) until a 200, 202 or 422 tells the outcome", UnknownOutcomeBody, RETRY_LATER),
     },
 )
 async def post_score(
     _: ApiKey,
     idempotency_key: Annotated[str | None, Header(
-        description="1-255 printable ASCII characters. Scoped by (API key, `user_id`, key): within 24 h the "
+        description="1-255 printable ASCII characters. Scoped by (API key id, `user_id`, key): within 24 h the "
                     "same key for the same user applies once and repeats answer as the first did; the same key "
                     "for another `action_id` is refused (422). Without it one is generated; every answer "
                     "carries the key in its `Idempotency-Key` header, to retry with after a timeout or a 5xx"

@@ -2,8 +2,9 @@
 
 Order: key (front door, before the body) -> ``Idempotency-Key`` (400 if malformed; generated if absent) ->
 declared body size (413, before reading) -> other headers, body size while reading, JSON and fields (400) ->
-catalog (422) -> produce, acknowledged by the broker (503 if not) -> wait, bounded, for the event's answer:
-``score-applied`` (200) or its dead letter (422, refused by the worker); past the bound, 202.
+catalog (422) -> produce, acknowledged by the broker (503 if nothing was written; 504 if the record was sent but
+not acknowledged: the outcome is unknown) -> wait, bounded, for the event's answer: ``score-applied`` (200) or its
+dead letter (422, refused by the worker); past the bound, 202.
 
 From the moment the ``Idempotency-Key`` is known every answer carries it in an ``Idempotency-Key`` header: the
 client's, or the one generated for it, to retry with safely after a timeout or a 5xx.
@@ -18,18 +19,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import orjson
-from pydantic import SecretStr
 from starlette.types import Receive, Scope, Send
 
 from producer_api import intake
 from producer_api.asgi import BodyTooLarge, declared_too_large, first_header, header_values, read_body, send_json
+from producer_api.auth import Credential, EventIds
 from producer_api.errors import BadRequest
-from producer_api.kafka_io import EventLogUnavailable, encode_request
+from producer_api.kafka_io import EventLogUnavailable, OutcomeUnknown, encode_request
 from producer_api.limits import too_large_body
 from producer_api.replies import Refused
 from producer_api.state import ApiState
 
-UNAVAILABLE = orjson.dumps({"detail": "event log unavailable, retry"})
+UNAVAILABLE = orjson.dumps({"status": "not_written", "detail": "the event log (Kafka) is unavailable and nothing "
+                            "was written; retry after the Retry-After header's seconds"})
+RETRY_AFTER = (b"retry-after", b"1")
 RESPOND_ASYNC = (b"preference-applied", b"respond-async")
 IDEMPOTENCY_KEY = b"idempotency-key"
 
@@ -42,12 +45,27 @@ def _bad_request(exc: BadRequest) -> bytes:
     return orjson.dumps({"detail": exc.detail, "errors": exc.errors})
 
 
+def _not_written(event_id: str) -> bytes:
+    return orjson.dumps({"status": "not_written", "event_id": event_id,
+                         "detail": "the event log (Kafka) is unavailable and nothing was written; retry after the "
+                                   "Retry-After header's seconds (with the same Idempotency-Key)"})
+
+
+def _unknown(event_id: str) -> bytes:
+    return orjson.dumps({
+        "status": "unknown", "event_id": event_id,
+        "detail": "the event was sent to the event log (Kafka) but not acknowledged in time: it may or may not be "
+                  "counted; retry with the same Idempotency-Key (it counts once)",
+    })
+
+
 class ScoresEndpoint:
-    def __init__(self, max_body_bytes: int) -> None:
+    def __init__(self, max_body_bytes: int, event_ids: EventIds) -> None:
         self.max_body_bytes = max_body_bytes
+        self.event_ids = event_ids
         self.too_large = too_large_body(max_body_bytes)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, api_key: SecretStr) -> int:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, api_key: Credential) -> int:
         """Serve one request whose key was checked; returns the status code sent."""
         state: ApiState = scope["state"]["api"]
         try:
@@ -73,8 +91,8 @@ class ScoresEndpoint:
 
         event_log, replies, metrics = state.event_log, state.replies, state.metrics
         if event_log is None or replies is None:
-            return await send_json(send, 503, UNAVAILABLE, echo)
-        event_id = intake.idempotent_event_id(api_key, score.user_id, idem)
+            return await send_json(send, 503, UNAVAILABLE, (RETRY_AFTER, *echo))
+        event_id = self.event_ids(api_key.key_id, score.user_id, idem)
         key, value = encode_request(score, event_id, datetime.now(UTC))
         accepted = orjson.dumps({"status": "accepted", "event_id": event_id})
 
@@ -85,7 +103,10 @@ class ScoresEndpoint:
                 await event_log.produce(key, value)
             except EventLogUnavailable:
                 metrics.produce_errors.inc()
-                return await send_json(send, 503, UNAVAILABLE, echo)
+                return await send_json(send, 503, _not_written(event_id), (RETRY_AFTER, *echo))
+            except OutcomeUnknown:
+                metrics.produce_unknown.inc()
+                return await send_json(send, 504, _unknown(event_id), (RETRY_AFTER, *echo))
             if waiter is None:
                 metrics.replied_async.inc()
                 return await send_json(send, 202, accepted, (RESPOND_ASYNC, *echo))

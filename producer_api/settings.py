@@ -11,9 +11,14 @@ from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from producer_api.auth import parse_key
 from schemas.settings import CommonSettings, env
 
 NO_KEYS_OUTSIDE_DEV = "SCOREBOARD_API_KEYS must be set outside dev mode (SCOREBOARD_ENV=dev)"
+MIN_KEY_CHARS = 16  # outside dev; 16 random characters of [A-Za-z0-9] are ~95 bits
+MIN_SECRET_CHARS = 32
+# dev only (refused outside dev): event ids must be the same on every replica and across restarts
+DEV_EVENT_ID_SECRET = "scoreboard-dev-event-id-secret-not-for-production"  # noqa: S105 (dev mode only)
 
 
 class ApiSettings(CommonSettings):
@@ -22,8 +27,12 @@ class ApiSettings(CommonSettings):
     Environment:
       SCOREBOARD_API_HOST          interface to listen on (default ``127.0.0.1``)
       SCOREBOARD_API_PORT          port to listen on (default 8000)
-      SCOREBOARD_API_KEYS          comma-separated accepted ``X-API-KEY`` values (several at once, for
-                                   rotation); required unless ``SCOREBOARD_ENV=dev``
+      SCOREBOARD_API_KEYS          comma-separated accepted ``X-API-KEY`` values, each ``id:key`` or a bare
+                                   ``key`` (its id is then a hash prefix); one id with two keys is a rotation.
+                                   Required unless ``SCOREBOARD_ENV=dev``, each key at least 16 characters
+      SCOREBOARD_EVENT_ID_SECRET   server secret keying the idempotent event id hash (at least 32 characters;
+                                   the same on every replica, kept across restarts); required unless
+                                   ``SCOREBOARD_ENV=dev``
       SCOREBOARD_REPLY_TIMEOUT_MS  how long ``POST /scores`` waits for the worker's ``score-applied`` before
                                    answering 202 (default 2000)
       SCOREBOARD_MAX_BODY_BYTES    largest accepted request body; larger ones get 413 (default 16384)
@@ -41,6 +50,7 @@ class ApiSettings(CommonSettings):
     reply_timeout_ms: int = Field(2000, ge=0, le=600_000, validation_alias=env("SCOREBOARD_REPLY_TIMEOUT_MS"))
     max_body_bytes: int = Field(
         16384, ge=1, le=16 * 1024 * 1024, validation_alias=env("SCOREBOARD_MAX_BODY_BYTES"))
+    event_id_secret: SecretStr | None = Field(None, validation_alias=env("SCOREBOARD_EVENT_ID_SECRET"))
     rate_limit: str = Field("2000/second;60000/minute", validation_alias=env("SCOREBOARD_RATE_LIMIT"))
     produce_timeout_ms: int = Field(
         10_000, ge=100, le=600_000, validation_alias=env("SCOREBOARD_PRODUCE_TIMEOUT_MS"))
@@ -71,9 +81,28 @@ class ApiSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _keys_outside_dev(self) -> ApiSettings:
-        if not self.api_keys and self.env != "dev":
+        credentials = [parse_key(k.get_secret_value()) for k in self.api_keys]
+        secrets = [c.secret.get_secret_value() for c in credentials]
+        if len(set(secrets)) != len(secrets):
+            raise ValueError("SCOREBOARD_API_KEYS lists one key twice (with two ids, or twice with one)")
+        if self.env == "dev":
+            return self
+        if not self.api_keys:
             raise ValueError(NO_KEYS_OUTSIDE_DEV)
+        short = [c.key_id for c, s in zip(credentials, secrets, strict=True) if len(s) < MIN_KEY_CHARS]
+        if short:
+            raise ValueError(f"SCOREBOARD_API_KEYS: the key(s) with id {', '.join(short)} are shorter than "
+                             f"{MIN_KEY_CHARS} characters (allowed only with SCOREBOARD_ENV=dev)")
+        secret = self.event_id_secret.get_secret_value() if self.event_id_secret else ""
+        if len(secret) < MIN_SECRET_CHARS:
+            raise ValueError(f"SCOREBOARD_EVENT_ID_SECRET must be set to at least {MIN_SECRET_CHARS} characters "
+                             "outside dev mode (the same value on every replica)")
         return self
+
+    @property
+    def event_ids_secret(self) -> SecretStr:
+        """The secret keying event ids: the configured one, or the dev one (allowed in dev mode only)."""
+        return self.event_id_secret or SecretStr(DEV_EVENT_ID_SECRET)
 
     @property
     def reply_timeout(self) -> float:

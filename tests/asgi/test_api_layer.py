@@ -131,8 +131,9 @@ async def test_post_scores_is_validated_in_full_before_the_event_log_is_needed()
         valid = await client.post("/scores", content=chunks(), headers=headers)  # type: ignore[arg-type]
         metrics = (await client.get("/metrics")).text
     assert unknown.status_code == 422 and unknown.json() == {"detail": "unknown action_id 'fly'"}
-    assert valid.status_code == 503 and valid.json() == {"detail": "event log unavailable, retry"}
-    assert valid.headers["content-type"] == "application/json"
+    assert valid.status_code == 503 and valid.json()["status"] == "not_written"
+    assert "nothing was written" in valid.json()["detail"]
+    assert valid.headers["content-type"] == "application/json" and valid.headers["retry-after"] == "1"
     assert 'scoreboard_api_requests_total{code="503",method="POST",route="/scores"} 1.0' in metrics
 
 

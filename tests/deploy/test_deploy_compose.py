@@ -57,7 +57,8 @@ def test_compose_file_is_valid_compose() -> None:
     assert not errors, "\n".join(errors)
     assert set(OUR_SERVICES) | {"kafka"} == set(compose()["services"])
     if docker_compose_available():
-        env = {**os.environ, "SCOREBOARD_API_KEYS": "compose-config-check"}
+        env = {**os.environ, "SCOREBOARD_API_KEYS": "compose-config-check",
+               "SCOREBOARD_EVENT_ID_SECRET": "compose-config-check"}
         done = subprocess.run(["docker", "compose", "-f", str(COMPOSE_FILE), "config", "--quiet"], env=env,
                               capture_output=True, text=True, timeout=60, check=False)
         assert done.returncode == 0, done.stderr
@@ -129,9 +130,10 @@ def test_startup_order_waits_for_health_and_topic_creation() -> None:
         assert service(name)["healthcheck"]["test"] == ["CMD", "scoreboard-healthcheck", name]
 
 
-def test_api_keys_come_from_the_environment_and_are_required() -> None:
-    value = compose_env("api")["SCOREBOARD_API_KEYS"]
-    assert value.startswith("${SCOREBOARD_API_KEYS:?"), value
+def test_api_keys_and_the_event_id_secret_come_from_the_environment_and_are_required() -> None:
+    for name in ("SCOREBOARD_API_KEYS", "SCOREBOARD_EVENT_ID_SECRET"):
+        value = compose_env("api")[name]
+        assert value.startswith(f"${{{name}:?"), value
 
 
 def test_catalog_mount_is_a_valid_catalog_at_the_configured_path() -> None:

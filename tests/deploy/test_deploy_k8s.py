@@ -67,7 +67,7 @@ def app_paths(app: FastAPI) -> set[str]:
 def routes(service: str) -> set[str]:
     """The HTTP paths the service really serves (its app built without a broker)."""
     if service == "api":
-        return app_paths(create_api(ApiSettings(api_keys=("k",), _env_file=None), with_broker=False))
+        return app_paths(create_api(ApiSettings(api_keys=("k",), env="dev", _env_file=None), with_broker=False))
     if service == "sse":
         return app_paths(create_sse(SseSettings(_env_file=None), tail_kafka=False))
     from stream_app.health import Readiness, create_health_app
@@ -255,14 +255,16 @@ def test_containers_are_non_root_read_only_and_bounded(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_api_keys_come_from_a_secret_never_from_git_in_prod(overlay: str) -> None:
+def test_api_keys_and_event_id_secret_come_from_a_secret_never_from_git_in_prod(overlay: str) -> None:
     env = container(workload(overlay, "scoreboard-api"))["env"]
-    ref = next(e for e in env if e["name"] == "SCOREBOARD_API_KEYS")["valueFrom"]["secretKeyRef"]
     secrets = objects(overlay, "Secret")
-    if overlay == "dev":
-        assert "SCOREBOARD_API_KEYS" in secrets[ref["name"]]["data"]
-    else:
-        assert ref["name"] == "scoreboard-api-keys" and not secrets, "prod keys are created out of band"
+    for name in ("SCOREBOARD_API_KEYS", "SCOREBOARD_EVENT_ID_SECRET"):
+        ref = next(e for e in env if e["name"] == name)["valueFrom"]["secretKeyRef"]
+        assert ref["key"] == name
+        if overlay == "dev":
+            assert name in secrets[ref["name"]]["data"]
+        else:
+            assert ref["name"] == "scoreboard-api-keys" and not secrets, "prod keys are created out of band"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -103,6 +103,23 @@ async def test_one_idempotency_key_from_two_api_keys_counts_twice(
         assert new_score(await post(client, "sam")) == 3 * POINTS
 
 
+async def test_a_retry_sent_with_a_rotated_key_of_the_same_id_is_the_same_event(
+    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., ServiceProcess]
+) -> None:
+    """``acme:old`` and ``acme:new`` side by side (a rotation): a request first sent with the old key and retried
+    with the new one counts once; a key of another id is another client and another event."""
+    topics = await make_topics()
+    start_worker(topics)
+    old, new, other = "old-key-0123456789", "new-key-0123456789", "other-key-0123456789"
+    _, url = start_api(topics, api_keys=f"acme:{old},acme:{new},globex:{other}", SCOREBOARD_REPLY_TIMEOUT_MS=WAIT)
+    async with httpx.AsyncClient(base_url=url, timeout=120.0) as client:
+        first = await post(client, "rot", key=old, idem="order-5")
+        assert new_score(first) == POINTS
+        retry = await post(client, "rot", key=new, idem="order-5")
+        assert new_score(retry) == POINTS and retry.json()["event_id"] == first.json()["event_id"]
+        assert new_score(await post(client, "rot", key=other, idem="order-5")) == 2 * POINTS
+
+
 async def test_a_retry_with_the_generated_idempotency_key_is_the_same_event_and_counts_once(
     make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., ServiceProcess]
 ) -> None:

@@ -1,9 +1,10 @@
-"""Pure parts of ``POST /scores``: event ids (scoped by API key, user and Idempotency-Key), generated keys, headers,
-body parsing, key matching, record encoding."""
+"""Pure parts of ``POST /scores``: event ids (a keyed hash scoped by API key id, user and Idempotency-Key), key ids,
+generated keys, headers, body parsing, key matching, record encoding."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from datetime import UTC, datetime
 
 import orjson
@@ -11,12 +12,11 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from pydantic import SecretStr
 
-from producer_api.auth import matching_key
+from producer_api.auth import ApiKeys, Credential, EventIds, matching_key, parse_key
 from producer_api.errors import BadRequest
 from producer_api.intake import (
     check_content_type,
     check_idempotency_key,
-    idempotent_event_id,
     new_idempotency_key,
     parse_score_request,
     wants_async,
@@ -27,24 +27,54 @@ from schemas.events import ScoreEvent, ScoreRequest
 pytestmark = pytest.mark.unit
 
 
-def test_idempotent_event_id_is_the_documented_hash() -> None:
-    expected = "idem-" + hashlib.sha256(b"key-A\nu-1\norder-42").hexdigest()[:40]
-    assert idempotent_event_id(SecretStr("key-A"), "u-1", "order-42") == expected
+SECRET = SecretStr("s" * 32)
+event_id = EventIds(SECRET)
 
 
-def test_idempotent_event_id_is_per_api_key_user_and_key_and_reveals_none() -> None:
-    a = idempotent_event_id(SecretStr("key-A"), "u-1", "order-42")
-    assert a == idempotent_event_id(SecretStr("key-A"), "u-1", "order-42")
-    assert a != idempotent_event_id(SecretStr("key-B"), "u-1", "order-42")
-    assert a != idempotent_event_id(SecretStr("key-A"), "u-2", "order-42")
-    assert a != idempotent_event_id(SecretStr("key-A"), "u-1", "order-43")
-    assert "key-A" not in a and "u-1" not in a and "order-42" not in a
+def test_idempotent_event_id_is_the_documented_keyed_hash() -> None:
+    mac = hmac.new(b"s" * 32, b"acme\nu-1\norder-42", hashlib.sha256).hexdigest()
+    assert event_id("acme", "u-1", "order-42") == "idem-" + mac[:40]
+
+
+def test_idempotent_event_id_is_per_key_id_user_and_key_and_reveals_none() -> None:
+    a = event_id("acme", "u-1", "order-42")
+    assert a == event_id("acme", "u-1", "order-42")
+    assert a != event_id("other", "u-1", "order-42")
+    assert a != event_id("acme", "u-2", "order-42")
+    assert a != event_id("acme", "u-1", "order-43")
+    assert "acme" not in a and "u-1" not in a and "order-42" not in a
+
+
+def test_without_the_server_secret_the_event_id_cannot_be_recomputed() -> None:
+    """Holding score-events and guessing the key id, user and Idempotency-Key is not enough: the plain hash of
+    them (what the id used to be) and a hash under another secret both differ."""
+    a = event_id("acme", "u-1", "order-42")
+    assert a != "idem-" + hashlib.sha256(b"acme\nu-1\norder-42").hexdigest()[:40]
+    assert a != EventIds(SecretStr("t" * 32))("acme", "u-1", "order-42")
 
 
 def test_the_user_id_is_hashed_exactly_as_sent() -> None:
     """user_id is opaque: "é" composed and decomposed are two users, so two event ids."""
-    composed = idempotent_event_id(SecretStr("k"), "\u00e9", "order-1")
-    assert composed != idempotent_event_id(SecretStr("k"), "e\u0301", "order-1")
+    assert event_id("k", "\u00e9", "order-1") != event_id("k", "e\u0301", "order-1")
+
+
+def test_a_key_with_an_id_is_named_by_it_and_a_bare_key_by_a_hash_prefix() -> None:
+    assert parse_key("acme:0123456789abcdef") == Credential("acme", SecretStr("0123456789abcdef"))
+    bare = parse_key("0123456789abcdef")
+    assert bare.secret.get_secret_value() == "0123456789abcdef"
+    assert bare.key_id == "k-" + hashlib.sha256(b"0123456789abcdef").hexdigest()[:12]
+    # a part before ':' that is no id (empty, spaces, too long) keeps the whole entry as the key
+    for entry in (":secret", "has space:secret", "x" * 65 + ":secret", "acme:"):
+        assert parse_key(entry) == Credential(parse_key(entry).key_id, SecretStr(entry))
+        assert parse_key(entry).key_id.startswith("k-")
+
+
+def test_a_rotated_key_keeps_its_id_so_a_retry_with_the_new_key_is_the_same_event() -> None:
+    keys = ApiKeys((SecretStr("acme:old-0123456789abcdef"), SecretStr("acme:new-0123456789abcdef")))
+    old, new = keys.match(b"old-0123456789abcdef"), keys.match(b"new-0123456789abcdef")
+    assert old is not None and new is not None and old.key_id == new.key_id == "acme"
+    assert event_id(old.key_id, "u-1", "order-1") == event_id(new.key_id, "u-1", "order-1")
+    assert keys.match(b"acme:old-0123456789abcdef") is None  # the id is not part of the key sent
 
 
 def test_a_generated_idempotency_key_is_a_valid_one_and_new_each_time() -> None:
@@ -103,7 +133,7 @@ def test_parse_reports_every_field_problem_with_location() -> None:
 
 
 def test_matching_key_finds_each_configured_key_and_nothing_else() -> None:
-    keys = [(SecretStr(k), k.encode()) for k in ("alpha", "beta")]
+    keys = [(Credential(k, SecretStr(k)), k.encode()) for k in ("alpha", "beta")]
     assert matching_key(keys, b"alpha") is keys[0][0]
     assert matching_key(keys, b"beta") is keys[1][0]
     for wrong in (b"", b"alph", b"alphaa", b"ALPHA", b"gamma"):

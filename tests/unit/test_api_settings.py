@@ -29,9 +29,10 @@ def test_dev_mode_allows_no_keys() -> None:
 
 def test_keys_from_a_dotenv_file_are_split_stripped_and_empties_dropped(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
-    env_file.write_text("SCOREBOARD_ENV=prod\nSCOREBOARD_API_KEYS= k-one , k-two,,  ,\n")
+    env_file.write_text("SCOREBOARD_ENV=prod\nSCOREBOARD_API_KEYS= k-one-0123456789 , a:k-two-0123456789,,  ,\n"
+                        f"SCOREBOARD_EVENT_ID_SECRET={'e' * 32}\n")
     settings = CodeOnlyApiSettings(_env_file=env_file)
-    assert [k.get_secret_value() for k in settings.api_keys] == ["k-one", "k-two"]
+    assert [k.get_secret_value() for k in settings.api_keys] == ["k-one-0123456789", "a:k-two-0123456789"]
 
 
 def test_defaults_match_the_contract() -> None:
@@ -51,3 +52,34 @@ def test_keys_never_appear_in_repr_str_or_dump() -> None:
 def test_a_rate_limit_that_is_no_rate_limit_is_refused_at_start(spec: str) -> None:
     with pytest.raises(ValidationError, match="SCOREBOARD_RATE_LIMIT"):
         api_settings(rate_limit=spec)
+
+
+LONG = "0123456789abcdef"  # 16 characters: the shortest key accepted outside dev
+SECRET = "e" * 32
+
+
+def test_outside_dev_a_short_key_is_refused_naming_its_id_never_the_key() -> None:
+    with pytest.raises(ValidationError, match="id acme are shorter than 16 characters") as err:
+        api_settings(env="prod", api_keys=f"acme:short-key,{LONG}", event_id_secret=SECRET)
+    assert "short-key" not in str(err.value)
+    assert api_settings(env="prod", api_keys=f"acme:{LONG}", event_id_secret=SECRET).api_keys
+    assert api_settings(env="dev", api_keys="acme:short").api_keys  # dev mode allows it
+
+
+def test_outside_dev_the_event_id_secret_is_required_and_long() -> None:
+    for secret in (None, "x" * 31):
+        with pytest.raises(ValidationError, match="SCOREBOARD_EVENT_ID_SECRET must be set to at least 32"):
+            api_settings(env="prod", api_keys=LONG, event_id_secret=secret)
+    settings = api_settings(env="prod", api_keys=LONG, event_id_secret=SECRET)
+    assert settings.event_ids_secret.get_secret_value() == SECRET
+    assert SECRET not in repr(settings)
+
+
+def test_dev_mode_uses_a_fixed_dev_event_id_secret_so_restarts_keep_ids() -> None:
+    assert api_settings(env="dev").event_ids_secret == api_settings(env="dev").event_ids_secret
+
+
+def test_one_key_listed_twice_is_refused() -> None:
+    for keys in (f"a:{LONG},b:{LONG}", f"{LONG},{LONG}", f"a:{LONG},a:{LONG}"):
+        with pytest.raises(ValidationError, match="lists one key twice"):
+            api_settings(env="dev", api_keys=keys)
