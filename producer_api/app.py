@@ -1,5 +1,6 @@
-"""``create_app(settings)``: the FastAPI app behind its front door (metrics -> API key -> body size ->
-POST /scores, see ``front``) and its lifespan.
+"""``create_app(settings)``: the FastAPI app — ``POST /scores`` (an ASGI app in a plain route, ``scores``), the
+FastAPI routes (``routes``), the middlewares (``middleware``: metrics -> API key -> rate limit -> Idempotency-Key
+-> body size) — and its lifespan.
 
 The lifespan starts the reply listener first (positioned at the end of ``score-applied`` and ``score-events-dlq``),
 then the producer, so the app only serves once no answer can be missed. ``with_broker=False`` builds the same HTTP
@@ -11,19 +12,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from functools import partial
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import Route
 
 from producer_api import errors
 from producer_api.auth import ApiKeys, EventIds
-from producer_api.front import FrontDoor
 from producer_api.kafka_io import EventLog
 from producer_api.metrics import ApiMetrics
+from producer_api.middleware import ApiKeyCheck, BodyLimit, IdempotencyKeys, RateLimit, RequestMetrics
 from producer_api.rate_limit import KeyRateLimit
 from producer_api.replies import ReplyListener
 from producer_api.routes import router
+from producer_api.scores import ScoresEndpoint
+from producer_api.scores_doc import document as document_scores
 from producer_api.settings import ApiSettings
 from producer_api.state import ApiState
 from schemas.catalog import ActionCatalog
@@ -32,18 +34,6 @@ from schemas.runtime.docs import ASSETS_URL, DOCS_URL, serve_docs
 log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics")
-
-
-class WriteApi(FastAPI):
-    """FastAPI with the front door *outside* it: every request enters ``FrontDoor`` first, and ``POST /scores``
-    never enters FastAPI's own per-request layers (its OpenTelemetry check, which reads the environment on
-    every request, the error middleware, routing, dependency resolution). Other requests continue into FastAPI.
-    """
-
-    front: ASGIApp
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.front(scope, receive, send)
 
 
 def create_app(
@@ -71,22 +61,31 @@ def create_app(
                      len(catalog), len(settings.api_keys), event_log.topic)
             yield {"api": ApiState(settings, catalog, metrics, event_log, replies)}
 
-    app = WriteApi(
+    app = FastAPI(
         title="Scoreboard write API",
         version="1.0.0",
         description="Report user actions; scores are counted exactly once by the stream worker.",
         lifespan=lifespan,
         docs_url=None,  # served offline by serve_docs
         redoc_url=None,
+        # FastAPI's native OpenTelemetry: off (the service exports Prometheus metrics); when on, it reads the
+        # environment three times per request (a tenth of POST /scores' CPU in-process)
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
+    app.router.routes.insert(0, Route("/scores", ScoresEndpoint(settings.max_body_bytes,
+                                                             EventIds(settings.event_ids_secret)), methods=["POST"]))
     app.include_router(router)
+    document_scores(app)
     serve_docs(app)
     docs = {DOCS_URL, app.openapi_url}
     public = frozenset(PUBLIC_PATHS) | frozenset(p for p in docs if p is not None)
-    known = frozenset(getattr(route, "path", "") for route in router.routes) | public
-    app.front = FrontDoor(partial(FastAPI.__call__, app), metrics=metrics, keys=ApiKeys(settings.api_keys),
-                          public_paths=public, routes=known, max_body_bytes=settings.max_body_bytes,
-                          public_prefixes=(f"{ASSETS_URL}/",), rate_limit=KeyRateLimit(settings.rate_limit),
-                          event_ids=EventIds(settings.event_ids_secret))
+    known = frozenset(getattr(route, "path", "") for route in router.routes) | {"/scores"} | public
+    # add_middleware puts each one outside those added before: added innermost first
+    app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(IdempotencyKeys)
+    app.add_middleware(RateLimit, limit=KeyRateLimit(settings.rate_limit), metrics=metrics)
+    app.add_middleware(ApiKeyCheck, keys=ApiKeys(settings.api_keys), routes=known, public_paths=public,
+                       public_prefixes=(f"{ASSETS_URL}/",))
+    app.add_middleware(RequestMetrics, metrics=metrics, routes=known)
     return app

@@ -1,17 +1,15 @@
-"""``POST /scores`` as a plain ASGI handler, called by the front door: the hot path of the write API.
+"""``POST /scores`` as a plain ASGI app in an ordinary Starlette ``Route`` of the app's router: the hot path.
 
-Order: key (front door, before the body) -> ``Idempotency-Key`` (400 if malformed; generated if absent) ->
-declared body size (413, before reading) -> other headers, body size while reading, JSON and fields (400) ->
-catalog (422) -> produce, acknowledged by the broker (503 if nothing was written; 504 if the record was sent but
-not acknowledged: the outcome is unknown) -> wait, bounded, for the event's answer: ``score-applied`` (200) or its
-dead letter (422, refused by the worker); past the bound, 202.
+Before it, the app's middlewares (``producer_api.middleware``) have checked the key (401), the rate limit (429),
+the ``Idempotency-Key`` (400; generated if absent, echoed on every answer from then on) and a declared body size
+(413). Here: other headers, body size while reading, JSON and fields (400) -> catalog (422) -> produce,
+acknowledged by the broker (503 if nothing was written; 504 if the record was sent but not acknowledged: the
+outcome is unknown) -> wait, bounded, for the event's answer: ``score-applied`` (200) or its dead letter (422,
+refused by the worker); past the bound, 202.
 
-From the moment the ``Idempotency-Key`` is known every answer carries it in an ``Idempotency-Key`` header: the
-client's, or the one generated for it, to retry with safely after a timeout or a 5xx.
-
-The answers are exactly those of the route documented in ``routes.py``; they are served here, not through
-FastAPI's routing and dependency resolution, because that machinery cost more CPU per request than the rest of
-the request (py-spy, bench 2).
+It is an ASGI app rather than a FastAPI route because FastAPI's request wrapper and dependency resolution cost
+more CPU per request than the rest of the request (py-spy, bench 2); its OpenAPI operation is generated from the
+declarations in ``producer_api.scores_doc``, beside it.
 """
 
 from __future__ import annotations
@@ -22,19 +20,20 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from producer_api import intake
-from producer_api.asgi import BodyTooLarge, declared_too_large, first_header, header_values, read_body, send_json
-from producer_api.auth import Credential, EventIds
+from producer_api.asgi import BodyTooLarge, ClientGone, first_header, header_values, read_body, send_json
+from producer_api.auth import SCOPE_KEY, Credential, EventIds
 from producer_api.errors import BadRequest
 from producer_api.kafka_io import EventLogUnavailable, OutcomeUnknown, encode_request
 from producer_api.limits import too_large_body
+from producer_api.middleware import IDEMPOTENCY_SCOPE_KEY, STATUS_KEY
 from producer_api.replies import Refused
 from producer_api.state import ApiState
 
 UNAVAILABLE = orjson.dumps({"status": "not_written", "detail": "the event log (Kafka) is unavailable and nothing "
                             "was written; retry after the Retry-After header's seconds"})
-RETRY_AFTER = (b"retry-after", b"1")
-RESPOND_ASYNC = (b"preference-applied", b"respond-async")
-IDEMPOTENCY_KEY = b"idempotency-key"
+RETRY_AFTER = ((b"retry-after", b"1"),)
+RESPOND_ASYNC = ((b"preference-applied", b"respond-async"),)
+CLIENT_GONE = 499  # counted, never sent: the client left before its request was whole (nginx's code)
 
 
 def _text(value: bytes | None) -> str | None:
@@ -65,36 +64,38 @@ class ScoresEndpoint:
         self.event_ids = event_ids
         self.too_large = too_large_body(max_body_bytes)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, api_key: Credential) -> int:
-        """Serve one request whose key was checked; returns the status code sent."""
-        state: ApiState = scope["state"]["api"]
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        credential = scope.get(SCOPE_KEY)
+        idem = scope.get(IDEMPOTENCY_SCOPE_KEY)
+        if not isinstance(credential, Credential) or not isinstance(idem, str):
+            raise RuntimeError("POST /scores needs the ApiKeyCheck and IdempotencyKeys middlewares in front of it")
         try:
-            idem = intake.check_idempotency_key(_text(first_header(scope, IDEMPOTENCY_KEY)))
-        except BadRequest as exc:  # the one answer that cannot carry the key
-            return await send_json(send, 400, _bad_request(exc))
-        if idem is None:
-            idem = intake.new_idempotency_key()
-        echo = ((IDEMPOTENCY_KEY, idem.encode("ascii")),)  # printable ASCII: checked or generated
-        if declared_too_large(scope, self.max_body_bytes):
-            return await send_json(send, 413, self.too_large, echo)
+            await self.serve(scope, receive, send, credential, idem)
+        except ClientGone:
+            scope[STATUS_KEY] = CLIENT_GONE
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send, api_key: Credential, idem: str) -> None:
+        state: ApiState = scope["state"]["api"]
         try:
             respond_async = intake.wants_async(header_values(scope, b"prefer"))
             intake.check_content_type(_text(first_header(scope, b"content-type")))
             score = intake.parse_score_request(await read_body(receive, self.max_body_bytes))
         except BadRequest as exc:
-            return await send_json(send, 400, _bad_request(exc), echo)
+            await send_json(send, 400, _bad_request(exc))
+            return
         except BodyTooLarge:
-            return await send_json(send, 413, self.too_large, echo)
+            await send_json(send, 413, self.too_large)
+            return
         if state.catalog.points(score.action_id) is None:
-            unknown = orjson.dumps({"detail": f"unknown action_id '{score.action_id}'"})
-            return await send_json(send, 422, unknown, echo)
+            await send_json(send, 422, orjson.dumps({"detail": f"unknown action_id '{score.action_id}'"}))
+            return
 
         event_log, replies, metrics = state.event_log, state.replies, state.metrics
         if event_log is None or replies is None:
-            return await send_json(send, 503, UNAVAILABLE, (RETRY_AFTER, *echo))
+            await send_json(send, 503, UNAVAILABLE, RETRY_AFTER)
+            return
         event_id = self.event_ids(api_key.key_id, score.user_id, idem)
         key, value = encode_request(score, event_id, datetime.now(UTC))
-        accepted = orjson.dumps({"status": "accepted", "event_id": event_id})
 
         # registered before producing, so the answer cannot pass it by
         waiter = None if respond_async else replies.register(event_id, score.action_id)
@@ -103,24 +104,28 @@ class ScoresEndpoint:
                 await event_log.produce(key, value)
             except EventLogUnavailable:
                 metrics.produce_errors.inc()
-                return await send_json(send, 503, _not_written(event_id), (RETRY_AFTER, *echo))
+                await send_json(send, 503, _not_written(event_id), RETRY_AFTER)
+                return
             except OutcomeUnknown:
                 metrics.produce_unknown.inc()
-                return await send_json(send, 504, _unknown(event_id), (RETRY_AFTER, *echo))
+                await send_json(send, 504, _unknown(event_id), RETRY_AFTER)
+                return
+            accepted = orjson.dumps({"status": "accepted", "event_id": event_id})
             if waiter is None:
                 metrics.replied_async.inc()
-                return await send_json(send, 202, accepted, (RESPOND_ASYNC, *echo))
+                await send_json(send, 202, accepted, RESPOND_ASYNC)
+                return
             answer = await replies.wait(waiter, state.settings.reply_timeout)
             if answer is None:
                 metrics.replied_timeout.inc()
-                return await send_json(send, 202, accepted, echo)
-            if isinstance(answer, Refused):
+                await send_json(send, 202, accepted)
+            elif isinstance(answer, Refused):
                 metrics.replied_refused.inc()
-                return await send_json(send, 422, orjson.dumps({"detail": answer.reason, "event_id": event_id}),
-                                       echo)
-            metrics.replied_applied.inc()
-            body = orjson.dumps({"status": "success", "new_score": answer.new_score, "event_id": event_id})
-            return await send_json(send, 200, body, echo)
+                await send_json(send, 422, orjson.dumps({"detail": answer.reason, "event_id": event_id}))
+            else:
+                metrics.replied_applied.inc()
+                await send_json(send, 200, orjson.dumps(
+                    {"status": "success", "new_score": answer.new_score, "event_id": event_id}))
         finally:
             if waiter is not None:
                 replies.discard(event_id, waiter)

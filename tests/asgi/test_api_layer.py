@@ -232,8 +232,9 @@ async def test_the_openapi_shows_an_example_for_the_request_and_each_answer_of_p
     async with asgi_client(create_app(api_settings(), with_broker=False)) as client:
         spec = (await client.get("/openapi.json")).json()
     post = spec["paths"]["/scores"]["post"]
-    assert post["requestBody"]["content"]["application/json"]["schema"]["examples"]
     schemas = spec["components"]["schemas"]
+    request = post["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert request == "ScoreRequest" and schemas[request]["examples"]
     for status in ("200", "202"):
         ref = post["responses"][status]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
         assert schemas[ref]["examples"], status

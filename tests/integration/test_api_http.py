@@ -260,13 +260,16 @@ def test_metrics_count_requests_by_route_and_code(api: httpx.Client) -> None:
 def test_openapi_lists_the_real_status_codes(api: httpx.Client) -> None:
     spec = api.get("/openapi.json").json()
     post = spec["paths"]["/scores"]["post"]
-    assert set(post["responses"]) == {"200", "202", "400", "401", "413", "422", "429", "503"}
+    assert set(post["responses"]) == {"200", "202", "400", "401", "413", "422", "429", "503", "504"}
     assert "Retry-After" in post["responses"]["429"]["headers"]
     assert "catalog" in post["responses"]["422"]["description"]
     assert "refused" in post["responses"]["422"]["description"]
-    for status in ("200", "202", "503"):
+    for status in ("200", "202", "503", "504"):
         assert "Idempotency-Key" in post["responses"][status]["headers"]
-    body_schema = post["requestBody"]["content"]["application/json"]["schema"]
+    for status in ("429", "503", "504"):
+        assert "Retry-After" in post["responses"][status]["headers"]
+    ref = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body_schema = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert set(body_schema["properties"]) == {"user_id", "action_id", "username"}
     assert body_schema["required"] == ["user_id", "action_id"]
     assert body_schema["additionalProperties"] is False

@@ -3,7 +3,6 @@ API key, user and Idempotency-Key; a generated key when none is sent), logs."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -11,7 +10,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import orjson
 import pytest
+from pydantic import SecretStr
 
+from producer_api.auth import EventIds, hashed_id
+from producer_api.settings import DEV_EVENT_ID_SECRET
 from tests.fixtures.api import KEY1, KEY2, SharedApi
 from tests.fixtures.kafka import Topics, consume_until
 from tests.fixtures.services import ServiceProcess
@@ -81,13 +83,14 @@ def test_the_event_id_is_scoped_by_api_key_user_and_idempotency_key(shared_api: 
         other_key, other_user = post(KEY2, "order-7"), post(KEY1, "order-7", user="carl")
         plain_a, plain_b = post(KEY1, None), post(KEY1, None)
         retried = post(KEY1, plain_a[1])  # the generated key, sent back: the same event
-    assert first == again == ("idem-" + hashlib.sha256(f"{KEY1}\ncarol\norder-7".encode()).hexdigest()[:40],
-                              "order-7")
+    key_id = hashed_id(KEY1)  # a bare key's id; the dev secret keys the hash (settings: dev mode)
+    event_id = EventIds(SecretStr(DEV_EVENT_ID_SECRET))
+    assert first == again == (event_id(key_id, "carol", "order-7"), "order-7")
     assert other_key[0] != first[0] and other_user[0] != first[0] and other_key[0] != other_user[0]
     assert plain_a[0] != plain_b[0] and plain_a[1] != plain_b[1]
     generated = plain_a[1]
     assert len(generated) == 32
-    assert plain_a[0] == "idem-" + hashlib.sha256(f"{KEY1}\ncarol\n{generated}".encode()).hexdigest()[:40]
+    assert plain_a[0] == event_id(key_id, "carol", generated)
     assert retried == plain_a
 
 
