@@ -7,6 +7,7 @@ Tests build settings objects directly (``Settings(field=...)``) and never touch 
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Any, Literal
 
@@ -151,12 +152,14 @@ def security_problem(settings: CommonSettings) -> str | None:
         return "KAFKA_SSL_KEYFILE needs KAFKA_SSL_CERTFILE (the certificate of that key)"
     if settings.kafka_ssl_key_password is not None and settings.kafka_ssl_certfile is None:
         return "KAFKA_SSL_KEY_PASSWORD needs KAFKA_SSL_CERTFILE"
-    from schemas.runtime.kafka import tls_context  # aiokafka's helper: imported only when TLS is used
-
-    try:
-        tls_context(settings)
+    try:  # what schemas.runtime.kafka.tls_context loads, loaded once now: a bad file fails the start, not a client
+        context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
+        if settings.kafka_ssl_certfile is not None:
+            key_password = settings.kafka_ssl_key_password
+            context.load_cert_chain(settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile,
+                                    key_password.get_secret_value() if key_password is not None else None)
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        return f"KAFKA_SSL_*: cannot load the CA, certificate or key files: {exc}"
+        return f"KAFKA_SSL_CAFILE, KAFKA_SSL_CERTFILE or KAFKA_SSL_KEYFILE cannot be loaded: {exc}"
     return None
 
 
