@@ -10,7 +10,6 @@ from typing import Any
 
 import faust
 import pytest
-from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from pydantic import ValidationError
 
 from schemas.runtime.kafka import client_options, login_refused, plaintext
@@ -73,14 +72,20 @@ def test_names_are_case_insensitive_as_in_kafka_tools() -> None:
     {"kafka_security_protocol": "SSL"},  # the system's CAs
 ])
 def test_the_worker_gets_the_options_every_other_client_gets(values: dict[str, Any]) -> None:
-    """Faust builds its consumer and producers from ``broker_credentials``: the same protocol, login and TLS."""
+    """Faust builds its consumer and producers from ``broker_credentials``: the same protocol, login and TLS (its
+    public attributes; on a real broker: tests/integration/test_secure_cluster.py)."""
     settings = Worker(**values)
     expected = client_options(settings)
-    del expected["bootstrap_servers"]
-    got = dict(credentials_to_aiokafka_auth(broker_credentials(settings)))
-    assert {k: v for k, v in got.items() if k != "ssl_context"} == {
-        k: v for k, v in expected.items() if k != "ssl_context"}
-    assert isinstance(got.get("ssl_context"), ssl.SSLContext) == ("ssl_context" in expected)
+    credentials: Any = broker_credentials(settings)
+    assert credentials.protocol.value == expected["security_protocol"]
+    if isinstance(credentials, faust.SASLCredentials):
+        assert (credentials.mechanism.value, credentials.username, credentials.password) == (
+            expected["sasl_mechanism"], expected["sasl_plain_username"], expected["sasl_plain_password"])
+        context = credentials.ssl_context
+    else:
+        assert isinstance(credentials, faust.SSLCredentials)
+        context = credentials.context
+    assert isinstance(context, ssl.SSLContext) == ("ssl_context" in expected)
 
 
 def test_sasl_without_its_login_is_refused_naming_what_is_missing() -> None:
