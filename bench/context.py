@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.procs import Service, clean_env
+from schemas.runtime.kafka import plaintext
 from schemas.runtime.topic_admin import ensure_topics
 from schemas.topics import TopicNames, contract_topics
 from tools.kafka_local import free_port
@@ -70,7 +71,7 @@ class Context:
     async def new_topics(self, partitions: int = PARTITIONS) -> tuple[str, TopicNames]:
         prefix = f"bench{uuid.uuid4().hex[:8]}-"
         names = TopicNames.with_prefix(prefix)
-        await ensure_topics(self.bootstrap, contract_topics(names, partitions))
+        await ensure_topics(plaintext(self.bootstrap), contract_topics(names, partitions))
         return prefix, names
 
     def env(self, prefix: str, **extra: str) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """``python -m producer_api`` / ``scoreboard-api``: validate settings and catalog, then serve with uvicorn.
 
-A configuration problem (no API keys outside dev, a bad catalog file, a bad value) prints one clear line
-and exits 2, without a traceback.
+A configuration problem (no API keys outside dev, a bad catalog file, a bad value, a broker refusing the TLS
+handshake or the SASL login) prints one clear line and exits 2, without a traceback.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from producer_api.app import create_app
 from producer_api.settings import ApiSettings
 from schemas.catalog import CatalogError
+from schemas.runtime.kafka import refused_at_start
 from schemas.settings import describe_invalid
 
 
@@ -31,6 +32,10 @@ def main() -> int:
         app = create_app(settings)
     except CatalogError as exc:
         print(f"producer_api: {exc}", file=sys.stderr)
+        return 2
+    refused = refused_at_start(settings)
+    if refused is not None:
+        print(f"producer_api: {refused}", file=sys.stderr)
         return 2
     gc.collect()  # what is built by now lives as long as the process: keep full collections off it
     gc.freeze()

@@ -34,7 +34,7 @@ from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from producer_api.settings import ApiSettings
 from schemas.events import ScoreEvent, ScoreRequest
-from schemas.runtime.kafka import start_with_retry
+from schemas.runtime.kafka import client_options, start_with_retry
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,7 @@ class EventLog:
     def __init__(self, settings: ApiSettings) -> None:
         self.topic = settings.topics.score_events
         self._settings = settings
+        self._options = client_options(settings)
         self._producer: Any = None
         self._timeout = settings.produce_timeout_ms / 1000
         self.started = False
@@ -126,14 +127,14 @@ class EventLog:
 
     def _make(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
-            bootstrap_servers=self._settings.kafka_bootstrap_servers, client_id="scoreboard-api",
+            **self._options, client_id="scoreboard-api",
             acks="all", enable_idempotence=True, linger_ms=2, request_timeout_ms=self._settings.produce_timeout_ms,
             partitioner=KeyPartitioner(),
         )
 
     async def start(self) -> None:
         self._producer = await start_with_retry(
-            self._make, "producer_api producer", self._settings.kafka_connect_timeout
+            self._make, "producer_api producer", self._settings.kafka_connect_timeout, self._options
         )
         self.started = True
 
@@ -156,7 +157,7 @@ class EventLog:
         old = self._producer
         try:
             self._producer = await start_with_retry(self._make, "producer_api producer (rebuilt)",
-                                                    self._settings.kafka_connect_timeout)
+                                                    self._settings.kafka_connect_timeout, self._options)
             self.failed = False
             self.rebuilds += 1
             log.info("producer_api producer: a new producer is writing to %s", self.topic)

@@ -34,7 +34,7 @@ from producer_api.kafka_io import stop_quietly
 from producer_api.metrics import ApiMetrics
 from producer_api.settings import ApiSettings
 from schemas.events import ScoreApplied
-from schemas.runtime.kafka import assign_all_partitions, start_with_retry
+from schemas.runtime.kafka import assign_all_partitions, client_options, start_with_retry
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ class ReplyListener:
         self.topic = settings.topics.applied
         self.dlq_topic = settings.topics.dlq
         self._settings = settings
+        self._options = client_options(settings)
         self._metrics = metrics
         self._consumer: Any = None
         # event id -> {waiter: the action_id its request sent}
@@ -108,14 +109,14 @@ class ReplyListener:
 
     def _make(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap_servers, client_id="scoreboard-api-replies",
+            **self._options, client_id="scoreboard-api-replies",
             group_id=None, enable_auto_commit=False, auto_offset_reset="latest",
             isolation_level="read_committed",  # never answer with a total a transactional worker later aborts
         )
 
     async def start(self) -> None:
         timeout = self._settings.kafka_connect_timeout
-        self._consumer = await start_with_retry(self._make, "producer_api reply listener", timeout)
+        self._consumer = await start_with_retry(self._make, "producer_api reply listener", timeout, self._options)
         self._started = True
         # assign_all_partitions assigns one topic (waiting for its metadata); the union is assigned last
         tps = [*await assign_all_partitions(self._consumer, self.topic, timeout=timeout),

@@ -1,7 +1,8 @@
 """``python -m sse_server`` / ``scoreboard-sse``: the read/stream API under uvicorn (SIGINT/SIGTERM stop).
 
 Sized for about 10,000 open streams per process: the open-file limit is raised to its hard limit (one socket
-per client), uvicorn runs on uvloop with the httptools parser and a listen backlog of 4096.
+per client), uvicorn runs on uvloop with the httptools parser and a listen backlog of 4096. A bad setting or a
+broker refusing the TLS handshake or the SASL login prints one line and exits 2.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
+from schemas.runtime.kafka import refused_at_start
 from schemas.settings import describe_invalid
 from sse_server.app import create_app
 from sse_server.settings import SseSettings
@@ -40,6 +42,10 @@ def main() -> int:
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLogger().level))
+    refused = refused_at_start(settings)
+    if refused is not None:
+        print(f"sse_server: {refused}", file=sys.stderr)
+        return 2
     raise_open_files_limit()
     gc.collect()  # what is built by now lives as long as the process: keep full collections off it
     gc.freeze()

@@ -3,7 +3,9 @@
 One group-less consumer per topic and process (every replica reads everything; no offsets are committed). Each
 fetch is handed to ``apply`` as one batch of ``(key, value, where)``. The tail is *caught up* once every
 partition's position reaches the end offset observed at start (``on_caught_up`` runs once then). A failure of
-the consumer is logged and the tail restarts after a back-off, from the beginning; it never ends the process.
+the consumer is logged and the tail restarts after a back-off, from the beginning; it never ends the process (a
+broker refusing the login is logged in one line, no traceback: ``__main__`` refuses to start on that already, so
+here it means the credentials changed while running).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import Gauge
 
-from schemas.runtime.kafka import assign_all_partitions, start_with_retry
+from schemas.runtime.kafka import BrokerRefused, assign_all_partitions, client_options, start_with_retry
 from sse_server.settings import SseSettings
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,7 @@ class TopicTail:
     def __init__(self, settings: SseSettings, topic: str, apply: Callable[[list[Record]], None], lag: Gauge,
                  on_caught_up: Callable[[], None], max_records: int = 2000) -> None:
         self.settings = settings
+        self.options = client_options(settings)
         self.topic = topic
         self.apply = apply
         self.lag = lag
@@ -48,18 +51,21 @@ class TopicTail:
                 await self._tail()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("%s tail failed; restarting in %.1fs", self.topic, delay)
+            except Exception as exc:
+                if isinstance(exc, BrokerRefused):  # a configuration error: its one line says it all
+                    log.error("%s tail: %s; retrying in %.1fs", self.topic, exc, delay)
+                else:
+                    log.exception("%s tail failed; restarting in %.1fs", self.topic, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
     async def _tail(self) -> None:
         consumer = await start_with_retry(
             lambda: AIOKafkaConsumer(
-                bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=None, enable_auto_commit=False,
+                **self.options, group_id=None, enable_auto_commit=False,
                 auto_offset_reset="earliest", client_id="scoreboard-sse",
             ),
-            f"sse tail of {self.topic}", self.settings.kafka_connect_timeout,
+            f"sse tail of {self.topic}", self.settings.kafka_connect_timeout, self.options,
         )
         try:
             tps = await assign_all_partitions(consumer, self.topic, self.settings.kafka_connect_timeout)

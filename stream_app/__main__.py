@@ -18,6 +18,7 @@ import faust
 from pydantic import ValidationError
 
 from schemas.catalog import ActionCatalog, CatalogError
+from schemas.runtime.kafka import BrokerRefused, client_options
 from schemas.runtime.topic_admin import ensure_topics
 from schemas.settings import describe_invalid
 from schemas.topics import contract_topics
@@ -111,7 +112,11 @@ def main() -> int:
     asyncio.set_event_loop(loop)
     specs = contract_topics(settings.topics, settings.partitions, settings.audit_retention_ms,
                             settings.replication_factor)
-    loop.run_until_complete(ensure_topics(settings.kafka_bootstrap_servers, specs, settings.kafka_connect_timeout))
+    try:  # also the worker's first connection: a refused login or TLS handshake stops it here, in one line
+        loop.run_until_complete(ensure_topics(client_options(settings), specs, settings.kafka_connect_timeout))
+    except BrokerRefused as exc:
+        print(f"stream_app: {exc}", file=sys.stderr)
+        return 2
     worker: Any = create_app(settings, catalog)
     if settings.web_enabled:  # /healthz, /readyz and /metrics, served on this loop from before the worker starts
         server = HealthServer(worker.readiness, worker.metrics.registry, settings.web_host, settings.web_port)

@@ -21,7 +21,7 @@ import faust
 from faust.types import TP
 
 from schemas.catalog import ActionCatalog
-from schemas.runtime.kafka import read_latest
+from schemas.runtime.kafka import client_options, read_latest
 from schemas.standings import PeriodFinal
 from stream_app.agents import (
     register_boards,
@@ -72,14 +72,14 @@ def _flush(dead_letter_log: DeadLetterLog) -> Callable[[], Awaitable[None]]:
 
 async def read_board_ids(settings: WorkerSettings, topic: str) -> set[str]:
     """The board ids held on a compacted topic keyed by board id (read to its end)."""
-    latest = await read_latest(settings.kafka_bootstrap_servers, topic, settings.kafka_connect_timeout)
+    latest = await read_latest(client_options(settings), topic, settings.kafka_connect_timeout)
     return {key.decode("utf-8", "replace") for key in latest}
 
 
 async def read_sealed(settings: WorkerSettings) -> set[str]:
     """The periods sealed on ``leaderboard-final``: keys whose value is a final of that very board (anything else
     on the public topic is skipped with a warning, so a stray record can never stop a real final)."""
-    latest = await read_latest(settings.kafka_bootstrap_servers, settings.topics.finals, settings.kafka_connect_timeout)
+    latest = await read_latest(client_options(settings), settings.topics.finals, settings.kafka_connect_timeout)
     sealed = set()
     for key, value in latest.items():
         board = key.decode("utf-8", "replace")
@@ -93,10 +93,25 @@ async def read_sealed(settings: WorkerSettings) -> set[str]:
     return sealed
 
 
+def broker_credentials(settings: WorkerSettings) -> faust.types.auth.CredentialsT | None:
+    """The security settings as Faust takes them (``broker_credentials``), made from :func:`client_options`, the
+    options of every other client. Faust hands them to each aiokafka client it builds: the consumer, the
+    producer (and its transactional producers), whose connection also creates Faust's own topics."""
+    options = client_options(settings)
+    protocol = options["security_protocol"]
+    if protocol.startswith("SASL_"):  # with a TLS context Faust's SASLCredentials mean SASL_SSL, else SASL_PLAINTEXT
+        return faust.SASLCredentials(username=options["sasl_plain_username"], password=options["sasl_plain_password"],
+                                     ssl_context=options.get("ssl_context"), mechanism=options["sasl_mechanism"])
+    if protocol == "SSL":
+        return faust.SSLCredentials(options["ssl_context"])
+    return None
+
+
 def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     app = faust.App(
         settings.worker_id,
         broker=settings.broker_urls,
+        broker_credentials=broker_credentials(settings),
         store="rocksdb://",
         datadir=str(settings.data_dir),
         autodiscover=False,

@@ -5,6 +5,10 @@ on machines without Docker. The broker's jars come from Maven Central (``tools/k
 per-user cache outside the work tree, so a second start is fast and a fresh clone needs nothing installed
 by hand but Java 17 and Maven. ``make run`` and the pytest session fixture both use :class:`LocalKafka`.
 
+For the tests of secure clusters, a broker can instead listen with ``SASL_SSL`` (:class:`SaslSsl`): TLS with a
+certificate signed by a throwaway CA (:func:`make_test_pki`, Java's ``keytool``: nothing to install), logins with
+SCRAM-SHA-256, SCRAM-SHA-512 (users stored at format time, as KRaft wants) and PLAIN.
+
 CLI (``make kafka-jars`` runs ``fetch``)::
 
     python -m tools.kafka_local fetch               # download the jars into the cache
@@ -19,12 +23,15 @@ import contextlib
 import ctypes
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 KAFKA_VERSION = "4.1.1"
@@ -119,15 +126,65 @@ def die_with_parent() -> None:  # pragma: no cover - runs in the child
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+@dataclass(frozen=True)
+class Pki:
+    """A throwaway CA and a broker certificate it signed, for 127.0.0.1 and localhost (tests only)."""
+
+    ca_pem: Path  # what clients trust: KAFKA_SSL_CAFILE
+    keystore: Path  # PKCS12: the broker's key and certificate chain
+    password: str  # of the keystore and its key
+
+
+def make_test_pki(folder: Path) -> Pki:
+    """Generate a CA (``ca.pem``) and a broker keystore (``broker.p12``) signed by it in ``folder``, with keytool.
+
+    The CA's own key stays in ``ca.p12``; a second call with another folder makes an unrelated CA (for testing a
+    broker whose certificate the client does not trust)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(16)
+    ca_store, broker_store = folder / "ca.p12", folder / "broker.p12"
+    ca_pem, csr, signed = folder / "ca.pem", folder / "broker.csr", folder / "broker.pem"
+    san = "SAN=ip:127.0.0.1,dns:localhost"
+
+    def keytool(*args: str) -> None:
+        subprocess.run(["keytool", *args, "-storepass", password, "-noprompt"], check=True,  # noqa: S603, S607
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    keytool("-genkeypair", "-alias", "ca", "-keyalg", "RSA", "-keysize", "2048", "-validity", "7",
+            "-dname", "CN=scoreboard-test-ca", "-ext", "bc:c", "-keystore", str(ca_store), "-storetype", "PKCS12")
+    keytool("-exportcert", "-rfc", "-alias", "ca", "-keystore", str(ca_store), "-file", str(ca_pem))
+    keytool("-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048", "-validity", "7",
+            "-dname", "CN=localhost", "-ext", san, "-keystore", str(broker_store), "-storetype", "PKCS12")
+    keytool("-certreq", "-alias", "broker", "-keystore", str(broker_store), "-file", str(csr))
+    keytool("-gencert", "-alias", "ca", "-keystore", str(ca_store), "-infile", str(csr), "-outfile", str(signed),
+            "-rfc", "-validity", "7", "-ext", san)
+    keytool("-importcert", "-alias", "ca", "-file", str(ca_pem), "-keystore", str(broker_store))
+    keytool("-importcert", "-alias", "broker", "-file", str(signed), "-keystore", str(broker_store))
+    return Pki(ca_pem, broker_store, password)
+
+
+@dataclass(frozen=True)
+class SaslSsl:
+    """The client listener of a secured :class:`LocalKafka`: ``SASL_SSL`` with ``pki``'s broker certificate, and
+    ``users`` (name -> password) who may log in with SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN. The broker talks to
+    itself (inter-broker, controller) over plaintext listeners of its own on 127.0.0.1."""
+
+    pki: Pki
+    users: Mapping[str, str]
+    internal_port: int = field(default_factory=free_port)
+
+
 class LocalKafka:
-    """One KRaft broker+controller on 127.0.0.1, data in ``data_dir``."""
+    """One KRaft broker+controller on 127.0.0.1, data in ``data_dir``; clients connect on ``port`` in plaintext, or
+    with ``SASL_SSL`` when ``secure`` is given."""
 
     def __init__(self, data_dir: Path, port: int | None = None, controller_port: int | None = None,
-                 heap: str = "768M") -> None:
+                 heap: str = "768M", secure: SaslSsl | None = None) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
         self.controller_port = controller_port or free_port()
         self.heap = heap
+        self.secure = secure
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.data_dir / "broker.log"
 
@@ -135,17 +192,47 @@ class LocalKafka:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def _listeners(self) -> dict[str, str]:
+        controller = f"CONTROLLER://127.0.0.1:{self.controller_port}"
+        if self.secure is None:
+            listeners = f"PLAINTEXT://127.0.0.1:{self.port},{controller}"
+            return {"listeners": listeners, "advertised.listeners": listeners,
+                    "inter.broker.listener.name": "PLAINTEXT",
+                    "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"}
+        secure, pki = self.secure, self.secure.pki
+        listeners = f"SASL_SSL://127.0.0.1:{self.port},INTERNAL://127.0.0.1:{secure.internal_port},{controller}"
+        plain_users = " ".join(f'user_{name}="{password}"' for name, password in secure.users.items())
+        return {
+            "listeners": listeners, "advertised.listeners": listeners,
+            "inter.broker.listener.name": "INTERNAL",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,SASL_SSL:SASL_SSL",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config":
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};",
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config":
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "ssl.keystore.type": "PKCS12", "ssl.keystore.location": str(pki.keystore),
+            "ssl.keystore.password": pki.password, "ssl.key.password": pki.password,
+        }
+
+    def _scram_users(self) -> list[str]:
+        """``kafka-storage format`` arguments storing the SCRAM logins (KRaft keeps them in its metadata log)."""
+        if self.secure is None:
+            return []
+        return [arg for name, password in self.secure.users.items()
+                for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+                for arg in ("--add-scram", f"{mechanism}=[name={name},password={password}]")]
+
     def _properties(self) -> Path:
         logs = self.data_dir / "log"
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "inter.broker.listener.name": "PLAINTEXT",
+            **self._listeners(),
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "log.dirs": str(logs),
             "num.partitions": "1",
             "auto.create.topics.enable": "false",
@@ -173,7 +260,7 @@ class LocalKafka:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         props = self._properties()
         fmt = self._java("kafka.tools.StorageTool", "format", "--standalone", "-t", CLUSTER_ID,
-                         "-c", str(props), "--ignore-formatted", heap="256M")
+                         "-c", str(props), "--ignore-formatted", *self._scram_users(), heap="256M")
         subprocess.run(fmt, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(  # noqa: S603

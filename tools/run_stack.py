@@ -1,8 +1,9 @@
 """``make run``: the whole stack in the foreground, with prefixed logs, stopped as one by Ctrl-C.
 
 1. Uses the broker at ``KAFKA_BOOTSTRAP_SERVERS`` if it answers (and says so loudly, with its cluster id: the
-   topics are created there), else starts the local KRaft broker with its data under ``.data/kafka``
-   (``SCOREBOARD_RUN_DIR`` moves ``.data``).
+   topics are created there; with ``KAFKA_SECURITY_PROTOCOL`` and the rest, as the services connect), else starts
+   the local KRaft broker with its data under ``.data/kafka`` (``SCOREBOARD_RUN_DIR`` moves ``.data``). That one
+   is plaintext: with a ``KAFKA_SECURITY_PROTOCOL`` other than ``PLAINTEXT`` and no broker answering, it stops.
 2. Creates the contract's topics (idempotent).
 3. Runs the stream worker, the write API and the read/stream API as child processes. Every line they write goes
    to ``.data/stack.log``, prefixed with the service; the console shows our own code's INFO lines and every
@@ -29,9 +30,11 @@ from typing import IO, Any
 
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import ValidationError
 
+from schemas.runtime.kafka import BrokerRefused, client_options, plaintext
 from schemas.runtime.topic_admin import ensure_topics
-from schemas.settings import CommonSettings
+from schemas.settings import CommonSettings, describe_invalid
 from schemas.topics import contract_topics
 from tools.kafka_local import CLUSTER_ID, LocalKafka, bootstrap_answers, die_with_parent
 
@@ -61,9 +64,10 @@ class ConsoleFilter:
         return self.showing
 
 
-async def describe_broker(bootstrap: str, timeout_s: float = 10.0) -> dict[str, Any]:
-    """The broker's metadata (``cluster_id``, ``controller_id``, ``brokers``) over the Kafka protocol."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+async def describe_broker(options: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
+    """The broker's metadata (``cluster_id``, ``controller_id``, ``brokers``) over the Kafka protocol, connecting
+    with ``options`` (``client_options(settings)``)."""
+    admin = AIOKafkaAdminClient(**options, request_timeout_ms=int(timeout_s * 1000))
     await asyncio.wait_for(admin.start(), timeout_s)
     try:
         return dict(await asyncio.wait_for(admin.describe_cluster(), timeout_s))
@@ -116,7 +120,12 @@ class Stack:
         False when something answers there that is not a Kafka broker."""
         first = settings.kafka_bootstrap_servers.split(",")[0].strip()
         if bootstrap_answers(settings.kafka_bootstrap_servers):
-            return self.existing_broker(settings.kafka_bootstrap_servers)
+            return self.existing_broker(settings)
+        if settings.kafka_security_protocol != "PLAINTEXT":
+            self.say(f"kafka: nothing answers at {first}, and the local broker make run would start there is "
+                     f"plaintext, not KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol}; start your broker, "
+                     "or unset the KAFKA_SECURITY_PROTOCOL and KAFKA_SASL_*/KAFKA_SSL_* settings")
+            return False
         port = int(first.rpartition(":")[2])
         controller = int(os.environ.get("SCOREBOARD_KAFKA_CONTROLLER_PORT", str(port + 1)))
         self.say(f"kafka: nothing answers at {first}; starting a local broker (data in {self.run_dir / 'kafka'})")
@@ -125,9 +134,10 @@ class Stack:
         self.say(f"kafka: ready on {self.broker.bootstrap} in {time.monotonic() - started:.1f}s")
         return True
 
-    def existing_broker(self, bootstrap: str) -> bool:
+    def existing_broker(self, settings: CommonSettings) -> bool:
+        bootstrap = settings.kafka_bootstrap_servers
         try:
-            cluster = asyncio.run(describe_broker(bootstrap))
+            cluster = asyncio.run(describe_broker(client_options(settings)))
         except Exception as exc:  # noqa: BLE001 - any failure means: not a broker we can use
             self.say(f"kafka: something answers at {bootstrap}, but not as a Kafka broker ({exc!r}); stop it, or "
                      "set KAFKA_BOOTSTRAP_SERVERS to a free port (make run then starts its own broker there)")
@@ -201,7 +211,11 @@ def main() -> int:
     started = time.monotonic()
     run_dir = Path(os.environ.get("SCOREBOARD_RUN_DIR", ".data")).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    settings = CommonSettings()
+    try:
+        settings = CommonSettings()
+    except ValidationError as exc:
+        print(f"make run: invalid settings: {describe_invalid(exc)}", file=sys.stderr)
+        return 2
     with (run_dir / "stack.log").open("a", encoding="utf-8") as log:
         log.write(f"\n===== make run, {time.strftime('%Y-%m-%d %H:%M:%S %z')} =====\n")
         return run(Stack(run_dir, log), settings, started)
@@ -236,7 +250,12 @@ def run(stack: Stack, settings: CommonSettings, started: float) -> int:
         env["KAFKA_BOOTSTRAP_SERVERS"] = stack.broker.bootstrap if stack.broker else settings.kafka_bootstrap_servers
         specs = contract_topics(settings.topics, settings.partitions, settings.audit_retention_ms,
                                 settings.replication_factor)
-        created = asyncio.run(ensure_topics(env["KAFKA_BOOTSTRAP_SERVERS"], specs, settings.kafka_connect_timeout))
+        options = plaintext(stack.broker.bootstrap) if stack.broker else client_options(settings)
+        try:
+            created = asyncio.run(ensure_topics(options, specs, settings.kafka_connect_timeout))
+        except BrokerRefused as exc:
+            stack.say(f"kafka: {exc}")
+            return 1
         stack.say(f"topics: ready ({len(created)} created)")
         stack.say("starting the worker, the write API and the read API (about 5 s)")
         for name, module in SERVICES:

@@ -11,9 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
+from collections.abc import Mapping
 from typing import Any
 
-from schemas.settings import CommonSettings
+from pydantic import ValidationError
+
+from schemas.runtime.kafka import BrokerRefused, client_options
+from schemas.settings import CommonSettings, describe_invalid
 from schemas.topics import TopicSpec, contract_topics
 
 log = logging.getLogger(__name__)
@@ -22,11 +27,13 @@ TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
 DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs config_source of a topic's own setting
 
 
-async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 60.0) -> list[str]:
+async def ensure_topics(options: Mapping[str, Any], specs: list[TopicSpec], timeout: float = 60.0) -> list[str]:
     """Create the topics that do not exist yet; return the names created. Existing topics are not altered.
 
-    Every spec is sent to the controller and ``TOPIC_ALREADY_EXISTS`` counts as success: listing first would
-    race with metadata propagation and with other creators.
+    ``options`` says how to connect: ``client_options(settings)``, or ``plaintext(bootstrap)`` for an unsecured
+    broker. Every spec is sent to the controller and ``TOPIC_ALREADY_EXISTS`` counts as success: listing first
+    would race with metadata propagation and with other creators. A broker refusing the login or the TLS handshake
+    raises :class:`~schemas.runtime.kafka.BrokerRefused` at once.
     """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import for_code
@@ -34,7 +41,7 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float =
     from schemas.runtime.kafka import start_with_retry
 
     admin = await start_with_retry(
-        lambda: AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000), "topics", timeout
+        lambda: AIOKafkaAdminClient(**options, request_timeout_ms=30000), "topics", timeout, options
     )
     created: list[str] = []
     try:
@@ -93,11 +100,19 @@ def main(argv: list[str] | None = None) -> int:
     """``scoreboard-topics``: create the contract's topics (idempotent), configured like the services."""
     parser = argparse.ArgumentParser(prog="scoreboard-topics", description=main.__doc__)
     parser.parse_args(argv)
-    settings = CommonSettings()
+    try:
+        settings = CommonSettings()
+    except ValidationError as exc:
+        print(f"scoreboard-topics: invalid settings: {describe_invalid(exc)}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     specs = contract_topics(settings.topics, settings.partitions, settings.audit_retention_ms,
                             settings.replication_factor)
-    created = asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, specs, settings.kafka_connect_timeout))
+    try:
+        created = asyncio.run(ensure_topics(client_options(settings), specs, settings.kafka_connect_timeout))
+    except BrokerRefused as exc:
+        print(f"scoreboard-topics: {exc}", file=sys.stderr)
+        return 2
     print(f"topics: ready ({len(created)} created, {len(specs) - len(created)} already there)", flush=True)
     return 0
 

@@ -18,6 +18,7 @@ import httpx
 import orjson
 import pytest
 
+from schemas.runtime.kafka import plaintext
 from schemas.runtime.topic_admin import ensure_topics
 from schemas.topics import TopicNames, contract_topics
 from tests.fixtures.api import KEY1, KEYS
@@ -58,7 +59,7 @@ async def test_api_waits_for_a_late_broker_then_answers_outcome_unknown_when_it_
     try:
         await wait_for_log(api, "broker not reachable yet")  # the API is up before the broker
         await asyncio.to_thread(broker.start)
-        await ensure_topics(broker.bootstrap, contract_topics(topics.names, 1))
+        await ensure_topics(plaintext(broker.bootstrap), contract_topics(topics.names, 1))
         await starting  # ready (GET /readyz 200) once the broker and its topics exist
 
         async with httpx.AsyncClient(base_url=url, timeout=60.0) as client:
@@ -139,7 +140,7 @@ async def test_after_a_broker_restart_the_api_writes_again_by_itself_and_every_5
     api = ServiceProcess("producer_api", env, tmp_path / "api.log", ready_url=f"{url}/readyz")
     answers: dict[int, list[str]] = {}  # status -> event ids
     try:
-        await ensure_topics(broker.bootstrap, contract_topics(topics.names, 1))
+        await ensure_topics(plaintext(broker.bootstrap), contract_topics(topics.names, 1))
         await asyncio.to_thread(api.start, 120.0)
         async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
             async def post(n: int) -> int:

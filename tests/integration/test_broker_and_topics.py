@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from schemas.events import ScoreEvent
+from schemas.runtime.kafka import plaintext
 from schemas.runtime.topic_admin import ensure_topics
 from schemas.topics import TopicSpec, contract_topics
 from tests.fixtures.kafka import Topics, consume_until
@@ -68,11 +69,11 @@ async def test_an_existing_score_events_topic_gets_broker_timestamps_and_keeps_i
     topics = await make_topics(partitions=1)
     names = topics.names
     old = TopicSpec(f"{names.score_events}-old", 2, {"retention.ms": "123456789", "cleanup.policy": "delete"})
-    await ensure_topics(bootstrap, [old])  # as created before the rule existed: producer timestamps
+    await ensure_topics(plaintext(bootstrap), [old])  # as created before the rule existed: producer timestamps
     before = await _settings_of(bootstrap, old.name)  # a new topic's settings take a moment to be described
     assert before["message.timestamp.type"] == "CreateTime"
     spec = next(s for s in contract_topics(names, 1) if s.name == names.score_events)
-    await ensure_topics(bootstrap, [TopicSpec(old.name, 2, spec.config, 1, spec.enforced)])
+    await ensure_topics(plaintext(bootstrap), [TopicSpec(old.name, 2, spec.config, 1, spec.enforced)])
     after = await _settings_of(bootstrap, old.name)
     assert after["message.timestamp.type"] == "LogAppendTime"
     assert after["retention.ms"] == "123456789"  # its own settings kept
@@ -82,7 +83,7 @@ async def test_an_existing_score_events_topic_gets_broker_timestamps_and_keeps_i
 
 async def test_ensure_topics_is_idempotent(bootstrap: str, make_topics: Callable[..., Awaitable[Topics]]) -> None:
     topics = await make_topics(partitions=2)
-    again = await ensure_topics(bootstrap, contract_topics(topics.names, 2))
+    again = await ensure_topics(plaintext(bootstrap), contract_topics(topics.names, 2))
     assert again == []
 
 

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from httpx_sse import aconnect_sse
 
 from schemas.leaderboard import Window
+from schemas.runtime.kafka import plaintext
 from schemas.runtime.topic_admin import ensure_topics
 from schemas.topics import TopicNames, contract_topics
 from tests.fixtures.kafka import BrokerGate, Topics
@@ -183,7 +184,7 @@ async def test_started_before_its_topic_exists_it_waits_then_follows_the_topic(
     async with httpx.AsyncClient(timeout=10) as client:
         assert (await client.get(f"{url}/healthz")).status_code == 200
         assert (await client.get(f"{url}/readyz")).status_code == 503
-        await ensure_topics(bootstrap, contract_topics(topics.names, 1))
+        await ensure_topics(plaintext(bootstrap), contract_topics(topics.names, 1))
         await produce_board(producer, topics.names.leaderboard_updates, board_record("alltime", 3, [("ann", 1)]))
 
         async def ready() -> bool:

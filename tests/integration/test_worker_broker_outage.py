@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from schemas.runtime.kafka import plaintext
 from schemas.runtime.topic_admin import ensure_topics
 from schemas.topics import TopicNames, contract_topics
 from tests.fixtures.kafka import Topics, consume_until
@@ -44,7 +45,7 @@ async def test_broker_stopped_mid_batch_loses_and_doubles_nothing(tmp_path: Path
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", enable_idempotence=True,
                                 request_timeout_ms=120_000)
     try:
-        await ensure_topics(broker.bootstrap, contract_topics(topics.names, 3))
+        await ensure_topics(plaintext(broker.bootstrap), contract_topics(topics.names, 3))
         procs.append(await asyncio.to_thread(worker(broker, topics, tmp_path, "worker-1").start, 120.0))
         await producer.start()
         sending = asyncio.create_task(produce_wins(producer, topics.names.score_events, 0, EVENTS, USERS, 50))

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from schemas.runtime.kafka import plaintext
 from schemas.runtime.topic_admin import ensure_topics
 from schemas.topics import LOG_APPEND_TIME, TopicSpec
 from tests.fixtures.kafka import Topics, consume_until
@@ -119,7 +120,7 @@ async def test_event_ids_expire_after_the_window_and_are_swept(
 async def wait_until_broker_time_passes(bootstrap: str, producer: AIOKafkaProducer, topic: str, at_ms: int) -> None:
     """Poll the broker's clock (the timestamp it stamps on a record of a scratch topic) until it is past ``at_ms``."""
     scratch = f"{topic}-clock"
-    await ensure_topics(bootstrap, [TopicSpec(scratch, 1, dict(LOG_APPEND_TIME))])
+    await ensure_topics(plaintext(bootstrap), [TopicSpec(scratch, 1, dict(LOG_APPEND_TIME))])
     deadline = time.monotonic() + 30
     while (await producer.send_and_wait(scratch, b"tick")).timestamp <= at_ms:
         assert time.monotonic() < deadline, "the broker's clock did not move"
