@@ -99,7 +99,7 @@ async def test_an_event_sent_to_a_frozen_broker_is_504_unknown_and_is_written_on
     api = ServiceProcess("producer_api", env, tmp_path / "api.log", ready_url=f"{url}/readyz")
     assert broker.proc is not None
     try:
-        await ensure_topics(broker.bootstrap, contract_topics(topics.names, 1))
+        await ensure_topics(plaintext(broker.bootstrap), contract_topics(topics.names, 1))
         await asyncio.to_thread(api.start, 120.0)
         async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
             assert (await client.post("/scores", content=BODY, headers=HEADERS)).status_code in (200, 202)
