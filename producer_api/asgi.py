@@ -1,6 +1,6 @@
 """Raw ASGI helpers for the hot path: header look-ups, a size-bounded body read and a prebuilt JSON answer.
 
-``POST /scores`` and the front-door answers (401, 413) are served with these instead of Starlette's Request and
+``POST /scores`` and the middlewares' answers (401, 413, 429) are served with these instead of Starlette's Request and
 Response objects, which cost more per request than the whole validation (profile in bench 2).
 """
 

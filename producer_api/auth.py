@@ -1,4 +1,4 @@
-"""API keys: their ids, the constant-time ``X-API-KEY`` check run by the front door before a single body byte is
+"""API keys: their ids, the constant-time ``X-API-KEY`` check (run by ``middleware.ApiKeyCheck``) before a single body byte is
 read, and the keyed event-id hash.
 
 A configured key is ``id:secret`` or a bare ``secret``. The *id* names the client, not the secret: logs, metrics
@@ -64,7 +64,7 @@ def matching_key(keys: Iterable[tuple[Credential, bytes]], given: bytes) -> Cred
 
 
 class ApiKeys:
-    """The configured keys, encoded once; ``match`` is what the front door calls on every protected request."""
+    """The configured keys, encoded once; ``match`` is what ``middleware.ApiKeyCheck`` calls on every protected request."""
 
     def __init__(self, keys: Iterable[SecretStr]) -> None:
         self.credentials = [parse_key(k.get_secret_value()) for k in keys]
@@ -88,14 +88,14 @@ class EventIds:
         return "idem-" + mac.hexdigest()[:40]
 
 
-# Documents the header in OpenAPI (the "Authorize" button of /docs); the front door does the checking.
+# Documents the header in OpenAPI (the "Authorize" button of /docs); ``middleware.ApiKeyCheck`` does the checking.
 _documented = APIKeyHeader(name=HEADER, auto_error=False, description="One of SCOREBOARD_API_KEYS.")
 
 
 async def _api_key(request: Request, _: Annotated[str | None, Security(_documented)]) -> Credential:
     key = request.scope.get(SCOPE_KEY)
-    if not isinstance(key, Credential):  # only reachable if a route were mounted outside the front door
-        raise RuntimeError("the front door (API key check) is not installed in front of this route")
+    if not isinstance(key, Credential):  # only reachable if the ApiKeyCheck middleware were missing
+        raise RuntimeError("the ApiKeyCheck middleware is not installed in front of this route")
     return key
 
 

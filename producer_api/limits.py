@@ -1,6 +1,6 @@
 """Request body size limit (413): the answer, and the counting ``receive`` for the routes behind FastAPI.
 
-A declared ``Content-Length`` over the limit is refused by the front door before reading; a body without one
+A declared ``Content-Length`` over the limit is refused by ``middleware.BodyLimit`` before reading; a body without one
 (chunked) is counted as it streams and refused as soon as it passes the limit, so no more than the limit is
 ever buffered. ``POST /scores`` reads its body with ``asgi.read_body`` (same rule); every other route that
 would read a body gets ``limited_receive``.

@@ -1,6 +1,6 @@
 """Prometheus metrics of one app, in its own ``CollectorRegistry`` (several apps may share a process).
 
-The front door (``producer_api.front``) calls ``record`` and ``log_access`` for every request, including its own
+``middleware.RequestMetrics`` calls ``record`` and ``log_access`` for every request, including the middlewares'
 401/413 answers: count by route and status code, latency, and a key-free access log line.
 """
 
