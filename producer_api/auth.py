@@ -1,5 +1,5 @@
-"""API keys: their ids, the constant-time ``X-API-KEY`` check (run by ``middleware.ApiKeyCheck``) before a single body byte is
-read, and the keyed event-id hash.
+"""API keys: their ids, the constant-time ``X-API-KEY`` check (run by ``middleware.ApiKeyCheck`` before a single
+body byte is read), and the keyed event-id hash.
 
 A configured key is ``id:secret`` or a bare ``secret``. The *id* names the client, not the secret: logs, metrics
 and rate limits use it, and so does the idempotent event id, so a client whose key is rotated (``acme:old`` and
@@ -64,7 +64,7 @@ def matching_key(keys: Iterable[tuple[Credential, bytes]], given: bytes) -> Cred
 
 
 class ApiKeys:
-    """The configured keys, encoded once; ``match`` is what ``middleware.ApiKeyCheck`` calls on every protected request."""
+    """The configured keys, encoded once; ``middleware.ApiKeyCheck`` calls ``match`` on every protected request."""
 
     def __init__(self, keys: Iterable[SecretStr]) -> None:
         self.credentials = [parse_key(k.get_secret_value()) for k in keys]

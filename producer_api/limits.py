@@ -1,9 +1,9 @@
-"""Request body size limit (413): the answer, and the counting ``receive`` for the routes behind FastAPI.
+"""Request body size limit (413): the answer, and the counting ``receive`` ``middleware.BodyLimit`` gives routes.
 
-A declared ``Content-Length`` over the limit is refused by ``middleware.BodyLimit`` before reading; a body without one
-(chunked) is counted as it streams and refused as soon as it passes the limit, so no more than the limit is
-ever buffered. ``POST /scores`` reads its body with ``asgi.read_body`` (same rule); every other route that
-would read a body gets ``limited_receive``.
+A declared ``Content-Length`` over the limit is refused by ``middleware.BodyLimit`` before reading; a body
+without one (chunked) is counted as it streams (``limited_receive``) and refused as soon as it passes the limit,
+so no more than the limit is ever buffered. ``POST /scores`` reads its body with ``asgi.read_body``, which
+applies the same rule itself.
 """
 
 from __future__ import annotations
