@@ -157,24 +157,24 @@ class Load:
 
 
 async def read_applied(bootstrap: str, topic: str, timeout: float = 120.0) -> list[dict[str, Any]]:
-    """Every record of ``score-applied`` up to its end offsets now (all partitions, no group)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    """Every record of ``score-applied`` up to its end offsets now (all partitions from the start, no group)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                                auto_offset_reset="earliest")
     await consumer.start()
     out: list[dict[str, Any]] = []
     try:
         tps = await assign_all_partitions(consumer, topic)
         ends = await consumer.end_offsets(tps)
-        await consumer.seek_to_beginning(*tps)
         deadline = time.monotonic() + timeout
-        behind = {tp for tp in tps if ends[tp] > 0}
+        behind = set(tps)
         while behind:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic} not read to its end within {timeout}s")
             batch = await consumer.getmany(timeout_ms=500)
-            for tp, recs in batch.items():
+            for recs in batch.values():
                 out.extend(orjson.loads(r.value) for r in recs if r.value is not None)
-                if recs and recs[-1].offset + 1 >= ends[tp]:
-                    behind.discard(tp)
+            behind = {tp for tp in behind if await consumer.position(tp) < ends[tp]}
+            if behind and time.monotonic() > deadline:
+                where = {tp.partition: (await consumer.position(tp), ends[tp]) for tp in behind}
+                raise TimeoutError(f"{topic} not read to its end within {timeout}s: (position, end) {where}")
     finally:
         await consumer.stop()
     return out
