@@ -216,7 +216,7 @@ async def run(cfg: Config) -> Report:
         load.start()
         began = time.monotonic()
         kinds = plan(rng)  # every kind once, in a random order; then again while time is left
-        while kinds or time.monotonic() - began < cfg.seconds:
+        while time.monotonic() - began < cfg.seconds or len(report.faults) < len(FAULTS):
             if not kinds:
                 kinds = plan(rng)
             kind = kinds.pop(0)
