@@ -154,14 +154,16 @@ class Stack:
         await asyncio.sleep(down_s)  # the broker stays away this long (part of the random plan)
         await asyncio.to_thread(self.broker.start, 120.0)
 
-    async def ready(self, http: httpx.AsyncClient) -> bool:
-        for url in self.ready_urls.values():
+    async def ready(self, http: httpx.AsyncClient) -> set[str]:
+        """The services whose ``/readyz`` answers 200 now."""
+        up = set()
+        for name, url in self.ready_urls.items():
             try:
-                if (await http.get(url)).status_code != 200:
-                    return False
+                if (await http.get(url)).status_code == 200:
+                    up.add(name)
             except httpx.HTTPError:
-                return False
-        return True
+                pass
+        return up
 
     async def stop(self) -> None:
         for task in self.watchers:
@@ -171,18 +173,26 @@ class Stack:
         await asyncio.to_thread(self.broker.stop)
 
 
-async def wait_recovered(stack: Stack, probe: Client, oracle: Oracle, started: float, bound_s: float) -> float | None:
-    """Seconds from ``started`` until every service is ready and a new write is applied (200); None past the bound."""
+async def wait_recovered(stack: Stack, probe: Client, oracle: Oracle, started: float, bound_s: float,
+                         fault: dict[str, Any]) -> None:
+    """Until every service is ready and a new write is applied (200): ``fault["recovery_s"]`` the seconds from
+    ``started`` (None past the bound), ``fault["ready_s"]`` when each service was first seen ready."""
     deadline = started + bound_s
+    first_ready: dict[str, float] = {}
+    fault["recovery_s"] = None
     async with httpx.AsyncClient(timeout=2.0) as http:
         while time.monotonic() < deadline:
-            if await stack.ready(http):
+            up = await stack.ready(http)
+            for name in up:
+                first_ready.setdefault(name, round(time.monotonic() - started, 1))
+            fault["ready_s"] = first_ready
+            if up == set(stack.ready_urls):
                 req = oracle.new("probe")
                 if await probe.settle(req, respond_async=False, give_up_at=lambda: deadline) and req.status == 200:
-                    return time.monotonic() - started
+                    fault["recovery_s"] = round(time.monotonic() - started, 1)
+                    return
             else:
                 await asyncio.sleep(0.25)
-    return None
 
 
 def plan(rng: random.Random) -> list[str]:
@@ -191,9 +201,11 @@ def plan(rng: random.Random) -> list[str]:
     return kinds
 
 
-async def inject(stack: Stack, kind: str, rng: random.Random) -> None:
+async def inject(stack: Stack, kind: str, rng: random.Random, fault: dict[str, Any]) -> None:
     if kind.startswith("broker"):
+        started = time.monotonic()
         await stack.bounce_broker(sigkill="SIGKILL" in kind, down_s=rng.uniform(0.0, 3.0))
+        fault["broker_back_s"] = round(time.monotonic() - started, 1)
     else:
         stack.kill(kind.split()[0])
 
@@ -222,12 +234,16 @@ async def run(cfg: Config) -> Report:
             kind = kinds.pop(0)
             await asyncio.sleep(rng.uniform(*cfg.gap_s))  # a random moment under load
             started = time.monotonic()
-            await inject(stack, kind, rng)
-            recovery = await wait_recovered(stack, probe, oracle, started, cfg.recovery_bound_s)
-            report.faults.append({"kind": kind, "at_s": round(started - began, 1), "recovery_s": recovery})
+            fault: dict[str, Any] = {"kind": kind, "at_s": round(started - began, 1)}
+            report.faults.append(fault)
+            await inject(stack, kind, rng, fault)
+            await wait_recovered(stack, probe, oracle, started, cfg.recovery_bound_s, fault)
+            back = f"broker back {fault['broker_back_s']} s, " if "broker_back_s" in fault else ""
+            detail = f"({back}ready: {', '.join(f'{k} {v} s' for k, v in sorted(fault.get('ready_s', {}).items()))})"
             say(f"{kind:<22} at {started - began:6.1f} s: " +
-                (f"recovered in {recovery:.1f} s" if recovery is not None else "NOT RECOVERED"))
-            if recovery is None:
+                (f"recovered in {fault['recovery_s']} s " if fault["recovery_s"] is not None else "NOT RECOVERED ")
+                + detail)
+            if fault["recovery_s"] is None:
                 break
         say(f"faults over after {time.monotonic() - began:.0f} s; draining the load")
         await load.stop(drain_s=cfg.recovery_bound_s)
