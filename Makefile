@@ -91,7 +91,7 @@ bench: $(RUN_STAMP) kafka-jars bench-deps
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # kill -9 of each service and broker bounces under load, then every total checked against an oracle (bench/chaos.py);
-# exits 1 on a lost or doubled event or a service that did not recover. CHAOS_ARGS: e.g. --seed 42 --run-dir /tmp/x
+# exits 1 on a lost or doubled event or a service that did not recover. CHAOS_ARGS: e.g. --seed 42 --run-dir DIR
 CHAOS_SECONDS ?= 180
 CHAOS_ARGS ?=
 chaos: $(RUN_STAMP) kafka-jars

@@ -76,13 +76,14 @@ async def while_rebalancing(producer: AIOKafkaProducer, topic: str, first_event:
     observed."""
     seen = Observed()
     stop = asyncio.Event()
-    assert watch.ready_url is not None
+    url = watch.ready_url
+    assert url is not None
 
     async def observe() -> None:
         async with httpx.AsyncClient(timeout=1.0) as http:
             while not stop.is_set():
                 try:
-                    state = (await http.get(watch.ready_url)).json()["status"]  # type: ignore[arg-type]
+                    state = (await http.get(url)).json()["status"]
                 except httpx.HTTPError:
                     state = "unreachable"
                 seen.states.append((time.monotonic(), state))
