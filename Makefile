@@ -11,7 +11,7 @@ RUN_DIR := $(or $(SCOREBOARD_RUN_DIR),.data)
 PYTEST_ARGS ?=
 
 .PHONY: help prereqs setup kafka-jars run test test-unit test-deploy lint fmt schemas bench bench-deps browser \
-	clean clean-data
+	clean clean-data chaos
 
 help:
 	@echo "make run        - start Kafka (unless KAFKA_BOOTSTRAP_SERVERS answers), the worker, the write API and the read API"
@@ -19,6 +19,7 @@ help:
 	@echo "make test       - start a private broker and run the whole test suite against it"
 	@echo "make lint       - ruff + mypy (strict)"
 	@echo "make bench      - run the benchmarks in bench/ and print their table"
+	@echo "make chaos      - kill -9 every service and bounce the broker under load for CHAOS_SECONDS (180), then check every total"
 	@echo "make prereqs    - check Python 3.11, Java 17 and Maven (every target that installs runs it first)"
 	@echo "make test-unit  - the unit and ASGI tiers only (no broker); make test-deploy - the deployment files"
 	@echo "make contract   - rewrite docs/openapi/*.json from the apps; make schemas - rewrite schemas/jsonschema/"
@@ -88,6 +89,13 @@ bench-deps: $(BENCH_STAMP)
 BENCH_ARGS ?=
 bench: $(RUN_STAMP) kafka-jars bench-deps
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# kill -9 of each service and broker bounces under load, then every total checked against an oracle (bench/chaos.py);
+# exits 1 on a lost or doubled event or a service that did not recover. CHAOS_ARGS: e.g. --seed 42 --run-dir DIR
+CHAOS_SECONDS ?= 180
+CHAOS_ARGS ?=
+chaos: $(RUN_STAMP) kafka-jars
+	$(BIN)/python -m bench.chaos --seconds $(CHAOS_SECONDS) $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts

@@ -109,6 +109,14 @@ class Service:
             self.proc.wait()
 
 
+    def kill(self) -> None:
+        """SIGKILL the whole process group: a crash, nothing flushed (the chaos run's ``kill -9``)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
 async def run_tool(args: list[str], *, timeout: float, stdin: bytes | None = None) -> str:
     """Run ``python <args>`` to completion (a load generator, the bare consumer) and return its stdout."""
     proc = await asyncio.create_subprocess_exec(

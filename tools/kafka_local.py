@@ -3,7 +3,9 @@
 Why this exists: the project is Kafka-native and its tests must run against the real broker, not a mock,
 on machines without Docker. The broker's jars come from Maven Central (``tools/kafka/pom.xml``) into a
 per-user cache outside the work tree, so a second start is fast and a fresh clone needs nothing installed
-by hand but Java 17 and Maven. ``make run`` and the pytest session fixture both use :class:`LocalKafka`.
+by hand but Java 17 and Maven. ``make run`` and the pytest session fixture both use :class:`LocalKafka`; the chaos
+run (``bench/chaos.py``) stops it with SIGTERM (``stop``) or SIGKILL (``kill``) and starts it again on the same data
+dir and ports.
 
 For the tests of secure clusters, a broker can instead listen with ``SASL_SSL`` (:class:`SaslSsl`): TLS with a
 certificate signed by a throwaway CA (:func:`make_test_pki`, Java's ``keytool``: nothing to install), logins with
@@ -296,6 +298,14 @@ class LocalKafka:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL the broker: a crash, nothing flushed or handed over (``start`` again recovers the same data dir
+        on the same ports, as after a SIGTERM ``stop``)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.kill()
+        self.proc.wait()
 
     def __enter__(self) -> LocalKafka:
         return self.start()

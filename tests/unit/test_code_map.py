@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("schemas", "producer_api", "stream_app", "sse_server", "tools")
+PACKAGES = ("schemas", "producer_api", "stream_app", "sse_server", "tools", "bench")
 
 
 def code_map() -> dict[str, str]:
