@@ -35,6 +35,7 @@ import orjson
 
 from bench.chaos_load import Client, Load, Oracle, read_applied, verify, wait_board, wait_settled
 from bench.procs import Service, clean_env
+from schemas.runtime.kafka import plaintext
 from schemas.runtime.topic_admin import ensure_topics
 from schemas.topics import TopicNames, contract_topics
 from tools.kafka_local import LocalKafka, free_port
@@ -117,7 +118,7 @@ class Stack:
 
     async def start(self) -> None:
         await asyncio.to_thread(self.broker.start)
-        await ensure_topics(self.broker.bootstrap, contract_topics(self.names, self.partitions))
+        await ensure_topics(plaintext(self.broker.bootstrap), contract_topics(self.names, self.partitions))
         modules = {"worker": "stream_app", "api": "producer_api", "sse": "sse_server"}
         for name, module in modules.items():
             self.services[name] = Service(name, ["-m", module], self._env(name), self.run_dir)

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from schemas.events import ScoreApplied, ScoreEvent, ScoreRequest
 from schemas.leaderboard import LeaderboardSnapshot
+from schemas.moderation import ModerationCommand, ModerationResult
 from schemas.standings import PeriodFinal, RankChange, UserStanding
 
 OUT = Path(__file__).with_name("jsonschema")
@@ -23,6 +24,8 @@ MODELS: dict[str, type[BaseModel]] = {
     "rank-change": RankChange,
     "user-standing": UserStanding,
     "leaderboard-final": PeriodFinal,
+    "moderation-command": ModerationCommand,
+    "moderation-result": ModerationResult,
 }
 
 

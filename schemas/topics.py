@@ -23,6 +23,8 @@ class TopicNames:
     user_standings: str = "user-standings"
     rank_changes: str = "rank-changes"
     finals: str = "leaderboard-final"
+    moderation: str = "moderation"
+    moderation_results: str = "moderation-results"
 
     @classmethod
     def with_prefix(cls, prefix: str) -> TopicNames:
@@ -61,5 +63,8 @@ def contract_topics(
                                                      "segment.ms": str(3600 * 1000)}),
         TopicSpec(names.rank_changes, partitions, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete"}),
         TopicSpec(names.finals, 1, {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}),
+        # co-partitioned with score-events; the audit record of admin actions: kept as long as the audit log
+        TopicSpec(names.moderation, partitions, {"retention.ms": str(audit_retention_ms), "cleanup.policy": "delete"}),
+        TopicSpec(names.moderation_results, partitions, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete"}),
     ]
     return [TopicSpec(s.name, s.partitions, s.config, replication_factor, s.enforced) for s in specs]
