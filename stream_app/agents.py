@@ -3,6 +3,8 @@
 - ingest: ``score-events`` in batches (one per fetch, :mod:`stream_app.faust_internals.batch_consumer`) ->
   :class:`~stream_app.ingest.Ingestor`, whose changes feed stage 1 of the boards
   (:class:`~stream_app.ranking.LocalTopK`).
+- moderation: ``moderation`` in batches -> :class:`~stream_app.moderation.Moderator` (bans, unbans, reverts,
+  ledgers), whose changes feed stage 1 too.
 - boards: ``leaderboard-candidates`` in batches -> stage 2 (:class:`~stream_app.ranking.GlobalTopK`).
 - ``scoreboard.partitions`` timer: indexes newly assigned partitions from the table (after recovery) and re-sends
   their lists, drops revoked ones, prunes expired periods, and moves the watermark of partitions with nothing left
@@ -27,6 +29,7 @@ from faust.types import TP
 from stream_app.faust_internals.batch_consumer import BatchHandler, register_batch_handler
 from stream_app.ingest import Ingestor
 from stream_app.metrics import WorkerMetrics, consumer_lag
+from stream_app.moderation import Moderator
 from stream_app.ranking import GlobalTopK, LocalTopK
 from stream_app.seal import IDLE_MARGIN_MS, PeriodSeal
 from stream_app.tables import USER, partition_items
@@ -51,6 +54,22 @@ def register_ingest(app: Any, handlers: dict[str, BatchHandler], source: Any, in
 
     register_batch_handler(app, handlers, source, apply_and_rank)
     return apply_and_rank
+
+
+def register_moderation(app: Any, handlers: dict[str, BatchHandler], source: Any, moderator: Moderator,
+                        stage1: LocalTopK) -> BatchHandler:
+    """Each fetch of ``moderation``: applied by the moderator (between two batches of events, never inside one),
+    then the users it changed (banned, unbanned, reverted) go to stage 1."""
+
+    async def moderate_and_rank(messages: list[Any]) -> None:
+        stage1.busy += 1
+        try:
+            await stage1.on_changes(await moderator.process(messages))
+        finally:
+            stage1.busy -= 1
+
+    register_batch_handler(app, handlers, source, moderate_and_rank)
+    return moderate_and_rank
 
 
 def register_boards(app: Any, handlers: dict[str, BatchHandler], source: Any, stage2: GlobalTopK) -> None:

@@ -27,6 +27,7 @@ from stream_app.agents import (
     register_boards,
     register_ingest,
     register_lag_timer,
+    register_moderation,
     register_partition_timer,
     register_period_timer,
 )
@@ -36,6 +37,7 @@ from stream_app.faust_internals.batch_consumer import BatchHandler, install_batc
 from stream_app.health import Readiness
 from stream_app.ingest import Ingestor
 from stream_app.metrics import WorkerMetrics, dead_letter_kind
+from stream_app.moderation import Moderator
 from stream_app.ranking import GlobalTopK, LocalTopK
 from stream_app.record_batches import RecordBatches
 from stream_app.rules import DAY_MS, RecordRules
@@ -163,6 +165,10 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
                        local=stage2.on_local, load=lambda partition: partition_items(table, partition, USER),
                        generation=generation)
     register_ingest(app, handlers, topics.score_events, ingestor, stage1, metrics)  # 1 -> 2
+    # 1b: moderation commands (co-partitioned with score-events) change the same users' states, between batches
+    moderator = Moderator(PartitionStore(table, batches), batches, settings.topics.moderation,
+                          topics.moderation_results, topics.standings, ingestor.dead, settings)
+    register_moderation(app, handlers, topics.moderation, moderator, stage1)  # 1b -> 2
     register_boards(app, handlers, topics.candidates, stage2)  # every worker's lists -> 3
     # 5: at a period's end + grace, once every partition is applied past it, its final goes to leaderboard-final;
     # boards past the retention leave leaderboard-updates.
@@ -175,5 +181,6 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     register_partition_timer(app, settings.topics.score_events, table, stage1)
     register_period_timer(app, stage2, seal)
     app.timer(interval=1.0, name="scoreboard.deadletters")(_flush(dead_letter_log))
-    register_lag_timer(app, {settings.topics.score_events, settings.topics.candidates}, metrics)
+    register_lag_timer(app, {settings.topics.score_events, settings.topics.candidates, settings.topics.moderation},
+                       metrics)
     return Worker(app, topics, table, ingestor, stage1, stage2, handlers, Readiness(app), seal, metrics)

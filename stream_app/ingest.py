@@ -27,7 +27,7 @@ import orjson
 
 from schemas.events import ScoreEvent
 from stream_app.dlq import DeadLetters
-from stream_app.idempotency import Decision, EventRecord, decide, event_key, expired_event_keys
+from stream_app.idempotency import Decision, EventRecord, decide, event_key, expired_event_keys, owner_key
 from stream_app.record_batches import RecordBatches
 from stream_app.rules import Accepted, RecordRules, Refusal
 from stream_app.scoring import ScoreOutOfRange, UserState, apply_event
@@ -58,9 +58,23 @@ Pending = dict[tuple[int, str], PendingUser]  # (partition, user_id) -> the user
 
 
 def encode_standing(user_id: str, state: UserState) -> bytes:
-    """A ``user-standings`` value (:class:`schemas.standings.UserStanding`), encoded without building the model."""
+    """A ``user-standings`` value (:class:`schemas.standings.UserStanding`), encoded without building the model; a
+    banned user stands on no board."""
     return orjson.dumps({"user_id": user_id, "username": state.username,
-                         "boards": {b: {"score": s, "since": t} for b, (s, t) in state.boards.items()}})
+                         "boards": {b: {"score": s, "since": t} for b, (s, t) in state.visible_boards().items()}})
+
+
+async def add_standings(batches: RecordBatches, topic: str, source_topic: str, users: Pending) -> None:
+    """One ``user-standings`` record per user a batch touched (applied or replayed): the user's state as the table
+    now holds it, keyed by user, in the source partition when both topics have as many partitions."""
+    if not users:
+        return
+    count = await batches.partition_count(topic)
+    same = count == await batches.partition_count(source_topic)
+    for (partition, user_id), (state, _) in users.items():
+        key = user_id.encode()
+        batches.add(topic, partition if same else batches.partition_for(key, count), key,
+                    encode_standing(user_id, state))
 
 
 class Refused(Exception):
@@ -88,6 +102,7 @@ class Ingestor:
         self.rules = rules
         self.dead = dead_letters
         self.ttl_ms = settings.idempotency_ttl_s * 1000
+        self.keep_ms = max(self.ttl_ms, settings.journal_keep_ms)  # event records are the journal too
         self.retention = settings.period_retention
         self.sweep_every_s = settings.idempotency_sweep_s
         self.last_sweep: dict[int, float] = {}
@@ -132,7 +147,7 @@ class Ingestor:
         for partition, items in writes.items():
             self.store.write(partition, items)
         await self._add_replies(replies)
-        await self._add_standings(users)
+        await add_standings(self.batches, self.topics.standings, self.topics.score_events.get_topic_name(), users)
         await self.batches.send()
         await self.sweep_due({m.partition: m for m in messages})
         return changes
@@ -150,19 +165,6 @@ class Ingestor:
             partition = message.partition if same else self.batches.partition_for(key, count)
             self.batches.add(topic, partition, key, value)
 
-    async def _add_standings(self, users: Pending) -> None:
-        """One ``user-standings`` record per user the batch touched (applied or replayed): the user's state as the
-        table now holds it, keyed by user, in the source partition when both topics have as many partitions."""
-        if not users:
-            return
-        topic = self.topics.standings
-        count = await self.batches.partition_count(topic)
-        same = count == await self.batches.partition_count(self.topics.score_events.get_topic_name())
-        for (partition, user_id), (state, _) in users.items():
-            key = user_id.encode()
-            self.batches.add(topic, partition if same else self.batches.partition_for(key, count), key,
-                             encode_standing(user_id, state))
-
     async def sweep_due(self, last_message_by_partition: dict[int, Any]) -> None:
         """Forget event ids whose idempotency window is over (storage hygiene: lookups already ignore them)."""
         clock = time.monotonic()
@@ -171,7 +173,7 @@ class Ingestor:
                 continue
             self.last_sweep[partition] = clock
             now_ms = int(message.timestamp * 1000)
-            keys = expired_event_keys(self.store.table, partition, now_ms, self.ttl_ms)
+            keys = expired_event_keys(self.store.table, partition, now_ms, self.keep_ms)
             self.store.write(partition, [(key, None) for key in keys])
             await self.batches.send()
             if keys:
@@ -207,9 +209,9 @@ class Ingestor:
                                          username=ev.username, now=now, retention=self.retention)
         except ScoreOutOfRange as exc:
             raise Refused(str(exc)) from None
-        record = EventRecord(message.offset, state.score(), checked.points, checked.now_ms, ev.action_id)
-        return Outcome(state, changed, record if ev.event_id is not None else None,
-                       self._reply(event_id, ev, record, message), "applied")
+        record = EventRecord(message.offset, state.score(), checked.points, checked.now_ms, ev.action_id,
+                             checked.at_ms)
+        return Outcome(state, changed, record, self._reply(event_id, ev, record, message), "applied")
 
     def _join(self, message: Any, checked: Accepted, outcome: Outcome, users: Pending,
               records: dict[tuple[int, str], EventRecord], writes: dict[int, list[tuple[str, Any]]]) -> None:
@@ -223,10 +225,13 @@ class Ingestor:
         boards.update(outcome.boards)
         users[(partition, ev.user_id)] = PendingUser(outcome.state, boards)
         if outcome.record is not None:
-            key = event_key(ev.user_id, ev.event_id or "")
+            event_id = ev.event_id or f"{message.topic}:{partition}:{message.offset}"
+            key = event_key(ev.user_id, event_id)
+            items = writes.setdefault(partition, [])
             if outcome.kind == "applied":
                 records[(partition, key)] = outcome.record
-            writes.setdefault(partition, []).append((key, outcome.record.to_json()))  # before the user's state
+                items.append((owner_key(event_id, ev.user_id), 1))  # a revert finds the user by it
+            items.append((key, outcome.record.to_json()))  # the journal entry, before the user's state
         if outcome.kind == "applied":
             self.applied += 1
         else:

@@ -98,7 +98,7 @@ class LocalTopK:
             state = UserState.from_json(value)
             seq = max(seq, state.offset)
             user_id = key[len(USER):]
-            for board, (score, since) in state.boards.items():
+            for board, (score, since) in state.visible_boards().items():  # a banned user is on no board
                 if not is_expired(board, now, self.retention):
                     boards.setdefault(board, BoardIndex()).upsert(Entry(user_id, score, since, state.username))
         self.indexes[partition] = boards
@@ -178,8 +178,9 @@ class LocalTopK:
     def _index_change(self, boards: dict[str, BoardIndex], change: UserChange) -> None:
         if change.state.offset > self.seq.get(change.partition, -1):
             self.seq[change.partition] = change.state.offset
+        shown = change.state.visible_boards()  # a banned user leaves every board
         for board in change.boards:
-            totals = change.state.boards.get(board)
+            totals = shown.get(board)
             index = boards.get(board)
             if totals is None:
                 if index is not None:

@@ -23,7 +23,9 @@ class ScoreOutOfRange(ValueError):
 
 
 class UserState(NamedTuple):
-    """One user's totals per board (score, and when that score was reached, in ms) and last applied offset.
+    """One user's totals per board (score, and when that score was reached, in ms), the last applied offset of
+    ``score-events`` and of ``moderation`` (replays of either are skipped by them), and whether the user is banned
+    (hidden from every board; the totals still count, so an unban shows them exactly).
 
     Immutable value types (NamedTuple: built once or more per event, far cheaper than a frozen dataclass).
     """
@@ -31,18 +33,31 @@ class UserState(NamedTuple):
     offset: int = -1
     username: str | None = None
     boards: Mapping[str, tuple[int, int]] = MappingProxyType({})
+    banned: bool = False
+    mod_offset: int = -1
 
     def score(self, board: str = ALLTIME) -> int:
         return self.boards.get(board, (0, 0))[0]
 
+    def visible_boards(self) -> Mapping[str, tuple[int, int]]:
+        """The boards the user is shown on: none while banned."""
+        return MappingProxyType({}) if self.banned else self.boards
+
     def to_json(self) -> dict[str, Any]:
-        return {"o": self.offset, "n": self.username, "b": {k: [s, t] for k, (s, t) in self.boards.items()}}
+        raw: dict[str, Any] = {"o": self.offset, "n": self.username,
+                               "b": {k: [s, t] for k, (s, t) in self.boards.items()}}
+        if self.banned:
+            raw["x"] = 1
+        if self.mod_offset >= 0:
+            raw["m"] = self.mod_offset
+        return raw
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any] | None) -> UserState:
         if not raw:
             return cls()
-        return cls(int(raw["o"]), raw.get("n"), {k: (int(v[0]), int(v[1])) for k, v in raw["b"].items()})
+        return cls(int(raw["o"]), raw.get("n"), {k: (int(v[0]), int(v[1])) for k, v in raw["b"].items()},
+                   bool(raw.get("x")), int(raw.get("m", -1)))
 
 
 def boards_for(moment: datetime) -> list[str]:
@@ -88,4 +103,23 @@ def apply_event(
             raise ScoreOutOfRange(f"the total on {board} would be {total}, outside the signed 64-bit range "
                                   f"({SCORE_MIN}..{SCORE_MAX}); the event is refused")
         boards[board] = (total, at_ms if points else since)
-    return UserState(offset, username or state.username, boards), changed
+    return UserState(offset, username or state.username, boards, state.banned, state.mod_offset), changed
+
+
+def revert_points(state: UserState, points: int, occurred_ms: int, mod_offset: int) -> tuple[UserState, list[str]]:
+    """Take an applied event's ``points`` off every board of its day the user still holds (expired periods are
+    gone); raises ``ScoreOutOfRange`` if a total would leave the 64-bit range. Returns (state, boards changed)."""
+    boards = dict(state.boards)
+    changed = [b for b in _boards_of_day(occurred_ms // 86_400_000) if b in boards]
+    for board in changed:
+        score, since = boards[board]
+        total = score - points
+        if not SCORE_MIN <= total <= SCORE_MAX:
+            raise ScoreOutOfRange(f"the total on {board} would be {total}, outside the signed 64-bit range")
+        boards[board] = (total, since)
+    return state._replace(boards=boards, mod_offset=mod_offset), changed
+
+
+def boards_of(occurred_ms: int) -> tuple[str, ...]:
+    """The board ids an event at ``occurred_ms`` counts on (all-time, its day, its ISO week)."""
+    return _boards_of_day(occurred_ms // 86_400_000)

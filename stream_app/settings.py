@@ -10,6 +10,9 @@ from pydantic import Field
 
 from schemas.settings import CommonSettings, env
 
+DAY_MS = 86_400_000
+JOURNAL_GRACE_DAYS = 7
+
 
 class WorkerSettings(CommonSettings):
     """Stream worker settings (plus everything in :class:`CommonSettings`).
@@ -61,6 +64,16 @@ class WorkerSettings(CommonSettings):
     @property
     def period_retention(self) -> timedelta:
         return timedelta(days=self.period_retention_days)
+
+    @property
+    def revert_horizon_ms(self) -> int:
+        return self.revert_days * DAY_MS
+
+    @property
+    def journal_keep_ms(self) -> int:
+        """How long an event's journal entry is kept: the revert horizon plus a week, during which a revert is
+        answered ``410`` (past the horizon) rather than ``404`` (never applied)."""
+        return (self.revert_days + JOURNAL_GRACE_DAYS) * DAY_MS
 
     @property
     def broker_urls(self) -> list[str]:

@@ -19,7 +19,7 @@ import faust
 import orjson
 import rocksdict
 
-from stream_app.faust_internals.store import persist_offset, rocksdb, visible_items
+from stream_app.faust_internals.store import items_from, persist_offset, rocksdb, visible_items
 from stream_app.record_batches import RecordBatches
 
 log = logging.getLogger(__name__)
@@ -102,3 +102,14 @@ def raw_partition_items(table: Any, partition: int, prefix: str = "") -> Iterato
 def partition_items(table: Any, partition: int, prefix: str = "") -> list[tuple[str, Any]]:
     """Decoded (key, value) pairs of one partition whose key starts with ``prefix``."""
     return [(orjson.loads(k), orjson.loads(v)) for k, v in raw_partition_items(table, partition, prefix)]
+
+
+def prefixed_items(table: Any, partition: int, prefix: str) -> Iterator[tuple[str, Any]]:
+    """Decoded (key, value) pairs of one partition whose key starts with ``prefix``, found by a seek (not a scan
+    of the partition): one user's journal, one event id's owners."""
+    raw_prefix = orjson.dumps(prefix)[:-1]
+    for key, value in items_from(table, partition, raw_prefix):
+        if not key.startswith(raw_prefix):
+            return
+        if value is not None:
+            yield orjson.loads(key), orjson.loads(value)

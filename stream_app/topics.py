@@ -1,7 +1,8 @@
 """The worker's topics, built from the contract's names (``schemas.topics``).
 
-Sources (``score-events``, ``leaderboard-candidates``) are Faust topics carrying raw bytes: the worker validates
-records itself so that a bad record becomes a dead letter with a reason instead of a deserialization crash.
+Sources (``score-events``, ``leaderboard-candidates``, ``moderation``) are Faust topics carrying raw bytes: the
+worker validates records itself so that a bad record becomes a dead letter with a reason instead of a
+deserialization crash.
 Outputs are :class:`Output`: they go straight to the app's producer, skipping Faust's per-message
 ``Topic.send`` machinery (measured at several times the cost), and are still flushed by Faust before every
 offset commit, which is what the at-least-once argument needs.
@@ -47,6 +48,8 @@ class Output:
 class WorkerTopics:
     score_events: Any
     candidates: Any
+    moderation: Any  # co-partitioned with score-events
+    moderation_results: str  # written in the moderator's record batches
     dlq: Output
     applied: Output
     updates: Output
@@ -63,6 +66,8 @@ def create_topics(app: Any, names: TopicNames, partitions: int, guard: SendGuard
     return WorkerTopics(
         score_events=source(names.score_events, partitions),
         candidates=source(names.candidates, 1),
+        moderation=source(names.moderation, partitions),
+        moderation_results=names.moderation_results,
         dlq=Output(app, names.dlq, guard),
         applied=Output(app, names.applied, guard),
         updates=Output(app, names.leaderboard_updates, guard),

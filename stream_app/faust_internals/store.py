@@ -30,6 +30,16 @@ def visible_items(table: Any, partition: int) -> Iterator[tuple[bytes, bytes | N
     return items
 
 
+def items_from(table: Any, partition: int, start: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """Raw (key, value) pairs of an open partition in key order from ``start`` on (a RocksDB seek: rocksdict's
+    public ``items(from_key=)`` on the partition's ``Rdict``); nothing when the partition is not open here."""
+    db = table.data._dbs.get(partition)
+    if db is None:
+        return iter(())
+    items: Iterator[tuple[bytes, bytes]] = db.items(from_key=start)
+    return items
+
+
 def persist_offset(table: Any, topic: str, partition: int, offset: int) -> None:
     """Remember how far the changelog holds the store (``Store.set_persisted_offset``, what Faust's own changelog
     callback calls), so recovery starts after it."""

@@ -31,7 +31,10 @@ def test_batch_agents_and_timer_are_registered_explicitly(tmp_path: Path) -> Non
     assert app.conf.autodiscover is False
     assert isinstance(app.transport, BatchTransport) and app.transport.Consumer is BatchConsumer
     assert app.conf.broker_max_poll_records == 1234  # one fetch is one batch
-    assert set(worker.handlers) == {"wire-score-events", "wire-leaderboard-candidates"}
+    assert set(worker.handlers) == {"wire-score-events", "wire-leaderboard-candidates", "wire-moderation"}
+    moderate = worker.handlers["wire-moderation"]  # applies a fetch of commands, then stage 1
+    moderator = next(c.cell_contents for c in moderate.__closure__ or () if c.cell_contents is not worker.stage1)
+    assert moderator.results_topic == "wire-moderation-results" and moderator.source_topic == "wire-moderation"
     ingest = worker.handlers["wire-score-events"]  # applies a fetch, then hands the changed users to stage 1
     assert {cell.cell_contents for cell in ingest.__closure__ or ()} == {worker.ingestor, worker.stage1, worker.metrics}
     assert worker.handlers["wire-leaderboard-candidates"] == worker.stage2.on_candidates
