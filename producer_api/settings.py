@@ -11,13 +11,14 @@ from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from schemas.settings import CommonSettings, env
+from schemas.settings import CommonSettings, HttpServerSettings, env
 
 NO_KEYS_OUTSIDE_DEV = "SCOREBOARD_API_KEYS must be set outside dev mode (SCOREBOARD_ENV=dev)"
 
 
-class ApiSettings(CommonSettings):
-    """Write API settings (plus everything of ``CommonSettings``).
+class ApiSettings(HttpServerSettings, CommonSettings):
+    """Write API settings (plus everything of ``CommonSettings`` and of ``HttpServerSettings``:
+    ``SCOREBOARD_HTTP_HEADER_TIMEOUT_S``, ``SCOREBOARD_HTTP_MAX_HEADER_BYTES``).
 
     Environment:
       SCOREBOARD_API_HOST          interface to listen on (default ``127.0.0.1``)

@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.staticfiles import StaticFiles
 
 from schemas.runtime.docs import serve_docs
+from sse_server.admission import StreamAdmission
 from sse_server.board_feed import BoardFeed
 from sse_server.boards import BoardStore
 from sse_server.broadcast import Broadcaster, follow_periods, send_heartbeats, utc_now
@@ -82,7 +83,8 @@ def create_app(settings: SseSettings, *, tail_kafka: bool = True) -> FastAPI:
             standings_feed.mark_caught_up()
             finals.mark_caught_up()
         try:
-            yield {"model": ReadModel(settings, feed, broadcaster, metrics, reads, standings_feed, ready)}
+            admission = StreamAdmission(settings.sse_max_streams, settings.sse_max_streams_per_client, metrics)
+            yield {"model": ReadModel(settings, feed, broadcaster, metrics, reads, standings_feed, ready, admission)}
         finally:
             for task in tasks:
                 task.cancel()
