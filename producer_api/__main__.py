@@ -1,7 +1,7 @@
 """``python -m producer_api`` / ``scoreboard-api``: validate settings and catalog, then serve with uvicorn.
 
-HTTP runs on uvicorn's httptools protocol with a deadline on request headers and a bound on their size
-(``schemas.runtime.uvicorn_internals``, ``SCOREBOARD_HTTP_HEADER_TIMEOUT_S``/``SCOREBOARD_HTTP_MAX_HEADER_BYTES``).
+HTTP runs on uvicorn's httptools protocol with a deadline on receiving a request and a bound on its headers
+(``schemas.runtime.uvicorn_internals``, ``SCOREBOARD_HTTP_REQUEST_TIMEOUT_S``/``SCOREBOARD_HTTP_MAX_HEADER_BYTES``).
 A configuration problem (no API keys outside dev, a bad catalog file, a bad value) prints one clear line
 and exits 2, without a traceback.
 """
@@ -39,7 +39,7 @@ def main() -> int:
     gc.freeze()
     uvicorn.run(
         app, host=settings.api_host, port=settings.api_port, loop="uvloop",
-        http=bounded_httptools(settings.http_header_timeout_s, settings.http_max_header_bytes),
+        http=bounded_httptools(settings.http_request_timeout_s, settings.http_max_header_bytes),
         access_log=False,  # producer_api.access logs method, path, status and latency: never headers
         log_config=None, timeout_graceful_shutdown=10,
     )

@@ -18,7 +18,7 @@ NO_KEYS_OUTSIDE_DEV = "SCOREBOARD_API_KEYS must be set outside dev mode (SCOREBO
 
 class ApiSettings(HttpServerSettings, CommonSettings):
     """Write API settings (plus everything of ``CommonSettings`` and of ``HttpServerSettings``:
-    ``SCOREBOARD_HTTP_HEADER_TIMEOUT_S``, ``SCOREBOARD_HTTP_MAX_HEADER_BYTES``).
+    ``SCOREBOARD_HTTP_REQUEST_TIMEOUT_S``, ``SCOREBOARD_HTTP_MAX_HEADER_BYTES``).
 
     Environment:
       SCOREBOARD_API_HOST          interface to listen on (default ``127.0.0.1``)

@@ -62,19 +62,19 @@ class CommonSettings(BaseSettings):
 
 
 class HttpServerSettings(BaseSettings):
-    """What a client may make an HTTP service (write API, read/stream API) hold before its request even starts:
-    enforced under the app, in the HTTP protocol (``schemas/runtime/uvicorn_internals.py``).
+    """What a client may make an HTTP service (write API, read/stream API) hold while it sends a request: enforced
+    under the app, in the HTTP protocol (``schemas/runtime/uvicorn_internals.py``).
 
     Environment:
-      SCOREBOARD_HTTP_HEADER_TIMEOUT_S   seconds a connection may take to send a request's headers (from the
-                                  connection, or from its first byte after a response); past it the connection
-                                  is closed (``408`` if part of a request came) (default 10)
+      SCOREBOARD_HTTP_REQUEST_TIMEOUT_S   seconds a connection may take to send a whole request (line, headers,
+                                  body), from connecting or from its first byte after a response; past it the
+                                  connection is closed (``408`` if part of a request came) (default 10)
       SCOREBOARD_HTTP_MAX_HEADER_BYTES   largest request line + headers of one request; past it ``431`` and the
                                   connection is closed (default 32768)
     """
 
-    http_header_timeout_s: float = Field(10.0, gt=0, le=300,
-                                         validation_alias=AliasChoices("SCOREBOARD_HTTP_HEADER_TIMEOUT_S"))
+    http_request_timeout_s: float = Field(10.0, gt=0, le=300,
+                                         validation_alias=AliasChoices("SCOREBOARD_HTTP_REQUEST_TIMEOUT_S"))
     http_max_header_bytes: int = Field(32 * 1024, ge=1024, le=1024 * 1024,
                                        validation_alias=AliasChoices("SCOREBOARD_HTTP_MAX_HEADER_BYTES"))
 

@@ -3,7 +3,7 @@
 Sized for about 10,000 open streams per process: the open-file limit is raised to its hard limit (one socket
 per client), uvicorn runs on uvloop with the httptools parser and a listen backlog of 4096. The streams are capped
 (``SCOREBOARD_SSE_MAX_STREAMS``, :mod:`sse_server.admission`), and so is what a connection may take before its
-request starts (``schemas.runtime.uvicorn_internals``: a deadline on the headers and a bound on their size).
+request is in (``schemas.runtime.uvicorn_internals``: a deadline on receiving a request, a bound on its headers).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def main() -> int:
     uvicorn.run(
         create_app(settings), host=settings.sse_host, port=settings.sse_port,
         log_level=settings.log_level.lower(), loop="uvloop",
-        http=bounded_httptools(settings.http_header_timeout_s, settings.http_max_header_bytes),
+        http=bounded_httptools(settings.http_request_timeout_s, settings.http_max_header_bytes),
         forwarded_allow_ips=settings.sse_forwarded_allow_ips,
         log_config=None, access_log=False, timeout_graceful_shutdown=5, backlog=4096,
     )

@@ -42,7 +42,7 @@ def is_css_colour(value: str) -> bool:
 
 
 class SseSettings(HttpServerSettings, CommonSettings):
-    """Everything in ``CommonSettings`` and ``HttpServerSettings`` (``SCOREBOARD_HTTP_HEADER_TIMEOUT_S``,
+    """Everything in ``CommonSettings`` and ``HttpServerSettings`` (``SCOREBOARD_HTTP_REQUEST_TIMEOUT_S``,
     ``SCOREBOARD_HTTP_MAX_HEADER_BYTES``) plus the read/stream API's own names.
 
     Environment:

@@ -1,4 +1,5 @@
-"""uvicorn's httptools protocol with two bounds it lacks: a deadline on a request's headers, and their size.
+"""uvicorn's httptools protocol with two bounds it lacks: a deadline on receiving a request, and a bound on the
+size of its headers.
 
 Every use of uvicorn's internals is here, against pinned versions (``PINNED``), with the source hash of each
 upstream function it overrides or relies on (``UPSTREAM``); ``tests/unit/test_uvicorn_internals.py`` fails when
@@ -6,15 +7,16 @@ either changes: an upgrade is a deliberate act — read the new source, adapt, u
 
 Why (issue 16, measured on uvicorn 0.54.0 + httptools 0.9.0, the versions pinned):
 
-- **No deadline for headers (slowloris).** uvicorn's only read timeout is ``timeout_keep_alive``, armed after a
-  response and cancelled by the first byte of anything (``data_received`` starts with
+- **No deadline on receiving a request (slowloris).** uvicorn's only read timeout is ``timeout_keep_alive``, armed
+  after a response and cancelled by the first byte of anything (``data_received`` starts with
   ``_unset_keepalive_if_required``); a fresh connection has no timer at all. 1,000 connections sending partial
-  headers were all still open after 40 s, each holding a socket and a descriptor. Here a deadline
-  (``SCOREBOARD_HTTP_HEADER_TIMEOUT_S``) is armed at ``connection_made`` and whenever data arrives on an idle
-  connection (no response in progress), and cancelled when a request's headers are complete
-  (``on_headers_complete``): a request's body and a response, however long (an SSE stream), are never cut. Past
-  it the connection is closed, after a ``408`` if part of a request had come (a connection that sent nothing
-  is closed silently, as uvicorn's keep-alive timeout does).
+  headers were all still open after 40 s, each holding a socket and a descriptor; a body sent a byte at a time
+  holds the app's request as well. Here a deadline (``SCOREBOARD_HTTP_REQUEST_TIMEOUT_S``) is armed at
+  ``connection_made`` and whenever data arrives on an idle connection (no response in progress), and cancelled
+  when the request is complete (``on_message_complete``: line, headers and body): a response, however long (an
+  SSE stream), is never cut. Past it the connection is closed, after a ``408`` if part of a request had come and
+  its response had not begun (a connection that sent nothing is closed silently, as uvicorn's keep-alive timeout
+  does).
 - **No bound on header size.** httptools (llhttp) has none, and it accumulates a header's value by concatenating
   bytes: a 32 MB header was read whole before the app saw the request (+57 MB RSS, a 1.1 s stall). Here the
   bytes of a request line and headers are counted *before* the parser gets them and the parser is fed no more
@@ -23,11 +25,11 @@ Why (issue 16, measured on uvicorn 0.54.0 + httptools 0.9.0, the versions pinned
   the app) never counts as headers. Bytes of a pipelined next request that arrive in the same read as the end of
   the previous one are not counted (at most one read, 256 KiB with uvloop).
 
-Internals used: the protocol's ``parser``, ``transport``, ``cycle`` (``RequestResponseCycle.response_complete``),
-``loop``, ``logger`` and ``server_state.default_headers`` attributes, and the hooks ``connection_made``,
-``connection_lost``, ``data_received``, ``on_headers_complete``, ``on_message_complete``; uvicorn's server builds
-the protocol class it is given (``Config(http=<class>)``) with ``config``, ``server_state``, ``app_state``,
-``_loop``.
+Internals used: the protocol's ``parser``, ``transport``, ``cycle`` (``RequestResponseCycle.response_started`` and
+``response_complete``), ``loop``, ``logger``, ``client`` and ``server_state.default_headers`` attributes, and the
+hooks ``connection_made``, ``connection_lost``, ``data_received``, ``on_headers_complete``,
+``on_message_complete``; uvicorn's server builds the protocol class it is given (``Config(http=<class>)``) with
+``config``, ``server_state``, ``app_state``, ``_loop``.
 """
 
 from __future__ import annotations
@@ -96,14 +98,14 @@ def _answer(status: bytes, detail: str, default_headers: list[tuple[bytes, bytes
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a header deadline and a header size bound (see the module)."""
+    """uvicorn's httptools protocol with a request deadline and a header size bound (see the module)."""
 
-    header_timeout_s = 10.0
+    request_timeout_s = 10.0
     max_header_bytes = 32 * 1024
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.header_deadline: asyncio.TimerHandle | None = None
+        self.request_deadline: asyncio.TimerHandle | None = None
         self.header_bytes = 0  # bytes of the current request line and headers fed so far
         self.reading_headers = True  # from the start of a request until its headers are complete
 
@@ -116,9 +118,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self.reading_headers and self.header_deadline is None and (
+        if self.reading_headers and self.request_deadline is None and (
                 self.cycle is None or self.cycle.response_complete):
-            self._arm()  # the first byte on an idle keep-alive connection: this request's headers are now due
+            self._arm()  # the first byte on an idle keep-alive connection: this request is now due
         while data and self.reading_headers:
             room = self.max_header_bytes - self.header_bytes
             if room <= 0:
@@ -135,42 +137,47 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.reading_headers = False
-        self._disarm()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        self._disarm()
         super().on_message_complete()
         self.reading_headers = True  # what comes next is the next request's line and headers
         self.header_bytes = 0
 
     def _arm(self) -> None:
-        self.header_deadline = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
+        self.request_deadline = self.loop.call_later(self.request_timeout_s, self._too_slow)
 
     def _disarm(self) -> None:
-        if self.header_deadline is not None:
-            self.header_deadline.cancel()
-            self.header_deadline = None
+        if self.request_deadline is not None:
+            self.request_deadline.cancel()
+            self.request_deadline = None
 
-    def _headers_too_slow(self) -> None:
-        self.header_deadline = None
+    def _too_slow(self) -> None:
+        self.request_deadline = None
         if self.transport.is_closing():
             return
         if self.header_bytes:
-            self._close_with(b"408 Request Timeout", f"request headers not complete within {self.header_timeout_s} s")
+            self._close_with(b"408 Request Timeout", f"request not complete within {self.request_timeout_s} s")
         else:
             self.transport.close()
 
+    def _may_answer(self) -> bool:
+        """Whether an answer written now is the one the client reads next: not while a response is in progress."""
+        if self.reading_headers:  # between requests, or in a pipelined one: only if no response is running
+            return self.cycle is None or self.cycle.response_complete
+        return not self.cycle.response_started  # in a body: only if this request's response has not begun
+
     def _close_with(self, status: bytes, detail: str) -> None:
-        """Answer ``status`` and close; only close when a response is in progress (bytes of a pipelined request
-        came during a long response): an answer there would land inside that response."""
+        """Answer ``status`` (when that answer would not land inside a response) and close."""
         self.logger.debug("closing a connection from %s: %s", self.client, detail)
         self._disarm()
-        if self.cycle is None or self.cycle.response_complete:
+        if self._may_answer():
             self.transport.write(_answer(status, detail, self.server_state.default_headers))
         self.transport.close()
 
 
-def bounded_httptools(header_timeout_s: float, max_header_bytes: int) -> type[BoundedHttpToolsProtocol]:
+def bounded_httptools(request_timeout_s: float, max_header_bytes: int) -> type[BoundedHttpToolsProtocol]:
     """The protocol class to give ``uvicorn.run(http=...)``, with these bounds."""
     return type("BoundedHttpTools", (BoundedHttpToolsProtocol,),
-                {"header_timeout_s": header_timeout_s, "max_header_bytes": max_header_bytes})
+                {"request_timeout_s": request_timeout_s, "max_header_bytes": max_header_bytes})

@@ -1,11 +1,12 @@
-"""What a connection may take before its request starts, on both HTTP services (real processes, real sockets):
-a deadline on the headers (slowloris) and a bound on their size (``schemas/runtime/uvicorn_internals.py``).
+"""What a connection may take while it sends a request, on both HTTP services (real processes, real sockets): a
+deadline on receiving the request (slowloris, slow bodies) and a bound on its headers
+(``schemas/runtime/uvicorn_internals.py``).
 
-Each test starts the write API or the read/stream API with a short ``SCOREBOARD_HTTP_HEADER_TIMEOUT_S`` and
+Each test starts the write API or the read/stream API with a short ``SCOREBOARD_HTTP_REQUEST_TIMEOUT_S`` and
 talks to it over raw sockets: hundreds of connections that send part of a request (or nothing, or one byte at a
 time) must all be closed by the server within the deadline (plus slack for a loaded 2-core machine), while
-ordinary requests and an open SSE stream go on; a huge header is refused after the bound, quickly, without the
-server's memory growing by tens of MB.
+ordinary requests and an open SSE stream go on; a body that never completes is 408; a huge header is refused
+after the bound, quickly, without the server's memory growing by tens of MB.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ async def dribble(url: str, stop: asyncio.Event) -> tuple[float, bytes]:
 
 async def test_partial_headers_are_closed_within_the_deadline_while_requests_go_on(service: Service) -> None:
     name, start = service
-    _, url = await start(SCOREBOARD_HTTP_HEADER_TIMEOUT_S=str(DEADLINE_S), SCOREBOARD_SSE_HEARTBEAT_S="0.5")
+    _, url = await start(SCOREBOARD_HTTP_REQUEST_TIMEOUT_S=str(DEADLINE_S), SCOREBOARD_SSE_HEARTBEAT_S="0.5")
     stream = await RawSseClient.open(url, "/leaderboard/stream") if name == "sse_server" else None
     slow = [await open_partial(url, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: ") for _ in range(SLOW)]
     silent = [await open_partial(url, b"") for _ in range(SILENT)]
@@ -211,3 +212,19 @@ async def test_a_body_larger_than_the_header_bound_is_not_counted_as_headers(
                                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
     status = answer.split(b" ", 2)[1]
     assert status not in (b"431", b"408") and b"application/json" in answer, answer[:300]  # the app's answer
+
+
+async def test_a_body_sent_too_slowly_is_408_within_the_deadline(make_topics: MakeTopics, start_api: Start) -> None:
+    """Headers complete, the body never: the request (whose handler waits for its body) is answered 408 and closed."""
+    _, url = start_api(await make_topics(), SCOREBOARD_HTTP_REQUEST_TIMEOUT_S=str(DEADLINE_S))
+    partial = (b"POST /scores HTTP/1.1\r\nHost: t\r\nX-API-KEY: test-key-1\r\nContent-Type: application/json\r\n"
+               b"Content-Length: 100\r\n\r\n{\"user_id\": ")
+    reader, writer, opened = await open_partial(url, partial)
+    try:
+        lasted, got = await closed_after(reader, opened, DEADLINE_S + SLACK_S)
+    finally:
+        writer.close()
+    assert DEADLINE_S * 0.95 <= lasted <= DEADLINE_S + SLACK_S
+    assert got.startswith(b"HTTP/1.1 408 "), got[:200]
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        assert (await client.get("/healthz")).status_code == 200

@@ -44,5 +44,5 @@ def test_no_module_outside_the_seam_imports_uvicorn_internals() -> None:
 def test_the_bounds_are_class_attributes_of_the_protocol_uvicorn_is_given() -> None:
     cls = uvicorn_internals.bounded_httptools(3.5, 4096)
     assert issubclass(cls, uvicorn_internals.HttpToolsProtocol)
-    assert (cls.header_timeout_s, cls.max_header_bytes) == (3.5, 4096)
-    assert uvicorn_internals.BoundedHttpToolsProtocol.header_timeout_s == 10.0  # the base is left alone
+    assert (cls.request_timeout_s, cls.max_header_bytes) == (3.5, 4096)
+    assert uvicorn_internals.BoundedHttpToolsProtocol.request_timeout_s == 10.0  # the base is left alone
