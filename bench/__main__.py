@@ -1,7 +1,7 @@
 """``python -m bench``: run the benchmarks, print the table, write ``bench/results/<name>.json``.
 
 Options: ``--smoke`` (tiny sizes, seconds: checks that figures are produced, never their speed), ``--only NAME``
-(repeatable: worker, ingest, e2e, fanout, redis, ryw, consumer, standings), ``--bootstrap HOST:PORT`` (use a
+(repeatable: worker, ingest, e2e, fanout, flood, redis, ryw, consumer, standings), ``--bootstrap HOST:PORT`` (use a
 running broker instead of starting a private one), ``--profile`` (sample the services with py-spy: the worker in
 bench 1, the write API in bench 2, ``sse_server`` in benches 4 and 8; summaries go into the JSON), ``--users N``
 (bench 8's population, default 1,000,000; 300 with ``--smoke``), ``--results-dir``, ``--keep`` (logs).
@@ -25,6 +25,7 @@ from bench import (
     consumer_bench,
     e2e_bench,
     fanout_bench,
+    flood_bench,
     ingest_bench,
     redis_bench,
     ryw_bench,
@@ -41,6 +42,7 @@ BENCHES: dict[str, Callable[[Context], Awaitable[BenchResult]]] = {
     "ingest": ingest_bench.run,
     "e2e": e2e_bench.run,
     "fanout": fanout_bench.run,
+    "flood": flood_bench.run,
     "redis": redis_bench.run,
     "ryw": ryw_bench.run,
     "consumer": consumer_bench.run,

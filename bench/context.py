@@ -106,5 +106,8 @@ class Context:
 
     async def start_sse(self, stack: AsyncExitStack, prefix: str, name: str = "sse") -> tuple[Service, str]:
         port = free_port()
-        env = self.env(prefix, SCOREBOARD_SSE_PORT=str(port), SCOREBOARD_LOG_LEVEL="WARNING")
+        # every bench client connects from 127.0.0.1: one address may hold all of them (the cap per address is 50)
+        most = str(max(*self.sizes.fanout_counts, self.sizes.e2e_clients) + 1000)
+        env = self.env(prefix, SCOREBOARD_SSE_PORT=str(port), SCOREBOARD_LOG_LEVEL="WARNING",
+                       SCOREBOARD_SSE_MAX_STREAMS=most, SCOREBOARD_SSE_MAX_STREAMS_PER_CLIENT=most)
         return await self.start_http(stack, f"{prefix}{name}", ["-m", "sse_server"], env, port)

@@ -1,5 +1,7 @@
 """``python -m producer_api`` / ``scoreboard-api``: validate settings and catalog, then serve with uvicorn.
 
+HTTP runs on uvicorn's httptools protocol with a deadline on receiving a request and a bound on its headers
+(``schemas.runtime.uvicorn_internals``, ``SCOREBOARD_HTTP_REQUEST_TIMEOUT_S``/``SCOREBOARD_HTTP_MAX_HEADER_BYTES``).
 A configuration problem (no API keys outside dev, a bad catalog file, a bad value, a broker refusing the TLS
 handshake or the SASL login) prints one clear line and exits 2, without a traceback.
 """
@@ -17,6 +19,7 @@ from producer_api.app import create_app
 from producer_api.settings import ApiSettings
 from schemas.catalog import CatalogError
 from schemas.runtime.kafka import refused_at_start
+from schemas.runtime.uvicorn_internals import bounded_httptools
 from schemas.settings import describe_invalid
 
 
@@ -40,7 +43,8 @@ def main() -> int:
     gc.collect()  # what is built by now lives as long as the process: keep full collections off it
     gc.freeze()
     uvicorn.run(
-        app, host=settings.api_host, port=settings.api_port, loop="uvloop", http="httptools",
+        app, host=settings.api_host, port=settings.api_port, loop="uvloop",
+        http=bounded_httptools(settings.http_request_timeout_s, settings.http_max_header_bytes),
         access_log=False,  # producer_api.access logs method, path, status and latency: never headers
         log_config=None, timeout_graceful_shutdown=10,
     )

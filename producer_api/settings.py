@@ -12,7 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from producer_api.auth import parse_key
-from schemas.settings import CommonSettings, env
+from schemas.settings import CommonSettings, HttpServerSettings, env
 
 NO_KEYS_OUTSIDE_DEV = "SCOREBOARD_API_KEYS must be set outside dev mode (SCOREBOARD_ENV=dev)"
 MIN_KEY_CHARS = 16  # outside dev; 16 random characters of [A-Za-z0-9] are ~95 bits
@@ -21,8 +21,9 @@ MIN_SECRET_CHARS = 32
 DEV_EVENT_ID_SECRET = "scoreboard-dev-event-id-secret-not-for-production"  # noqa: S105 (dev mode only)
 
 
-class ApiSettings(CommonSettings):
-    """Write API settings (plus everything of ``CommonSettings``).
+class ApiSettings(HttpServerSettings, CommonSettings):
+    """Write API settings (plus everything of ``CommonSettings`` and of ``HttpServerSettings``:
+    ``SCOREBOARD_HTTP_REQUEST_TIMEOUT_S``, ``SCOREBOARD_HTTP_MAX_HEADER_BYTES``).
 
     Environment:
       SCOREBOARD_API_HOST          interface to listen on (default ``127.0.0.1``)

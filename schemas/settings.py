@@ -165,6 +165,24 @@ def security_problem(settings: CommonSettings) -> str | None:
     return None
 
 
+class HttpServerSettings(BaseSettings):
+    """What a client may make an HTTP service (write API, read/stream API) hold while it sends a request: enforced
+    under the app, in the HTTP protocol (``schemas/runtime/uvicorn_internals.py``).
+
+    Environment:
+      SCOREBOARD_HTTP_REQUEST_TIMEOUT_S   seconds a connection may take to send a whole request (line, headers,
+                                  body), from connecting or from its first byte after a response; past it the
+                                  connection is closed (``408`` if part of a request came) (default 10)
+      SCOREBOARD_HTTP_MAX_HEADER_BYTES   largest request line + headers of one request; past it ``431`` and the
+                                  connection is closed (default 32768)
+    """
+
+    http_request_timeout_s: float = Field(10.0, gt=0, le=300,
+                                         validation_alias=AliasChoices("SCOREBOARD_HTTP_REQUEST_TIMEOUT_S"))
+    http_max_header_bytes: int = Field(32 * 1024, ge=1024, le=1024 * 1024,
+                                       validation_alias=AliasChoices("SCOREBOARD_HTTP_MAX_HEADER_BYTES"))
+
+
 class FromCodeOnly(BaseSettings):
     """Mixin: settings from their arguments and defaults alone — neither the environment nor a ``.env`` file of
     the machine can change them. For what must not depend on the machine: in-process tests, exported documents

@@ -15,11 +15,13 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.staticfiles import StaticFiles
 
 from schemas.runtime.docs import serve_docs
+from sse_server.admission import StreamAdmission
 from sse_server.board_feed import BoardFeed
 from sse_server.boards import BoardStore
 from sse_server.broadcast import Broadcaster, follow_periods, send_heartbeats, utc_now
 from sse_server.eventstream import StreamFastPath, end_streams_on_exit
 from sse_server.finals_feed import FinalsFeed
+from sse_server.memory import MemoryRelease, glibc_malloc_trim, release_memory
 from sse_server.metrics import SseMetrics
 from sse_server.personal import PersonalStandings, follow_standings
 from sse_server.routes import ReadModel, ReadyWhenAll, router
@@ -65,6 +67,7 @@ def create_app(settings: SseSettings, *, tail_kafka: bool = True) -> FastAPI:
         finals = FinalsFeed(settings, metrics)
         broadcaster.is_final = finals.is_final
         ready = ReadyWhenAll(metrics, feed.caught_up, standings_feed.caught_up, finals.caught_up)
+        admission = StreamAdmission(settings.sse_max_streams, settings.sse_max_streams_per_client, metrics)
         tasks = [
             asyncio.create_task(ready.watch(), name="sse-ready"),
             asyncio.create_task(follow_periods(broadcaster, index), name="sse-periods"),
@@ -72,6 +75,8 @@ def create_app(settings: SseSettings, *, tail_kafka: bool = True) -> FastAPI:
                                 name="sse-standings"),
             asyncio.create_task(send_heartbeats(broadcaster, settings.sse_heartbeat_s), name="sse-heartbeats"),
             asyncio.create_task(end_streams_on_exit(broadcaster), name="sse-exit"),
+            asyncio.create_task(release_memory(MemoryRelease(lambda: admission.open, glibc_malloc_trim())),
+                                name="sse-memory"),
         ]
         if tail_kafka:
             tasks.append(asyncio.create_task(feed.run(), name="sse-board-feed"))
@@ -82,7 +87,7 @@ def create_app(settings: SseSettings, *, tail_kafka: bool = True) -> FastAPI:
             standings_feed.mark_caught_up()
             finals.mark_caught_up()
         try:
-            yield {"model": ReadModel(settings, feed, broadcaster, metrics, reads, standings_feed, ready)}
+            yield {"model": ReadModel(settings, feed, broadcaster, metrics, reads, standings_feed, ready, admission)}
         finally:
             for task in tasks:
                 task.cancel()

@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from schemas.leaderboard import WINDOWS, Window
+from sse_server.admission import StreamAdmission, client_address
 from sse_server.broadcast import Broadcaster
 from sse_server.delivery import END
 from sse_server.standings_reads import BadParameter, check_user_id
@@ -33,13 +34,15 @@ HEADERS = {"Cache-Control": "no-store", "Connection": "keep-alive", "X-Accel-Buf
 
 
 class EventStream(Response):
-    """``text/event-stream`` of ``window``'s boards; ends when the client goes away or the server stops."""
+    """``text/event-stream`` of ``window``'s boards; ends when the client goes away or the server stops. Refused
+    (``503``/``429`` with ``Retry-After``) past the stream caps (:mod:`sse_server.admission`)."""
 
     media_type = "text/event-stream"
 
-    def __init__(self, broadcaster: Broadcaster, window: Window, last_event_id: str | None, retry_ms: int,
-                 user_id: str | None = None) -> None:
+    def __init__(self, broadcaster: Broadcaster, admission: StreamAdmission, window: Window,
+                 last_event_id: str | None, retry_ms: int, user_id: str | None = None) -> None:
         self.broadcaster = broadcaster
+        self.admission = admission
         self.window = window
         self.user_id = user_id
         self.last_event_id = last_event_id
@@ -49,6 +52,17 @@ class EventStream(Response):
         self.init_headers(HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = client_address(scope)
+        refusal = self.admission.admit(client)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        try:
+            await self._stream(scope, receive, send)
+        finally:
+            self.admission.release(client)
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         if scope.get("method") == "HEAD":  # headers only: an endless body would wedge the connection
             await send(END)
@@ -110,5 +124,5 @@ class StreamFastPath:
                 return None
         window = cast(Window, windows[0] if windows else "alltime")
         last_event_id = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"last-event-id"), None)
-        return EventStream(model.broadcaster, window, last_event_id, model.settings.sse_retry_ms,
+        return EventStream(model.broadcaster, model.admission, window, last_event_id, model.settings.sse_retry_ms,
                            users[0] if users else None)

@@ -19,6 +19,15 @@ class SseMetrics:
         self.clients = Gauge(
             "scoreboard_sse_clients", "open SSE streams by window", ["window"], registry=self.registry,
         )
+        self.streams_refused = Counter(
+            "scoreboard_sse_streams_refused", "streams refused: process_full (503, SCOREBOARD_SSE_MAX_STREAMS) or "
+            "client_full (429, SCOREBOARD_SSE_MAX_STREAMS_PER_CLIENT)", ["reason"], registry=self.registry,
+        )
+        for reason in ("process_full", "client_full"):
+            self.streams_refused.labels(reason)  # both series from the start, at 0
+        self.client_addresses = Gauge(
+            "scoreboard_sse_client_addresses", "client addresses holding at least one stream", registry=self.registry,
+        )
         self.events_sent = Counter(
             "scoreboard_sse_events_sent", "leaderboard_update events written to SSE streams, by window",
             ["window"], registry=self.registry,

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from schemas.leaderboard import Window
 from schemas.periods import period_for
 from schemas.standings import BOARD, BoardBody, PeriodsBody, RowsBody
+from sse_server.admission import StreamAdmission
 from sse_server.board_feed import BoardFeed
 from sse_server.broadcast import Broadcaster
 from sse_server.eventstream import EventStream
@@ -37,6 +38,7 @@ class ReadModel:
     standings: StandingsReads
     standings_feed: StandingsFeed
     ready: ReadyWhenAll
+    admission: StreamAdmission
 
 
 class ReadyWhenAll:
@@ -66,6 +68,7 @@ PeriodParam = Annotated[str | None, Query(description="a past period still kept,
                                                       "(default: the current one)")]
 NO_STORE = {"Cache-Control": "no-store"}
 PAGE_MAX = 100  # the largest page anywhere in the board
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
 
 router = APIRouter()
 
@@ -157,7 +160,12 @@ async def periods(
             responses={200: {"description": "an endless text/event-stream: `leaderboard_update` events (and "
                                             "`standing` ones with `user_id`), `: ping` heartbeats",
                              "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-                       400: {"description": "a bad parameter (the message names it)"}})
+                       400: {"description": "a bad parameter (the message names it)"},
+                       429: {"description": "this client address holds SCOREBOARD_SSE_MAX_STREAMS_PER_CLIENT "
+                                            "streams already: close one, or retry after `Retry-After` seconds "
+                                            "(with jitter)", "headers": RETRY_AFTER},
+                       503: {"description": "this server holds SCOREBOARD_SSE_MAX_STREAMS streams already: retry "
+                                            "after `Retry-After` seconds (with jitter)", "headers": RETRY_AFTER}})
 async def leaderboard_stream(
     model: Model, request: Request,
     window: WindowParam = "alltime",
@@ -191,4 +199,5 @@ async def leaderboard_stream(
             check_user_id(user_id)
         except BadParameter as exc:
             raise HTTPException(400, str(exc)) from None
-    return EventStream(model.broadcaster, window, last_event_id, model.settings.sse_retry_ms, user_id)
+    return EventStream(model.broadcaster, model.admission, window, last_event_id, model.settings.sse_retry_ms,
+                       user_id)

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from schemas.settings import CommonSettings, env
+from schemas.settings import CommonSettings, HttpServerSettings, env
 
 DEFAULT_ACCENT = "#6c8cff"
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -41,8 +41,9 @@ def is_css_colour(value: str) -> bool:
                 or value.lower() in NAMED_COLOURS)
 
 
-class SseSettings(CommonSettings):
-    """Everything in ``CommonSettings`` plus the read/stream API's own names.
+class SseSettings(HttpServerSettings, CommonSettings):
+    """Everything in ``CommonSettings`` and ``HttpServerSettings`` (``SCOREBOARD_HTTP_REQUEST_TIMEOUT_S``,
+    ``SCOREBOARD_HTTP_MAX_HEADER_BYTES``) plus the read/stream API's own names.
 
     Environment:
       SCOREBOARD_SSE_HOST         interface to bind (default ``127.0.0.1``)
@@ -51,6 +52,14 @@ class SseSettings(CommonSettings):
       SCOREBOARD_SSE_HEARTBEAT_S  seconds between ``: ping`` comment heartbeats, at most 15 (default 15)
       SCOREBOARD_SSE_RETRY_MS     the ``retry:`` reconnect hint sent to browsers, in ms (default 3000)
       SCOREBOARD_CORS_ORIGINS     comma-separated browser origins allowed by CORS (default empty: no CORS)
+      SCOREBOARD_SSE_MAX_STREAMS  open streams (board and personal) one process holds; past it a new one is ``503``
+                                  with ``Retry-After`` (default 10000: what bench 4 measured one process holding)
+      SCOREBOARD_SSE_MAX_STREAMS_PER_CLIENT  open streams one client address holds; past it ``429`` with
+                                  ``Retry-After`` (default 50)
+      SCOREBOARD_SSE_FORWARDED_ALLOW_IPS  comma-separated proxy addresses or CIDR ranges trusted to set
+                                  ``X-Forwarded-For``: from them the client address is the right-most untrusted
+                                  one of that header, else the peer (default ``127.0.0.1,::1``); behind an
+                                  ingress set its range, or every stream counts as the ingress's address
       SCOREBOARD_SSE_STANDING_INTERVAL_MS  how often personal streams (``?user_id=``) are checked for a moved
                                   standing, in ms (default 100): standing events are coalesced to this
       SCOREBOARD_PERIOD_RETENTION_DAYS  days a daily/weekly period stays in the rank index after it ends (default 7,
@@ -76,6 +85,10 @@ class SseSettings(CommonSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         (), validation_alias=env("SCOREBOARD_CORS_ORIGINS")
     )
+    sse_max_streams: int = Field(10_000, ge=1, le=1_000_000, validation_alias=env("SCOREBOARD_SSE_MAX_STREAMS"))
+    sse_max_streams_per_client: int = Field(50, ge=1, le=1_000_000,
+                                            validation_alias=env("SCOREBOARD_SSE_MAX_STREAMS_PER_CLIENT"))
+    sse_forwarded_allow_ips: str = Field("127.0.0.1,::1", validation_alias=env("SCOREBOARD_SSE_FORWARDED_ALLOW_IPS"))
     page_title: str = Field("Scoreboard", min_length=1, max_length=80, validation_alias=env("SCOREBOARD_PAGE_TITLE"))
     page_accent: str = Field(DEFAULT_ACCENT, validation_alias=env("SCOREBOARD_PAGE_ACCENT"))
 

@@ -56,6 +56,7 @@
 
   let source = null;
   let retryTimer = null;
+  let failures = 0; // fatal stream errors in a row: the next start-over waits longer (see connect)
   let current = WINDOWS.includes(location.hash.slice(1)) ? location.hash.slice(1) : "alltime";
   let shown = null; // the board last rendered for this window
   let seen = null; // Map user_id -> {rank, score}: what the viewer last saw settle; null before the first board
@@ -540,7 +541,7 @@
     const personal = me === null ? "" : `&user_id=${encodeURIComponent(me)}`;
     const es = new EventSource(`leaderboard/stream?window=${encodeURIComponent(current)}${personal}`);
     source = es;
-    es.onopen = () => { if (source === es) setStatus("live"); };
+    es.onopen = () => { if (source === es) { failures = 0; setStatus("live"); } };
     es.addEventListener("leaderboard_update", (event) => {
       if (source !== es) return;
       setStatus("live");
@@ -555,8 +556,14 @@
     es.onerror = () => {
       if (source !== es) return;
       setStatus("reconnecting");
-      // The browser retries by itself while CONNECTING; after a fatal error (CLOSED) we start over.
-      if (es.readyState === EventSource.CLOSED) retryTimer = setTimeout(connect, 3000);
+      // The browser retries by itself while CONNECTING; after a fatal error (CLOSED: a 429 or 503 from a full
+      // server among others, whose Retry-After an EventSource cannot read) we start over, later each time and with
+      // jitter, so that the clients of a full server do not all come back at the same instant.
+      if (es.readyState === EventSource.CLOSED) {
+        const delay = Math.min(60000, 3000 * 2 ** failures) * (1 + Math.random());
+        failures = Math.min(failures + 1, 5);
+        retryTimer = setTimeout(connect, delay);
+      }
     };
   }
 

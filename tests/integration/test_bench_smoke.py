@@ -66,8 +66,12 @@ def test_bench_smoke_worker_and_redis_produce_figures(bootstrap: str, tmp_path: 
     assert e2e["delivered"] > 0.9 and e2e["events_never_seen"] == 0
 
 
-def test_bench_smoke_fanout_produces_figures(bootstrap: str, tmp_path: Path) -> None:
-    fanout = run_smoke(bootstrap, tmp_path, "fanout")["fanout"]
+def test_bench_smoke_fanout_and_flood_produce_figures(bootstrap: str, tmp_path: Path) -> None:
+    results = run_smoke(bootstrap, tmp_path, "fanout", "flood")
+    fanout, flood = results["fanout"], results["flood"]["data"]
+    for wave in (flood["first"], flood["second"]):
+        assert wave["connected"] == flood["clients"] > 0
+        assert flood["rss_before_kb"] > 0 and wave["rss_connected_kb"] > 0 and wave["rss_settled_kb"] > 0
     steps = fanout["data"]["steps"]
     assert steps and all(s["connected"] == s["clients"] > 0 for s in steps)
     for step in steps:

@@ -56,7 +56,7 @@ async def test_thousand_concurrent_clients_all_receive_an_update(
     topics = await make_topics()
     topic = topics.names.leaderboard_updates
     await produce_board(producer, topic, board_record("alltime", 1, [("ann", 10)]))
-    _, url = start_sse(topics)
+    _, url = start_sse(topics, SCOREBOARD_SSE_MAX_STREAMS_PER_CLIENT=str(CLIENTS))  # all from 127.0.0.1
     clients = await open_clients(url, CLIENTS)
     try:
         await asyncio.gather(*(c.read_until(b"id: 1\n", timeout=120) for c in clients))
