@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from aiokafka.structs import ConsumerRecord
 from schemas.leaderboard import LeaderboardSnapshot
 from schemas.moderation import ModerationCommand, ModerationResult
 from schemas.periods import day_period, week_period
-from tests.fixtures.kafka import Topics, consume_until
+from tests.fixtures.kafka import Topics, consume_until, seed_state_items
 from tests.fixtures.services import ServiceProcess
 
 pytestmark = pytest.mark.integration
@@ -208,3 +208,27 @@ async def test_a_malformed_command_is_a_dead_letter_and_the_next_one_applies(
     reasons = [dict(r.headers)["x-dlq-reason"].decode() for r in dead]
     assert all(reason.startswith("invalid moderation command") for reason in reasons), reasons
     assert {dict(r.headers)["x-source-topic"].decode() for r in dead} == {topics.names.moderation}
+
+
+async def test_a_revert_past_the_horizon_is_expired_and_changes_nothing(
+    bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
+    start_worker: Callable[..., ServiceProcess],
+) -> None:
+    """A journal entry applied 100 days ago (seeded in the changelog: a test cannot wait for it) is past the
+    90-day horizon: ``expired`` (the API's 410), and the total stays."""
+    topics = await make_topics(partitions=3)
+    old_ms = int((datetime.now(UTC) - timedelta(days=100)).timestamp() * 1000)
+    await seed_state_items(bootstrap, producer, topics, "vet", [
+        ("v:old-1\nvet", 1),
+        ("e:vet\nold-1", [-1, 25, 25, old_ms, "win_match", old_ms, None]),
+        ("u:vet", {"o": -1, "n": None, "b": {"alltime": [25, old_ms]}}),  # no score-events offset yet
+    ])
+    start_worker(topics)
+    revert = command("revert", event_id="old-1", reason="too late")
+    await send(producer, topics, revert)
+    answers = await results(bootstrap, topics, revert, count=3)
+    assert sorted(r.status for r in answers) == ["expired", "not_here", "not_here"]
+    await post(producer, topics, "vet", "daily_login", "new-1")
+    applied = await consume_until(bootstrap, topics.names.applied,
+                                  lambda rs: any(orjson.loads(r.value)["event_id"] == "new-1" for r in rs))
+    assert [orjson.loads(r.value)["new_score"] for r in applied] == [30]  # 25 kept, + 5
