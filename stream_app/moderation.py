@@ -14,7 +14,8 @@ the replay).
   its points come off every board of its day the user still holds; ``already_reverted`` when marked by another
   command, ``expired`` past ``SCOREBOARD_REVERT_DAYS`` (by the command's broker time: a replay decides the same),
   ``not_here`` in a partition that does not hold the event (a revert is sent to every partition).
-- ledger: the user's journal, newest first, filtered to one board (window and period) — read only.
+- ledger: the user's journal, newest first, filtered to one board (window and period; a daily or weekly window
+  without a period means the period current at the request) — read only.
 
 A command that is not a valid :class:`schemas.moderation.ModerationCommand` is a dead letter with the reason; a
 command that cannot be applied is answered ``refused`` with the reason. Nothing here stops the worker.
@@ -30,7 +31,7 @@ import orjson
 from pydantic import ValidationError
 
 from schemas.moderation import LedgerEntry, ModerationCommand, ModerationResult
-from schemas.periods import board_id
+from schemas.periods import board_id, period_for
 from stream_app.dlq import DeadLetters
 from stream_app.idempotency import EVENT, EVENT_KEY_SEP, EventRecord, event_key, owner_prefix
 from stream_app.ingest import Pending, PendingUser, UserChange, add_standings
@@ -171,17 +172,13 @@ class Moderator:
     def _ledger(self, partition: int, command: ModerationCommand) -> Answer:
         user_id = command.user_id or ""
         window = command.window or "alltime"
-        board = board_id(window, command.period) if command.period else None
+        # the board asked for: all-time, or a period of the window (the one current when asked, if none is named)
+        board = board_id(window, command.period or period_for(window, command.requested_at))
         prefix = f"{EVENT}{user_id}{EVENT_KEY_SEP}"
         entries: list[tuple[int, LedgerEntry]] = []
         for key, value in prefixed_items(self.store.table, partition, prefix):
             record = EventRecord.from_json(value)
-            if record is None:
-                continue
-            boards = boards_of(record.occurred)
-            if board is not None and board not in boards:
-                continue
-            if board is None and window != "alltime" and not any(b.startswith(f"{window}:") for b in boards):
+            if record is None or board not in boards_of(record.occurred):
                 continue
             entries.append((record.occurred, LedgerEntry(
                 event_id=key[len(prefix):], action_id=record.action_id, points=record.points,
