@@ -41,9 +41,9 @@ class CommonSettings(BaseSettings):
       SCOREBOARD_AUDIT_RETENTION_MS  retention of ``score-events``, the audit log (default -1: forever)
       SCOREBOARD_REPLICATION_FACTOR  replicas of every topic the project creates, changelogs included (default 1;
                                   use 3 on a real cluster)
-      SCOREBOARD_REVERT_DAYS      the revert horizon: an applied event may be reverted (and is listed by the
-                                  admin ledger) for this many days after it was applied; past it a revert is 410
-                                  (default 90). The write API and the worker read the same value
+      SCOREBOARD_REVERT_DAYS      the revert horizon in days (default 90): an applied event older than this can
+                                  no longer be reverted (the write API answers 410) nor is listed by the admin
+                                  ledger. The write API and the worker read the same value
 
     Broker security (README, Secure clusters), the same for every Kafka client of every service; Kafka's own names:
       KAFKA_SECURITY_PROTOCOL     ``PLAINTEXT`` (default), ``SSL``, ``SASL_PLAINTEXT`` or ``SASL_SSL``
