@@ -1,9 +1,10 @@
 """``create_app(settings)``: the FastAPI app — ``POST /scores`` (an ASGI app in a plain route, ``scores``), the
-FastAPI routes (``routes``), the middlewares (``middleware``: metrics -> API key -> rate limit -> Idempotency-Key
--> body size) — and its lifespan.
+FastAPI routes (``routes``, and the admin routes of ``moderation``), the middlewares (``middleware``: metrics ->
+API key or admin key -> rate limit -> Idempotency-Key -> body size) — and its lifespan.
 
-The lifespan starts the reply listener first (positioned at the end of ``score-applied`` and ``score-events-dlq``),
-then the producer, so the app only serves once no answer can be missed. ``with_broker=False`` builds the same HTTP
+The lifespan starts the listeners first (the reply listener positioned at the end of ``score-applied`` and
+``score-events-dlq``, the moderation listener at the end of ``moderation-results``), then the producer, so the
+app only serves once no answer can be missed. ``with_broker=False`` builds the same HTTP
 layer with no Kafka clients, for tests of what happens before any Kafka use (auth, limits, validation, catalog).
 """
 
@@ -16,11 +17,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 from starlette.routing import Route
 
-from producer_api import errors
+from producer_api import errors, moderation
 from producer_api.auth import ApiKeys, EventIds
 from producer_api.kafka_io import EventLog
 from producer_api.metrics import ApiMetrics
-from producer_api.middleware import ApiKeyCheck, BodyLimit, IdempotencyKeys, RateLimit, RequestMetrics
+from producer_api.middleware import ApiKeyCheck, BodyLimit, IdempotencyKeys, RateLimit, RequestMetrics, Templates
+from producer_api.moderation_results import ModerationResults
 from producer_api.rate_limit import KeyRateLimit
 from producer_api.replies import ReplyListener
 from producer_api.routes import router
@@ -47,6 +49,9 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, ApiState]]:
         if not settings.api_keys:
             log.warning("no SCOREBOARD_API_KEYS (dev mode): every POST /scores and GET /actions will be 401")
+        if not settings.admin_keys:
+            log.warning("no SCOREBOARD_ADMIN_KEYS: %s", "the admin routes take the fixed dev admin key (id dev-admin)"
+                        if settings.env == "dev" else "the admin routes (/admin/...) answer 404")
         if not with_broker:
             yield {"api": ApiState(settings, catalog, metrics, None, None)}
             return
@@ -54,12 +59,15 @@ def create_app(
             replies = ReplyListener(settings, metrics)
             stack.push_async_callback(replies.stop)
             await replies.start()
+            moderation_results = ModerationResults(settings, metrics)
+            stack.push_async_callback(moderation_results.stop)
+            await moderation_results.start()
             event_log = EventLog(settings)
             stack.push_async_callback(event_log.stop)
             await event_log.start()
-            log.info("producer_api: ready (%d actions, %d API keys, topic %s)",
-                     len(catalog), len(settings.api_keys), event_log.topic)
-            yield {"api": ApiState(settings, catalog, metrics, event_log, replies)}
+            log.info("producer_api: ready (%d actions, %d API keys, %d admin keys, topic %s)",
+                     len(catalog), len(settings.api_keys), len(settings.admin_keys), event_log.topic)
+            yield {"api": ApiState(settings, catalog, metrics, event_log, replies, moderation_results)}
 
     app = FastAPI(
         title="Scoreboard write API",
@@ -76,16 +84,22 @@ def create_app(
     app.router.routes.insert(0, Route("/scores", ScoresEndpoint(settings.max_body_bytes,
                                                              EventIds(settings.event_ids_secret)), methods=["POST"]))
     app.include_router(router)
+    app.include_router(moderation.router)
     document_scores(app)
+    moderation.document(app)
     serve_docs(app)
     docs = {DOCS_URL, app.openapi_url}
     public = frozenset(PUBLIC_PATHS) | frozenset(p for p in docs if p is not None)
     known = frozenset(getattr(route, "path", "") for route in router.routes) | {"/scores"} | public
+    admin: Templates = tuple((route.path_regex, route.path) for route in moderation.router.routes
+                             if isinstance(route, Route))
     # add_middleware puts each one outside those added before: added innermost first
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(IdempotencyKeys)
-    app.add_middleware(RateLimit, limit=KeyRateLimit(settings.rate_limit), metrics=metrics)
+    app.add_middleware(RateLimit, limit=KeyRateLimit(settings.rate_limit), metrics=metrics,
+                       admin_limit=KeyRateLimit(settings.admin_rate_limit))
     app.add_middleware(ApiKeyCheck, keys=ApiKeys(settings.api_keys), routes=known, public_paths=public,
-                       public_prefixes=(f"{ASSETS_URL}/",))
-    app.add_middleware(RequestMetrics, metrics=metrics, routes=known)
+                       public_prefixes=(f"{ASSETS_URL}/",), admin_keys=ApiKeys(settings.effective_admin_keys),
+                       admin_routes=admin)
+    app.add_middleware(RequestMetrics, metrics=metrics, routes=known, templates=admin)
     return app

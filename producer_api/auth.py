@@ -8,6 +8,10 @@ sent with the old one is the same event. A bare key's id is a hash prefix of it 
 
 Every configured key is compared with ``hmac.compare_digest`` (no early exit). The matching credential is left in
 the scope for the routes. Keys are never logged.
+
+Admin keys (``X-ADMIN-KEY``, ``SCOREBOARD_ADMIN_KEYS``) are parsed and compared the same way by the same
+middleware, for the ``/admin/`` paths only, and left in the scope under a key of their own (``AdminKey``): a write
+key is never an admin key, nor the other way round (the settings refuse a key configured as both).
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from pydantic import SecretStr
 HEADER = "X-API-KEY"
 SCOPE_KEY = "scoreboard.api_key"
 UNAUTHORIZED = orjson.dumps({"detail": "missing or invalid API key"})
+ADMIN_HEADER = "X-ADMIN-KEY"
+ADMIN_SCOPE_KEY = "scoreboard.admin_key"
+UNAUTHORIZED_ADMIN = orjson.dumps({"detail": "missing or invalid admin key (X-ADMIN-KEY)"})
 KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -100,3 +107,18 @@ async def _api_key(request: Request, _: Annotated[str | None, Security(_document
 
 
 ApiKey = Annotated[Credential, Depends(_api_key)]
+
+
+# The same for the admin routes: documented as their own security scheme; ``middleware.ApiKeyCheck`` checks.
+_admin_documented = APIKeyHeader(name=ADMIN_HEADER, scheme_name="AdminKeyHeader", auto_error=False,
+                                 description="One of SCOREBOARD_ADMIN_KEYS (never an API key).")
+
+
+async def _admin_key(request: Request, _: Annotated[str | None, Security(_admin_documented)]) -> Credential:
+    key = request.scope.get(ADMIN_SCOPE_KEY)
+    if not isinstance(key, Credential):  # only reachable if the ApiKeyCheck middleware were missing
+        raise RuntimeError("the ApiKeyCheck middleware (with admin keys) is not installed in front of this route")
+    return key
+
+
+AdminKey = Annotated[Credential, Depends(_admin_key)]

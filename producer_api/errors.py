@@ -41,7 +41,7 @@ def summary(what: str, errors: Sequence[Mapping[str, Any]]) -> str:
     """``"invalid request body: user_id: String should have at most 128 characters"``."""
     parts = []
     for e in errors:
-        loc = ".".join(str(p) for p in e["loc"][1:])
+        loc = ".".join(str(p) for p in e["loc"][1:]) or ".".join(str(p) for p in e["loc"])  # ("body",): body
         parts.append(f"{loc}: {e['msg']}" if loc else str(e["msg"]))
     return f"{what}: {'; '.join(parts)}" if parts else what
 

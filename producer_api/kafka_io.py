@@ -170,7 +170,13 @@ class EventLog:
             await stop_quietly(old, "producer_api producer (replaced)", self._timeout)
 
     async def produce(self, key: bytes, value: bytes) -> None:
-        """Return once the broker has acknowledged the record (all in-sync replicas), within the produce timeout.
+        """Write one ``score-events`` record: see :meth:`produce_to`."""
+        await self.produce_to(self.topic, key, value)
+
+    async def produce_to(self, topic: str, key: bytes, value: bytes, partition: int | None = None) -> int:
+        """Return the record's partition once the broker has acknowledged it (all in-sync replicas), within the
+        produce timeout. ``partition`` None: the key's (murmur2, ``KeyPartitioner``). The same idempotent producer
+        writes every topic of the API (``score-events``, and ``moderation`` for the admin routes).
 
         Raises ``EventLogUnavailable`` if the record never reached the producer's buffer (no producer, no
         metadata, no buffer space): nothing was written. Raises ``OutcomeUnknown`` if it did and no
@@ -188,22 +194,36 @@ class EventLog:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
         try:  # aiokafka's send() waits for metadata and buffer space, then appends: a failure here wrote nothing
-            delivered = await self._producer.send(self.topic, value=value, key=key)
+            delivered = await self._producer.send(topic, value=value, key=key, partition=partition)
         except (KafkaError, TimeoutError) as exc:
-            log.warning("produce to %s failed before sending: %r", self.topic, exc)
+            log.warning("produce to %s failed before sending: %r", topic, exc)
             if isinstance(exc, FATAL):
                 self._rebuild(exc)
             raise EventLogUnavailable(str(exc) or type(exc).__name__) from exc
         timer = loop.call_at(deadline, _give_up, delivered)
         try:
-            await delivered
+            metadata = await delivered
         except (KafkaError, TimeoutError) as exc:
-            log.warning("produce to %s not acknowledged: %r (outcome unknown)", self.topic, exc)
+            log.warning("produce to %s not acknowledged: %r (outcome unknown)", topic, exc)
             if isinstance(exc, FATAL):
                 self._rebuild(exc)
             raise OutcomeUnknown(str(exc) or type(exc).__name__) from exc
         finally:
             timer.cancel()
+        return int(metadata.partition)
+
+    async def partitions_of(self, topic: str) -> list[int]:
+        """The partitions of ``topic``, from the producer's metadata (fetched if not known yet, bounded by the
+        produce timeout); ``EventLogUnavailable`` when they cannot be known."""
+        if not self.started or self.rebuilding is not None or self.failed:
+            raise EventLogUnavailable("the event log producer is not running")
+        try:
+            found = await asyncio.wait_for(self._producer.partitions_for(topic), self._timeout)
+        except (KafkaError, TimeoutError) as exc:
+            raise EventLogUnavailable(f"the partitions of {topic} are unknown: {exc!r}") from exc
+        if not found:
+            raise EventLogUnavailable(f"topic {topic} has no partitions (does it exist?)")
+        return sorted(found)
 
     async def broker_answers(self, timeout: float = 2.0) -> bool:
         """A real round trip (a metadata request), bounded by ``timeout``."""

@@ -61,6 +61,21 @@ class ApiMetrics:
             "scoreboard_api_unreadable_replies", "score-applied records the reply listener could not parse",
             registry=self.registry,
         )
+        self.admin_rate_limited = Counter(
+            "scoreboard_api_admin_rate_limited",
+            "admin routes answered 429: the admin key's rate limit (SCOREBOARD_ADMIN_RATE_LIMIT)",
+            registry=self.registry,
+        )
+        self.admin_actions = Counter(
+            "scoreboard_api_admin_actions",
+            "admin requests past the key check, by action (ban, unban, revert, ledger) and outcome (accepted, "
+            "reverted, already_reverted, not_found, expired, refused, listed, timeout, not_written, unknown)",
+            ["action", "outcome"], registry=self.registry,
+        )
+        self.bad_moderation_results = Counter(
+            "scoreboard_api_unreadable_moderation_results",
+            "moderation-results records the moderation listener could not parse", registry=self.registry,
+        )
         # (route, method, status) -> (requests child, latency child); bounded: routes are a fixed set
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 

@@ -30,13 +30,15 @@ async def healthz(state: State) -> Response:
     return json_response(200, {"status": "ok"})
 
 
-@router.get("/readyz", summary="Producer and reply listener started, and the broker answers",
+@router.get("/readyz", summary="Producer and listeners started, and the broker answers",
             response_model=StatusBody, responses={503: documented("Not ready", StatusBody)})
 async def readyz(state: State) -> Response:
     if state.event_log is None or state.replies is None:
         return json_response(503, {"status": "unavailable", "detail": "no broker configured"})
     if not state.replies.running:
         return json_response(503, {"status": "unavailable", "detail": "reply listener not running"})
+    if state.moderation is not None and not state.moderation.running:
+        return json_response(503, {"status": "unavailable", "detail": "moderation results listener not running"})
     if not await state.event_log.broker_answers():
         return json_response(503, {"status": "unavailable", "detail": "broker not answering"})
     return json_response(200, {"status": "ready"})

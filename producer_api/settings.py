@@ -1,6 +1,8 @@
 """Settings of the write API (one frozen class; environment names documented below).
 
-API keys are ``SecretStr`` so that neither ``repr`` nor logs ever show them.
+API keys and admin keys are ``SecretStr`` so that neither ``repr`` nor logs ever show them. The two sets are
+disjoint (a key in both is refused at start): an admin key can ban and revert, so holding a write key must never
+be enough.
 """
 
 from __future__ import annotations
@@ -19,6 +21,30 @@ MIN_KEY_CHARS = 16  # outside dev; 16 random characters of [A-Za-z0-9] are ~95 b
 MIN_SECRET_CHARS = 32
 # dev only (refused outside dev): event ids must be the same on every replica and across restarts
 DEV_EVENT_ID_SECRET = "scoreboard-dev-event-id-secret-not-for-production"  # noqa: S105 (dev mode only)
+# dev only, when SCOREBOARD_ADMIN_KEYS is not set (outside dev the admin routes are then 404); make run sets a
+# random one of its own (.data/dev-admin-key)
+DEV_ADMIN_KEY = "dev-admin:scoreboard-dev-admin-key-not-for-production"
+
+
+def _split(value: Any) -> Any:
+    """``"k1, k2,,"`` -> ``("k1", "k2")``; sequences (settings built in code) get the same cleaning."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if isinstance(value, (list, tuple)):
+        raw = [v.get_secret_value() if isinstance(v, SecretStr) else v for v in value]
+        # strings are stripped and empties dropped; anything else is left for pydantic to refuse
+        return tuple(v.strip() if isinstance(v, str) else v for v in raw if not isinstance(v, str) or v.strip())
+    return value
+
+
+def _check_rate_limit(name: str, value: str) -> str:
+    if value.strip():
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"{name} {value!r} is not a rate limit such as '2000/second;60000/minute': "
+                             f"{exc}") from None
+    return value
 
 
 class ApiSettings(HttpServerSettings, CommonSettings):
@@ -42,6 +68,17 @@ class ApiSettings(HttpServerSettings, CommonSettings):
                                    empty: no limit)
       SCOREBOARD_PRODUCE_TIMEOUT_MS  bound on the broker acknowledging a produce; past it, 503
                                    (default 10000)
+      SCOREBOARD_ADMIN_KEYS        comma-separated accepted ``X-ADMIN-KEY`` values (the moderation routes,
+                                   ``/admin/...``), the same ``id:key`` format as the API keys; none of them may be
+                                   an API key too. Outside dev each is at least 16 characters, and none set turns
+                                   the admin routes off (404); in dev none set means the fixed dev admin key
+                                   ``DEV_ADMIN_KEY`` (id ``dev-admin``)
+      SCOREBOARD_ADMIN_RATE_LIMIT  per admin key id and replica, like SCOREBOARD_RATE_LIMIT for every admin route
+                                   (default ``10/second;600/minute``; empty: no limit)
+      SCOREBOARD_MODERATION_TIMEOUT_MS  how long a revert or a ledger request waits for the stream worker's
+                                   answer on ``moderation-results`` (default 5000): a revert then answers 202
+                                   (recorded, applied later), a ledger 504
+    (``SCOREBOARD_REVERT_DAYS``, the revert horizon, is in ``CommonSettings``: the worker reads it too.)
     """
 
     api_host: str = Field("127.0.0.1", validation_alias=env("SCOREBOARD_API_HOST"))
@@ -55,30 +92,44 @@ class ApiSettings(HttpServerSettings, CommonSettings):
     rate_limit: str = Field("2000/second;60000/minute", validation_alias=env("SCOREBOARD_RATE_LIMIT"))
     produce_timeout_ms: int = Field(
         10_000, ge=100, le=600_000, validation_alias=env("SCOREBOARD_PRODUCE_TIMEOUT_MS"))
+    admin_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        (), validation_alias=env("SCOREBOARD_ADMIN_KEYS"))
+    admin_rate_limit: str = Field("10/second;600/minute", validation_alias=env("SCOREBOARD_ADMIN_RATE_LIMIT"))
+    moderation_timeout_ms: int = Field(
+        5000, ge=100, le=600_000, validation_alias=env("SCOREBOARD_MODERATION_TIMEOUT_MS"))
 
     @field_validator("rate_limit")
     @classmethod
     def _valid_rate_limit(cls, value: str) -> str:
-        if value.strip():
-            try:
-                parse_many(value)
-            except ValueError as exc:
-                raise ValueError(f"SCOREBOARD_RATE_LIMIT {value!r} is not a rate limit such as "
-                                 f"'2000/second;60000/minute': {exc}") from None
-        return value
+        return _check_rate_limit("SCOREBOARD_RATE_LIMIT", value)
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("admin_rate_limit")
+    @classmethod
+    def _valid_admin_rate_limit(cls, value: str) -> str:
+        return _check_rate_limit("SCOREBOARD_ADMIN_RATE_LIMIT", value)
+
+    @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
-        """``"k1, k2,,"`` -> ``("k1", "k2")``; sequences (settings built in code) get the same cleaning."""
-        if isinstance(value, str):
-            value = value.split(",")
-        if isinstance(value, (list, tuple)):
-            raw = [v.get_secret_value() if isinstance(v, SecretStr) else v for v in value]
-            # strings are stripped and empties dropped; anything else is left for pydantic to refuse
-            return tuple(v.strip() if isinstance(v, str) else v
-                         for v in raw if not isinstance(v, str) or v.strip())
-        return value
+        return _split(value)
+
+    @model_validator(mode="after")
+    def _admin_keys_apart(self) -> ApiSettings:
+        """Admin keys: no duplicates, none that is also an API key (even in dev), 16+ characters outside dev."""
+        admins = [parse_key(k.get_secret_value()) for k in self.admin_keys]
+        secrets = [c.secret.get_secret_value() for c in admins]
+        if len(set(secrets)) != len(secrets):
+            raise ValueError("SCOREBOARD_ADMIN_KEYS lists one key twice (with two ids, or twice with one)")
+        writers = {parse_key(k.get_secret_value()).secret.get_secret_value() for k in self.api_keys}
+        both = [c.key_id for c, s in zip(admins, secrets, strict=True) if s in writers]
+        if both:
+            raise ValueError(f"SCOREBOARD_ADMIN_KEYS: the key(s) with id {', '.join(both)} are API keys too "
+                             "(SCOREBOARD_API_KEYS); an admin key must be a key of its own")
+        short = [c.key_id for c, s in zip(admins, secrets, strict=True) if len(s) < MIN_KEY_CHARS]
+        if short and self.env != "dev":
+            raise ValueError(f"SCOREBOARD_ADMIN_KEYS: the key(s) with id {', '.join(short)} are shorter than "
+                             f"{MIN_KEY_CHARS} characters (allowed only with SCOREBOARD_ENV=dev)")
+        return self
 
     @model_validator(mode="after")
     def _keys_outside_dev(self) -> ApiSettings:
@@ -108,3 +159,14 @@ class ApiSettings(HttpServerSettings, CommonSettings):
     @property
     def reply_timeout(self) -> float:
         return self.reply_timeout_ms / 1000
+
+    @property
+    def moderation_timeout(self) -> float:
+        return self.moderation_timeout_ms / 1000
+
+    @property
+    def effective_admin_keys(self) -> tuple[SecretStr, ...]:
+        """The admin keys in force: the configured ones; none set: the dev key in dev, none (routes off) in prod."""
+        if self.admin_keys:
+            return self.admin_keys
+        return (SecretStr(DEV_ADMIN_KEY),) if self.env == "dev" else ()

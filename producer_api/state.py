@@ -1,4 +1,5 @@
-"""What the lifespan holds for the routes: the catalog, the metrics and the two Kafka clients.
+"""What the lifespan holds for the routes: the catalog, the metrics and the Kafka clients (the producer, the reply
+listener, the moderation results listener).
 
 The Kafka clients are None only in an app built with ``with_broker=False`` (HTTP-layer tests), where every
 request that would need the event log answers 503.
@@ -13,6 +14,7 @@ from fastapi import Depends, Request
 
 from producer_api.kafka_io import EventLog
 from producer_api.metrics import ApiMetrics
+from producer_api.moderation_results import ModerationResults
 from producer_api.replies import ReplyListener
 from producer_api.settings import ApiSettings
 from schemas.catalog import ActionCatalog
@@ -25,6 +27,7 @@ class ApiState:
     metrics: ApiMetrics
     event_log: EventLog | None
     replies: ReplyListener | None
+    moderation: ModerationResults | None = None
 
 
 async def _api_state(request: Request) -> ApiState:  # async: sync dependencies run in a thread pool

@@ -109,7 +109,7 @@ class Moderator:
         partition, offset = message.partition, message.offset
         if command.action == "ledger":
             assert command.user_id is not None  # noqa: S101 - the model requires it for a ledger
-            return self._ledger(partition, command)
+            return self._ledger(partition, command, int(message.timestamp * 1000))
         if command.action == "revert":
             return self._revert(message, command, users, writes)
         user_id = command.user_id
@@ -169,7 +169,7 @@ class Moderator:
         self.applied += 1
         return done
 
-    def _ledger(self, partition: int, command: ModerationCommand) -> Answer:
+    def _ledger(self, partition: int, command: ModerationCommand, now_ms: int) -> Answer:
         user_id = command.user_id or ""
         window = command.window or "alltime"
         # the board asked for: all-time, or a period of the window (the one current when asked, if none is named)
@@ -178,8 +178,8 @@ class Moderator:
         entries: list[tuple[int, LedgerEntry]] = []
         for key, value in prefixed_items(self.store.table, partition, prefix):
             record = EventRecord.from_json(value)
-            if record is None or board not in boards_of(record.occurred):
-                continue
+            if record is None or board not in boards_of(record.occurred) or now_ms - record.at_ms > self.horizon_ms:
+                continue  # another board's, or past the revert horizon (kept a week more only to answer 410)
             entries.append((record.occurred, LedgerEntry(
                 event_id=key[len(prefix):], action_id=record.action_id, points=record.points,
                 occurred_at=datetime.fromtimestamp(record.occurred / 1000, UTC),

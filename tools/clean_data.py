@@ -3,7 +3,7 @@
 Standard library only. It refuses, with the reason, a path that resolves (symlinks followed) to ``/``, the home
 directory, the repository, or any directory above one of them, and a directory that does not look like a run
 directory: one holding anything but what ``make run`` writes there (``kafka/``, ``worker/``, ``dev-api-key``,
-``stack.log``...). A mistyped ``SCOREBOARD_RUN_DIR=..`` or ``=/usr`` deletes nothing.
+``dev-admin-key``, ``stack.log``...). A mistyped ``SCOREBOARD_RUN_DIR=..`` or ``=/usr`` deletes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN_ENTRIES = frozenset({"kafka", "worker", "dev-api-key", "stack.log"})
+RUN_ENTRIES = frozenset({"kafka", "worker", "dev-api-key", "dev-admin-key", "stack.log"})
 
 
 def refusal(run_dir: Path, home: Path, root: Path = ROOT) -> str | None:

@@ -8,8 +8,9 @@
 3. Runs the stream worker, the write API and the read/stream API as child processes. Every line they write goes
    to ``.data/stack.log``, prefixed with the service; the console shows our own code's INFO lines and every
    library's WARNING and above (:class:`ConsoleFilter`). The API key is the environment's ``SCOREBOARD_API_KEYS``
-   or a dev key kept in ``.data/dev-api-key``.
-4. Once every service's ``/readyz`` answers 200, prints the ready banner: the URLs, the key and the ``export
+   or a dev key kept in ``.data/dev-api-key``; the admin key (the moderation routes) likewise
+   ``SCOREBOARD_ADMIN_KEYS`` or a dev key kept in ``.data/dev-admin-key``.
+4. Once every service's ``/readyz`` answers 200, prints the ready banner: the URLs, the keys and the ``export
    KEY=...`` line the README's curl examples use.
 5. On SIGINT/SIGTERM, or when any child dies, stops every child and the broker it started: nothing is left running.
 """
@@ -76,7 +77,7 @@ async def describe_broker(options: dict[str, Any], timeout_s: float = 10.0) -> d
 
 
 def banner(api_url: str, sse_url: str, key_line: str, export_line: str, run_dir: Path, seconds: float,
-           broker_log: Path | None = None) -> list[str]:
+           broker_log: Path | None = None, admin_line: str = "") -> list[str]:
     """The lines printed once every service is ready (the README shows them)."""
     broker = f"  (the broker's: {broker_log})" if broker_log is not None else ""
     return [
@@ -84,6 +85,7 @@ def banner(api_url: str, sse_url: str, key_line: str, export_line: str, run_dir:
         f"  write API    {api_url}   (docs {api_url}/docs)",
         f"  read API     {sse_url}   (live board {sse_url}/, stream {sse_url}/leaderboard/stream)",
         f"  API key      {key_line}",
+        *([f"  admin key    {admin_line}"] if admin_line else []),
         f"  for curl:    {export_line}",
         f"  full logs    {run_dir / 'stack.log'}{broker}",
     ]
@@ -108,10 +110,10 @@ class Stack:
     def say(self, text: str) -> None:
         self.emit(f"[stack ] {text}", console=True)
 
-    def dev_key(self) -> str:
-        path = self.run_dir / "dev-api-key"
+    def dev_key(self, name: str = "dev-api-key", prefix: str = "dev-") -> str:
+        path = self.run_dir / name
         if not path.exists():
-            path.write_text(f"dev-{secrets.token_urlsafe(24)}")
+            path.write_text(f"{prefix}{secrets.token_urlsafe(24)}")
             path.chmod(0o600)
         return path.read_text().strip()
 
@@ -238,6 +240,13 @@ def run(stack: Stack, settings: CommonSettings, started: float) -> int:
         key_line = f"{env['SCOREBOARD_API_KEYS']}  (a dev key, kept in {run_dir / 'dev-api-key'})"
         export_line = f"export KEY={env['SCOREBOARD_API_KEYS']}"
         stack.say(f"dev API key (X-API-KEY): {env['SCOREBOARD_API_KEYS']}  (set SCOREBOARD_API_KEYS to use yours)")
+    if env.get("SCOREBOARD_ADMIN_KEYS"):
+        admin_line = "yours, from SCOREBOARD_ADMIN_KEYS"
+    else:  # id "dev-admin" (recorded with each admin action); the key is what follows the colon
+        admin_key = stack.dev_key("dev-admin-key", "dev-admin-")
+        env["SCOREBOARD_ADMIN_KEYS"] = f"dev-admin:{admin_key}"
+        admin_line = (f"{admin_key}  (X-ADMIN-KEY for /admin/..., a dev key, kept in "
+                      f"{run_dir / 'dev-admin-key'})")
     api_url = f"http://127.0.0.1:{env.get('SCOREBOARD_API_PORT', '8000')}"
     sse_url = f"http://127.0.0.1:{env.get('SCOREBOARD_SSE_PORT', '8001')}"
     ready_urls = [f"{api_url}/readyz", f"{sse_url}/readyz"]
@@ -263,7 +272,7 @@ def run(stack: Stack, settings: CommonSettings, started: float) -> int:
         if stack.wait_ready(ready_urls):
             broker_log = stack.broker.log_path if stack.broker else None
             for line in banner(api_url, sse_url, key_line, export_line, run_dir, time.monotonic() - started,
-                               broker_log):
+                               broker_log, admin_line):
                 stack.say(line)
         stack.stopping.wait()
         code = 0 if all(p.poll() is None for p in stack.children.values()) else 1

@@ -136,6 +136,10 @@ def test_api_keys_and_the_event_id_secret_come_from_the_environment_and_are_requ
         assert value.startswith(f"${{{name}:?"), value
 
 
+def test_admin_keys_come_from_the_environment_and_are_optional() -> None:
+    assert compose_env("api")["SCOREBOARD_ADMIN_KEYS"] == "${SCOREBOARD_ADMIN_KEYS:-}"
+
+
 def test_catalog_mount_is_a_valid_catalog_at_the_configured_path() -> None:
     for name in OUR_SERVICES:
         if name == "topics":

@@ -268,6 +268,17 @@ def test_api_keys_and_event_id_secret_come_from_a_secret_never_from_git_in_prod(
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_admin_keys_come_from_the_api_keys_secret_and_are_optional(overlay: str) -> None:
+    env = container(workload(overlay, "scoreboard-api"))["env"]
+    ref = next(e for e in env if e["name"] == "SCOREBOARD_ADMIN_KEYS")["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": ref["name"], "key": "SCOREBOARD_ADMIN_KEYS", "optional": True}
+    if overlay == "dev":
+        assert "SCOREBOARD_ADMIN_KEYS" in objects(overlay, "Secret")[ref["name"]]["data"]
+    else:
+        assert ref["name"] == "scoreboard-api-keys"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_catalog_configmap_is_mounted_where_the_settings_look(overlay: str) -> None:
     for name in WORKLOADS:
         path = container_env(overlay, name)["SCOREBOARD_ACTIONS_FILE"]

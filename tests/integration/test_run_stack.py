@@ -72,6 +72,11 @@ def test_make_run_starts_stops_and_keeps_data(tmp_path: Path) -> None:
     assert "aiokafka" in (tmp_path / "data" / "stack.log").read_text()  # library INFO: in the file, not the console
     assert " INFO aiokafka" not in console and " INFO uvicorn" not in console
     assert _post_until_200(api, key) == 25
+    admin = (tmp_path / "data" / "dev-admin-key").read_text().strip()
+    assert f"admin key    {admin}" in banner
+    unban = httpx.delete(f"{api}/admin/users/runner/ban", headers={"X-ADMIN-KEY": admin}, timeout=10)
+    assert unban.status_code == 202, unban.text  # recorded on moderation (unbanning a user not banned: no change)
+    assert httpx.delete(f"{api}/admin/users/runner/ban", headers={"X-ADMIN-KEY": key}, timeout=10).status_code == 401
     assert httpx.get(f"http://127.0.0.1:{ports['sse']}/leaderboard", timeout=5).status_code == 200
 
     proc.send_signal(signal.SIGINT)

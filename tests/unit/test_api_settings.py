@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from schemas.settings import describe_invalid
 from tests.fixtures.api import CodeOnlyApiSettings, api_settings
 
 pytestmark = pytest.mark.unit
@@ -83,3 +84,43 @@ def test_one_key_listed_twice_is_refused() -> None:
     for keys in (f"a:{LONG},b:{LONG}", f"{LONG},{LONG}", f"a:{LONG},a:{LONG}"):
         with pytest.raises(ValidationError, match="lists one key twice"):
             api_settings(env="dev", api_keys=keys)
+
+
+def test_admin_keys_are_parsed_like_api_keys_and_never_shown() -> None:
+    settings = api_settings(env="prod", api_keys=("acme:write-key-0123456789",), event_id_secret="s" * 32,
+                            admin_keys=" ops:admin-key-0123456789 , admin-key-abcdefghijkl ,,")
+    assert len(settings.admin_keys) == 2 and settings.effective_admin_keys == settings.admin_keys
+    assert "admin-key-0123456789" not in repr(settings) and "admin-key-0123456789" not in str(settings)
+
+
+def test_an_admin_key_may_not_be_an_api_key_even_in_dev() -> None:
+    with pytest.raises(ValidationError, match="with id ops are API keys too") as refused:
+        api_settings(env="dev", api_keys=("acme:same-key-0123456789",), admin_keys=("ops:same-key-0123456789",))
+    assert "same-key" not in describe_invalid(refused.value)  # what python -m producer_api prints
+
+
+def test_short_or_repeated_admin_keys_are_refused_outside_dev() -> None:
+    prod: dict[str, object] = {"env": "prod", "api_keys": ("write-key-0123456789",), "event_id_secret": "s" * 32}
+    with pytest.raises(ValidationError, match="SCOREBOARD_ADMIN_KEYS: the key.s. with id ops are shorter than 16"):
+        api_settings(**prod, admin_keys=("ops:short",))
+    with pytest.raises(ValidationError, match="SCOREBOARD_ADMIN_KEYS lists one key twice"):
+        api_settings(**prod, admin_keys=("a:admin-key-0123456789", "b:admin-key-0123456789"))
+    assert api_settings(env="dev", admin_keys=("ops:short",)).admin_keys  # dev: any length
+
+
+def test_no_admin_keys_means_the_dev_key_in_dev_and_none_in_prod() -> None:
+    from producer_api.settings import DEV_ADMIN_KEY
+
+    assert [k.get_secret_value() for k in api_settings(env="dev").effective_admin_keys] == [DEV_ADMIN_KEY]
+    prod = api_settings(env="prod", api_keys=("write-key-0123456789",), event_id_secret="s" * 32)
+    assert prod.effective_admin_keys == ()
+
+
+def test_admin_rate_limit_and_moderation_settings() -> None:
+    settings = api_settings()
+    assert (settings.admin_rate_limit, settings.moderation_timeout_ms, settings.revert_days) == (
+        "10/second;600/minute", 5000, 90)
+    with pytest.raises(ValidationError, match="SCOREBOARD_ADMIN_RATE_LIMIT"):
+        api_settings(admin_rate_limit="lots")
+    with pytest.raises(ValidationError):
+        api_settings(revert_days=0)

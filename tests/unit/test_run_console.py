@@ -55,6 +55,12 @@ def test_the_banner_has_the_urls_the_key_and_the_export_line(tmp_path: Path) -> 
     assert "broker.log" not in "\n".join(banner("a", "b", "c", "d", tmp_path, 1.0))  # on a broker not ours
 
 
+def test_the_banner_shows_the_admin_key_when_given(tmp_path: Path) -> None:
+    lines = banner("a", "b", "c", "d", tmp_path, 1.0, admin_line="dev-admin-xyz  (X-ADMIN-KEY ...)")
+    assert "  admin key    dev-admin-xyz  (X-ADMIN-KEY ...)" in lines
+    assert not any("admin key" in line for line in banner("a", "b", "c", "d", tmp_path, 1.0))
+
+
 @pytest.mark.parametrize(("line", "mb"), [
     ("[INFO] Downloaded from central: https://repo.maven.apache.org/x/kafka_2.13-4.1.1.jar (6.6 MB at 9.1 MB/s)",
      6.6),
