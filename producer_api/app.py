@@ -95,9 +95,9 @@ def create_app(
                              if isinstance(route, Route))
     # add_middleware puts each one outside those added before: added innermost first
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(IdempotencyKeys)
     app.add_middleware(RateLimit, limit=KeyRateLimit(settings.rate_limit), metrics=metrics,
                        admin_limit=KeyRateLimit(settings.admin_rate_limit))
+    app.add_middleware(IdempotencyKeys)  # outside the rate limit: a 429 carries the key to retry with
     app.add_middleware(ApiKeyCheck, keys=ApiKeys(settings.api_keys), routes=known, public_paths=public,
                        public_prefixes=(f"{ASSETS_URL}/",), admin_keys=ApiKeys(settings.effective_admin_keys),
                        admin_routes=admin)

@@ -51,7 +51,8 @@ def hashed_id(secret: str) -> str:
 
 
 def parse_key(entry: str) -> Credential:
-    """``"acme:s3cret"`` -> id ``acme``; ``"s3cret"`` (or anything whose part before ``:`` is not an id) -> a hashed id.
+    """``"acme:s3cret"`` -> id ``acme``; ``"s3cret"`` -> a hashed id. An entry with a ``:`` is always ``id:key``
+    (see :func:`entry_problem`, which the settings apply first); the key may contain ``:`` after the id.
 
     An id is 1-64 of ``A-Z a-z 0-9 _ . -``, starting with a letter or digit.
     """
@@ -59,6 +60,20 @@ def parse_key(entry: str) -> Credential:
     if sep and secret and KEY_ID.fullmatch(name):
         return Credential(name, SecretStr(secret))
     return Credential(hashed_id(entry), SecretStr(entry))
+
+
+def entry_problem(entry: str, position: int) -> str | None:
+    """Why a configured entry is not a key (None when it is), naming its position and id, never the key: with a
+    ``:`` it must be ``id:key`` with a valid id and a non-empty key (a bare key cannot contain ``:``)."""
+    if ":" not in entry:
+        return None
+    name, _, secret = entry.partition(":")
+    if not KEY_ID.fullmatch(name):
+        return (f"entry {position}: the part before ':' must be a key id (1-64 of letters, digits, '_', '.', '-', "
+                "starting with a letter or digit); a bare key cannot contain ':'")
+    if not secret:
+        return f"entry {position} (id {name}): the key after ':' is empty"
+    return None
 
 
 def matching_key(keys: Iterable[tuple[Credential, bytes]], given: bytes) -> Credential | None:

@@ -6,10 +6,11 @@
    path without a valid ``X-API-KEY`` is a 401 before a single body byte is read; the matching credential is left
    in the scope for the routes. Paths under ``/admin/`` take the admin key (``X-ADMIN-KEY``) instead, never an
    API key; they are 404 when no admin key is configured (prod without ``SCOREBOARD_ADMIN_KEYS``).
-3. ``RateLimit`` — ``POST /scores`` beyond the API key's limit is a 429 with ``Retry-After``, before the body; an
+3. ``IdempotencyKeys`` — for ``POST /scores``: a malformed ``Idempotency-Key`` is a 400; an absent one is
+   generated; from here on every answer carries it in an ``Idempotency-Key`` header (the client retries with it),
+   the 429 below included.
+4. ``RateLimit`` — ``POST /scores`` beyond the API key's limit is a 429 with ``Retry-After``, before the body; an
    admin route beyond the admin key's limit (``SCOREBOARD_ADMIN_RATE_LIMIT``) likewise.
-4. ``IdempotencyKeys`` — for ``POST /scores``: a malformed ``Idempotency-Key`` is a 400; an absent one is
-   generated; from here on every answer carries it in an ``Idempotency-Key`` header (the client retries with it).
 5. ``BodyLimit`` — a declared ``Content-Length`` over the limit is a 413 before reading; a streamed body is
    counted and refused as soon as it passes the limit.
 

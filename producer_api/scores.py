@@ -53,8 +53,9 @@ def _not_written(event_id: str) -> bytes:
 def _unknown(event_id: str) -> bytes:
     return orjson.dumps({
         "status": "unknown", "event_id": event_id,
-        "detail": "the event was sent to the event log (Kafka) but not acknowledged in time: it may or may not be "
-                  "counted; retry with the same Idempotency-Key (it counts once)",
+        "detail": "the event was handed to the event log's producer but Kafka did not acknowledge it in time (the "
+                  "broker may be slow or unreachable): it may or may not be counted, now or once the broker is "
+                  "back; retry with the same Idempotency-Key (it counts once)",
     })
 
 

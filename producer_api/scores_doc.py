@@ -57,7 +57,7 @@ RESPONSES: dict[int, tuple[str, tuple[type[BaseModel], ...], dict[str, Any]]] = 
           "with another `action_id` (\"idempotency key reused ...\"), or the user's total would leave the "
           "signed 64-bit range. Either way the score did not change.", (ErrorBody, RefusedBody), RETRY_WITH),
     429: ("The API key's rate limit (SCOREBOARD_RATE_LIMIT) is exceeded: nothing was read or logged; "
-          "wait `Retry-After` seconds", (ErrorBody,), RETRY_AFTER),
+          "wait `Retry-After` seconds", (ErrorBody,), RETRY_LATER),
     503: ("Nothing was written: the event log (Kafka) is unavailable. Retry after `Retry-After` seconds (with this "
           "answer's `Idempotency-Key`)", (NotWrittenBody,), RETRY_LATER),
     504: ("Outcome unknown: the event was sent to the event log but not acknowledged in time; it may be counted "

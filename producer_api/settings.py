@@ -13,7 +13,7 @@ from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from producer_api.auth import parse_key
+from producer_api.auth import entry_problem, parse_key
 from schemas.settings import CommonSettings, HttpServerSettings, env
 
 NO_KEYS_OUTSIDE_DEV = "SCOREBOARD_API_KEYS must be set outside dev mode (SCOREBOARD_ENV=dev)"
@@ -112,6 +112,15 @@ class ApiSettings(HttpServerSettings, CommonSettings):
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         return _split(value)
+
+    @model_validator(mode="after")
+    def _entries_are_keys(self) -> ApiSettings:
+        for name, keys in (("SCOREBOARD_API_KEYS", self.api_keys), ("SCOREBOARD_ADMIN_KEYS", self.admin_keys)):
+            for position, key in enumerate(keys, 1):
+                problem = entry_problem(key.get_secret_value(), position)
+                if problem is not None:
+                    raise ValueError(f"{name}: {problem}")
+        return self
 
     @model_validator(mode="after")
     def _admin_keys_apart(self) -> ApiSettings:

@@ -76,6 +76,15 @@ async def describe_broker(options: dict[str, Any], timeout_s: float = 10.0) -> d
         await admin.close()
 
 
+def export_line_for(keys: str) -> str:
+    """The banner's ``export KEY=...`` for the user's own keys, without printing them: the first entry, and of an
+    ``id:key`` entry the key alone (what ``X-API-KEY`` takes)."""
+    line = "export KEY=${SCOREBOARD_API_KEYS%%,*}"
+    if ":" in keys.split(",")[0]:
+        line += "; export KEY=${KEY#*:}"
+    return line
+
+
 def banner(api_url: str, sse_url: str, key_line: str, export_line: str, run_dir: Path, seconds: float,
            broker_log: Path | None = None, admin_line: str = "") -> list[str]:
     """The lines printed once every service is ready (the README shows them)."""
@@ -234,7 +243,7 @@ def run(stack: Stack, settings: CommonSettings, started: float) -> int:
     stack.say(f"starting; the console shows what matters, every service's full log goes to {run_dir / 'stack.log'}")
     if env.get("SCOREBOARD_API_KEYS"):
         key_line = "yours, from SCOREBOARD_API_KEYS"
-        export_line = "export KEY=${SCOREBOARD_API_KEYS%%,*}"
+        export_line = export_line_for(env["SCOREBOARD_API_KEYS"])
     else:
         env["SCOREBOARD_API_KEYS"] = stack.dev_key()
         key_line = f"{env['SCOREBOARD_API_KEYS']}  (a dev key, kept in {run_dir / 'dev-api-key'})"

@@ -250,6 +250,7 @@ async def test_post_scores_beyond_the_keys_rate_limit_is_429_with_retry_after_an
         metrics = (await client.get("/metrics")).text
     assert [r.status_code for r in admitted] == [422, 422, 422]
     assert limited.status_code == 429 and 1 <= int(limited.headers["retry-after"]) <= 60
+    assert len(limited.headers["idempotency-key"]) == 32  # generated: the key to retry with after waiting
     assert "rate limit" in limited.json()["detail"] and KEY1 not in limited.text
     assert other_key.status_code == 422  # per key
     assert "scoreboard_api_rate_limited_total 1.0" in metrics

@@ -124,3 +124,18 @@ def test_admin_rate_limit_and_moderation_settings() -> None:
         api_settings(admin_rate_limit="lots")
     with pytest.raises(ValidationError):
         api_settings(revert_days=0)
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    (f"acme corp:{LONG}", "entry 1: the part before ':' must be a key id"),
+    (f"{LONG},:{LONG}", "entry 2: the part before ':' must be a key id"),
+    (f"acme@eu:{LONG}", "a bare key cannot contain ':'"),
+    ("acme:", "entry 1 (id acme): the key after ':' is empty"),
+])
+def test_an_entry_with_a_colon_must_be_id_and_key_and_the_message_names_no_key(keys: str, message: str) -> None:
+    for env in ("dev", "prod"):
+        with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
+            api_settings(env=env, api_keys=keys, event_id_secret=SECRET)
+        assert LONG not in str(err.value)
+    with pytest.raises(ValidationError, match="SCOREBOARD_ADMIN_KEYS: entry 1"):
+        api_settings(env="dev", admin_keys=f"bad id:{LONG}")
