@@ -24,12 +24,18 @@ Why (issue 16, measured on uvicorn 0.54.0 + httptools 0.9.0, the versions pinned
   closed. A chunk carrying the end of the headers and then body bytes is fed in two steps, so a body (bounded by
   the app) never counts as headers. Bytes of a pipelined next request that arrive in the same read as the end of
   the previous one are not counted (at most one read, 256 KiB with uvloop).
+- **No bound on pipelined requests.** uvicorn queues every request parsed while a response is running and parses
+  a whole read at once (~7,700 tiny requests in 256 KiB), resuming reading after each response: one connection
+  pipelining ``GET /healthz`` without reading answers took the write API from 93 to 553 MB (past its 512 MiB
+  Kubernetes limit), kept after it closed. Here a connection with more than ``MAX_PIPELINED`` requests queued is
+  closed, and the rest of that read builds no request (``on_headers_complete``, ``on_body`` and
+  ``on_message_complete`` do nothing on a closing connection). Browsers and HTTP clients do not pipeline.
 
 Internals used: the protocol's ``parser``, ``transport``, ``cycle`` (``RequestResponseCycle.response_started`` and
 ``response_complete``), ``loop``, ``logger``, ``client`` and ``server_state.default_headers`` attributes, and the
-hooks ``connection_made``, ``connection_lost``, ``data_received``, ``on_headers_complete``,
-``on_message_complete``; uvicorn's server builds the protocol class it is given (``Config(http=<class>)``) with
-``config``, ``server_state``, ``app_state``, ``_loop``.
+hooks ``connection_made``, ``connection_lost``, ``data_received``, ``on_headers_complete``, ``on_body``,
+``on_message_complete``, and the ``pipeline`` queue; uvicorn's server builds the protocol class it is given
+(``Config(http=<class>)``) with ``config``, ``server_state``, ``app_state``, ``_loop``.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ UPSTREAM = {
     "uvicorn.protocols.http.httptools_impl:HttpToolsProtocol.data_received": "010a7ae59a5d3b1a",
     "uvicorn.protocols.http.httptools_impl:HttpToolsProtocol.on_message_begin": "96d377fdc7c2baef",
     "uvicorn.protocols.http.httptools_impl:HttpToolsProtocol.on_headers_complete": "1ea8589acfad92d8",
+    "uvicorn.protocols.http.httptools_impl:HttpToolsProtocol.on_body": "dba9c32aeba35b6a",
     "uvicorn.protocols.http.httptools_impl:HttpToolsProtocol.on_message_complete": "1fbad42dc31fc01f",
     "uvicorn.protocols.http.httptools_impl:HttpToolsProtocol.on_response_complete": "64e254f28e389e76",
     "uvicorn.protocols.http.httptools_impl:HttpToolsProtocol.send_400_response": "ae5a4a3782b646fd",
@@ -97,11 +104,15 @@ def _answer(status: bytes, detail: str, default_headers: list[tuple[bytes, bytes
     return b"".join(head) + body
 
 
+MAX_PIPELINED = 32  # requests queued behind a running response on one connection
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a request deadline and a header size bound (see the module)."""
 
     request_timeout_s = 10.0
     max_header_bytes = 32 * 1024
+    max_pipelined = MAX_PIPELINED
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -137,11 +148,21 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.reading_headers = False
+        if self.transport.is_closing():
+            return  # the rest of a read on a connection being closed builds no request
         super().on_headers_complete()
+        if len(self.pipeline) > self.max_pipelined:
+            self.pipeline.clear()
+            self._close_with(b"429 Too Many Requests", f"more than {self.max_pipelined} pipelined requests queued")
+
+    def on_body(self, body: bytes) -> None:
+        if not self.transport.is_closing():
+            super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._disarm()
-        super().on_message_complete()
+        if not self.transport.is_closing():
+            super().on_message_complete()
         self.reading_headers = True  # what comes next is the next request's line and headers
         self.header_bytes = 0
 
