@@ -73,6 +73,10 @@ def entry_problem(entry: str, position: int) -> str | None:
                 "starting with a letter or digit); a bare key cannot contain ':'")
     if not secret:
         return f"entry {position} (id {name}): the key after ':' is empty"
+    if secret != secret.strip():
+        return f"entry {position} (id {name}): the key after ':' begins or ends with blanks"
+    if name.startswith("k-"):
+        return f"entry {position} (id {name}): ids beginning with 'k-' are the hashed ids of bare keys"
     return None
 
 

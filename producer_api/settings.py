@@ -66,7 +66,7 @@ class ApiSettings(HttpServerSettings, CommonSettings):
       SCOREBOARD_RATE_LIMIT        per API key and replica, ``POST /scores`` beyond it is 429 with Retry-After, in
                                    the ``limits`` notation, ``;``-separated (default ``2000/second;60000/minute``;
                                    empty: no limit)
-      SCOREBOARD_PRODUCE_TIMEOUT_MS  bound on the broker acknowledging a produce; past it, 503
+      SCOREBOARD_PRODUCE_TIMEOUT_MS  bound on the broker acknowledging a produce; past it, 504 (outcome unknown)
                                    (default 10000)
       SCOREBOARD_ADMIN_KEYS        comma-separated accepted ``X-ADMIN-KEY`` values (the moderation routes,
                                    ``/admin/...``), the same ``id:key`` format as the API keys; none of them may be

@@ -1,8 +1,8 @@
 """Topic names and settings of the public contract (README); creating them is ``schemas.runtime.topic_admin``.
 
-``score-events`` stamps records with the broker's clock (``message.timestamp.type=LogAppendTime``, enforced on
-existing topics too, ``TopicSpec.enforced``), so a producer's clock can neither widen the idempotency window nor
-move "now" for period expiry.
+``score-events`` and ``moderation`` stamp records with the broker's clock (``message.timestamp.type=LogAppendTime``,
+enforced on existing topics too, ``TopicSpec.enforced``), so a producer's clock can neither widen the idempotency
+window nor move "now" for period expiry or the revert horizon.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def contract_topics(
         TopicSpec(names.rank_changes, partitions, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete"}),
         TopicSpec(names.finals, 1, {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}),
         # co-partitioned with score-events; the audit record of admin actions: kept as long as the audit log
-        TopicSpec(names.moderation, partitions, {"retention.ms": str(audit_retention_ms), "cleanup.policy": "delete"}),
+        TopicSpec(names.moderation, partitions, {"retention.ms": str(audit_retention_ms), "cleanup.policy": "delete",
+                                                 **LOG_APPEND_TIME}, enforced=LOG_APPEND_TIME),
         TopicSpec(names.moderation_results, partitions, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete"}),
     ]
     return [TopicSpec(s.name, s.partitions, s.config, replication_factor, s.enforced) for s in specs]

@@ -50,6 +50,8 @@ DEAD_LETTER_KINDS: tuple[tuple[str, str], ...] = (
     ("period closed", "period_closed"),
     ("outside the signed 64-bit range", "out_of_range"),
     ("idempotency key reused", "idempotency_conflict"),
+    ("invalid moderation command", "invalid_command"),
+    ("moderation command for user", "wrong_partition"),
 )
 OTHER = "other"
 KINDS = tuple(dict.fromkeys([kind for _, kind in DEAD_LETTER_KINDS] + [OTHER]))

@@ -17,8 +17,9 @@ the replay).
 - ledger: the user's journal, newest first, filtered to one board (window and period; a daily or weekly window
   without a period means the period current at the request) — read only.
 
-A command that is not a valid :class:`schemas.moderation.ModerationCommand` is a dead letter with the reason; a
-command that cannot be applied is answered ``refused`` with the reason. Nothing here stops the worker.
+A command that is not a valid :class:`schemas.moderation.ModerationCommand`, or about a user but not keyed by the
+user's id in its partition, is a dead letter with the reason; a command that cannot be applied is answered
+``refused`` with the reason. Nothing here stops the worker.
 """
 
 from __future__ import annotations
@@ -72,13 +73,18 @@ class Moderator:
         users: Pending = {}
         writes: dict[int, list[tuple[str, Any]]] = {}
         answers: list[tuple[Any, ModerationCommand, Answer]] = []
+        partitions = await self.batches.partition_count(messages[0].topic) if messages else 0
         for message in messages:
             try:
                 command = ModerationCommand.model_validate_json(message.value or b"")
             except ValidationError as exc:
-                errors = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                errors = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}".removeprefix(": ")
                                    for e in exc.errors(include_url=False, include_input=False))
                 await self.dead.send(message, f"invalid moderation command: {errors}"[:500])
+                continue
+            misplaced = self._misplaced(message, command, partitions)
+            if misplaced is not None:
+                await self.dead.send(message, misplaced[:500])
                 continue
             try:
                 answer = self._apply(message, command, users, writes)
@@ -99,6 +105,18 @@ class Moderator:
         await add_standings(self.batches, self.standings_topic, self.source_topic, users)
         await self.batches.send()
         return changes
+
+    def _misplaced(self, message: Any, command: ModerationCommand, partitions: int) -> str | None:
+        """Why a command about a user is not where the user's events are (None when it is): it must be keyed by the
+        user_id and in that key's partition (Java's default partitioner), or another worker owns the user and
+        this one would change a state nobody reads. A revert goes to every partition by design."""
+        if command.action == "revert" or command.user_id is None:
+            return None
+        key = command.user_id.encode()
+        if message.key != key or self.batches.partition_for(key, partitions) != message.partition:
+            return (f"moderation command for user {command.user_id!r} must be keyed by the user_id and in its "
+                    f"partition of {partitions} by Java's default partitioner (murmur2), as score-events are")
+        return None
 
     def _state(self, partition: int, user_id: str, users: Pending) -> UserState:
         pending = users.get((partition, user_id))

@@ -232,3 +232,30 @@ async def test_a_revert_past_the_horizon_is_expired_and_changes_nothing(
     applied = await consume_until(bootstrap, topics.names.applied,
                                   lambda rs: any(orjson.loads(r.value)["event_id"] == "new-1" for r in rs))
     assert [orjson.loads(r.value)["new_score"] for r in applied] == [30]  # 25 kept, + 5
+
+
+async def test_a_command_not_in_its_users_partition_is_a_dead_letter_and_changes_nothing(
+    bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
+    start_worker: Callable[..., ServiceProcess],
+) -> None:
+    """A ban keyed by another key, or in a partition that does not own the user (a CRC32 client, a typo), would be
+    answered and stand the user nowhere on a partition nobody reads from: it is a dead letter instead."""
+    from aiokafka.partitioner import murmur2
+
+    topics = await make_topics(partitions=3)
+    start_worker(topics)
+    await post(producer, topics, "wes", "win_match", "w1")
+    await consume_until(bootstrap, topics.names.leaderboard_updates, lambda rs: boards_are(rs, {"wes": 25}))
+    home = (murmur2(b"wes") & 0x7FFFFFFF) % 3
+    elsewhere = command("ban", user_id="wes", reason="wrong partition")
+    await producer.send_and_wait(topics.names.moderation, elsewhere.model_dump_json().encode(), key=b"wes",
+                                 partition=(home + 1) % 3)
+    other_key = command("ban", user_id="wes", reason="wrong key")
+    await producer.send_and_wait(topics.names.moderation, other_key.model_dump_json().encode(), key=b"someone",
+                                 partition=home)
+    dead = await consume_until(bootstrap, topics.names.dlq, lambda rs: len(rs) >= 2)
+    assert all("must be keyed by the user_id and in its partition" in dict(r.headers)["x-dlq-reason"].decode()
+               for r in dead)
+    ban = command("ban", user_id="wes", reason="right place")  # and the worker goes on
+    await send(producer, topics, ban)
+    assert [r.status for r in await results(bootstrap, topics, ban)] == ["applied"]

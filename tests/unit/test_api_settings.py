@@ -131,6 +131,8 @@ def test_admin_rate_limit_and_moderation_settings() -> None:
     (f"{LONG},:{LONG}", "entry 2: the part before ':' must be a key id"),
     (f"acme@eu:{LONG}", "a bare key cannot contain ':'"),
     ("acme:", "entry 1 (id acme): the key after ':' is empty"),
+    (f"acme:  {LONG}", "entry 1 (id acme): the key after ':' begins or ends with blanks"),
+    (f"k-0123456789ab:{LONG}", "ids beginning with 'k-' are the hashed ids of bare keys"),
 ])
 def test_an_entry_with_a_colon_must_be_id_and_key_and_the_message_names_no_key(keys: str, message: str) -> None:
     for env in ("dev", "prod"):
