@@ -12,11 +12,12 @@ import pytest
 
 from schemas.topics import TopicNames
 from tests.fixtures.kafka import Topics
-from tests.fixtures.services import ROOT, ServiceProcess, base_env
+from tests.fixtures.services import base_env
+from tools.supervisor import ROOT, Supervisor
 
 pytestmark = pytest.mark.integration
 
-StartApi = Callable[..., tuple[ServiceProcess, str]]
+StartApi = Callable[..., tuple[Supervisor, str]]
 MakeTopics = Callable[..., Awaitable[Topics]]
 NO_TOPICS = Topics("unused-", TopicNames.with_prefix("unused-"), 1)  # the process stops before using Kafka
 
