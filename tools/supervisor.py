@@ -40,7 +40,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 POLL_S = 0.1  # how often readiness and exit are checked while waiting
 PROBE_TIMEOUT_S = 2.0  # one HTTP readiness probe
-TAIL = 4000  # characters of the log quoted when a start fails
+TAIL = 4000  # characters of its log since this start, quoted when a start fails
 
 
 def set_parent_death_signal() -> None:  # pragma: no cover - runs in the child, between fork and exec
@@ -167,10 +167,10 @@ class Supervisor:
     def _check_alive(self) -> None:
         code = self.returncode
         if code is not None:
-            raise Exited(f"{self.name} exited with {code}:\n{self.output()[-TAIL:]}")
+            raise Exited(f"{self.name} exited with {code}:\n{self.new_output()[-TAIL:]}")
 
     def _not_ready(self, timeout: float) -> TimeoutError:
-        return TimeoutError(f"{self.name} not ready within {timeout}s:\n{self.output()[-TAIL:]}")
+        return TimeoutError(f"{self.name} not ready within {timeout}s:\n{self.new_output()[-TAIL:]}")
 
     def _ready(self) -> Self:
         self.ready_after = time.monotonic() - self.started_at
