@@ -5,7 +5,8 @@ on machines without Docker. The broker's jars come from Maven Central (``tools/k
 per-user cache outside the work tree, so a second start is fast and a fresh clone needs nothing installed
 by hand but Java 17 and Maven. ``make run`` and the pytest session fixture both use :class:`LocalKafka`; the chaos
 run (``bench/chaos.py``) stops it with SIGTERM (``stop``) or SIGKILL (``kill``) and starts it again on the same data
-dir and ports.
+dir and ports. Its process is a :class:`tools.supervisor.Supervisor` like every other one: ready once it logs
+``Kafka Server started`` and its port accepts connections, and it dies with the thread that started it.
 
 For the tests of secure clusters, a broker can instead listen with ``SASL_SSL`` (:class:`SaslSsl`): TLS with a
 certificate signed by a throwaway CA (:func:`make_test_pki`, Java's ``keytool``: nothing to install), logins with
