@@ -21,7 +21,7 @@ help:
 	@echo "make bench      - run the benchmarks in bench/ and print their table"
 	@echo "make chaos      - kill -9 every service and bounce the broker under load for CHAOS_SECONDS (180), then check every total"
 	@echo "make prereqs    - check Python 3.11, Java 17 and Maven (every target that installs runs it first)"
-	@echo "make test-unit  - the unit and ASGI tiers only (no broker); make test-deploy - the deployment files"
+	@echo "make test-unit  - the unit, ASGI and process tiers only (no broker); make test-deploy - the deployment files"
 	@echo "make contract   - rewrite docs/openapi/*.json from the apps; make schemas - rewrite schemas/jsonschema/"
 	@echo "make clean      - delete the virtualenv and caches"
 
@@ -65,7 +65,7 @@ test: $(DEV_STAMP) kafka-jars browser bench-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(DEV_STAMP)
-	$(BIN)/python -m pytest -m "unit or asgi" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "unit or asgi or process" $(PYTEST_ARGS)
 
 test-deploy: $(DEV_STAMP)
 	$(BIN)/python -m pytest -m deploy $(PYTEST_ARGS)

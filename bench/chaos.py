@@ -34,11 +34,12 @@ import httpx
 import orjson
 
 from bench.chaos_load import Client, Load, Oracle, read_applied, verify, wait_board, wait_settled
-from bench.procs import Service, clean_env
+from bench.procs import clean_env
 from schemas.runtime.kafka import plaintext
 from schemas.runtime.topic_admin import ensure_topics
 from schemas.topics import TopicNames, contract_topics
 from tools.kafka_local import LocalKafka, free_port
+from tools.supervisor import Supervisor
 
 FAULTS = ("worker kill -9", "api kill -9", "sse kill -9", "broker SIGTERM bounce", "broker SIGKILL bounce")
 API_KEY = "chaos-key"
@@ -97,7 +98,7 @@ class Stack:
         self.sse_url = f"http://127.0.0.1:{self.ports['sse']}"
         self.ready_urls = {"worker": f"http://127.0.0.1:{self.ports['worker']}/readyz",
                            "api": f"{self.api_url}/readyz", "sse": f"{self.sse_url}/readyz"}
-        self.services: dict[str, Service] = {}
+        self.services: dict[str, Supervisor] = {}
         self.killing: set[str] = set()  # services the chaos killed: their exit is not a crash
         self.restarts: dict[str, Counter[str]] = {name: Counter() for name in self.ports}
         self.watchers: list[asyncio.Task[None]] = []
@@ -121,21 +122,24 @@ class Stack:
         await ensure_topics(plaintext(self.broker.bootstrap), contract_topics(self.names, self.partitions))
         modules = {"worker": "stream_app", "api": "producer_api", "sse": "sse_server"}
         for name, module in modules.items():
-            self.services[name] = Service(name, ["-m", module], self._env(name), self.run_dir)
+            self.services[name] = Supervisor.module(module, env=self._env(name), name=name,
+                                                    log_path=self.run_dir / f"{name}.log",
+                                                    ready_url=self.ready_urls[name])
         await asyncio.gather(*(self._start(name) for name in modules))
         self.watchers = [asyncio.create_task(self._watch(name)) for name in modules]
 
     async def _start(self, name: str) -> None:
-        await self.services[name].start(ready_url=self.ready_urls[name], timeout=180)
+        await self.services[name].start_async(180)
 
     async def _watch(self, name: str) -> None:
         """Restart ``name`` whenever it is found exited (a kill or a crash), until it starts; count why."""
         service = self.services[name]
         while True:
             await asyncio.sleep(0.2)
-            if service.proc is None or service.proc.poll() is None:
+            code = service.returncode
+            if code is None:  # running (or not started yet)
                 continue
-            cause = "killed" if name in self.killing else f"exited {service.proc.returncode}"
+            cause = "killed" if name in self.killing else f"exited {code}"
             self.killing.discard(name)
             self.restarts[name][cause] += 1
             while True:
@@ -170,7 +174,7 @@ class Stack:
         for task in self.watchers:
             task.cancel()
         await asyncio.gather(*self.watchers, return_exceptions=True)
-        await asyncio.gather(*(s.stop() for s in self.services.values()))
+        await asyncio.gather(*(s.stop_async(20) for s in self.services.values()))
         await asyncio.to_thread(self.broker.stop)
 
 

@@ -6,20 +6,23 @@ the same settings the tests give them (``SCOREBOARD_ENV=dev``, the prefix, a pri
 
 from __future__ import annotations
 
+import sys
 import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.procs import Service, clean_env
+from bench.procs import clean_env
 from schemas.runtime.kafka import plaintext
 from schemas.runtime.topic_admin import ensure_topics
 from schemas.topics import TopicNames, contract_topics
 from tools.kafka_local import free_port
+from tools.supervisor import Supervisor
 
 API_KEY = "bench-key"
 PARTITIONS = 6
+STOP_S = 20.0  # SIGTERM, then SIGKILL after this long, when a bench ends
 
 
 @dataclass(frozen=True)
@@ -81,30 +84,34 @@ class Context:
         return clean_env(**{**settings, **extra})
 
     async def start_worker(self, stack: AsyncExitStack, prefix: str, name: str = "worker",
-                           **extra: str) -> Service:
+                           **extra: str) -> Supervisor:
         port = free_port()
         env = self.env(prefix, SCOREBOARD_WORKER_ID=f"{prefix}worker",
                        SCOREBOARD_DATA_DIR=str(self.run_dir / f"{prefix}{name}-data"),
                        SCOREBOARD_WORKER_WEB_PORT=str(port), SCOREBOARD_WORKER_STANDBY_REPLICAS="0", **extra)
-        service = Service(f"{prefix}{name}", ["-m", "stream_app"], env, self.run_dir)
-        stack.push_async_callback(service.stop)
-        return await service.start(ready_url=f"http://127.0.0.1:{port}/readyz", timeout=180)
+        service = Supervisor.module("stream_app", env=env, name=f"{prefix}{name}",
+                                    log_path=self.run_dir / f"{prefix}{name}.log",
+                                    ready_url=f"http://127.0.0.1:{port}/readyz")
+        stack.push_async_callback(service.stop_async, STOP_S)
+        return await service.start_async(180)
 
     async def start_http(self, stack: AsyncExitStack, name: str, args: list[str], env: dict[str, str],
-                         port: int, ready_path: str = "/readyz") -> tuple[Service, str]:
-        service = Service(name, args, env, self.run_dir)
-        stack.push_async_callback(service.stop)
+                         port: int, ready_path: str = "/readyz") -> tuple[Supervisor, str]:
+        """``python <args>``, ready when ``ready_path`` on ``port`` answers 200."""
         url = f"http://127.0.0.1:{port}"
-        await service.start(ready_url=url + ready_path, timeout=120)
+        service = Supervisor([sys.executable, *args], env=env, name=name, log_path=self.run_dir / f"{name}.log",
+                             ready_url=url + ready_path)
+        stack.push_async_callback(service.stop_async, STOP_S)
+        await service.start_async(120)
         return service, url
 
-    async def start_api(self, stack: AsyncExitStack, prefix: str) -> tuple[Service, str]:
+    async def start_api(self, stack: AsyncExitStack, prefix: str) -> tuple[Supervisor, str]:
         port = free_port()
         env = self.env(prefix, SCOREBOARD_API_KEYS=API_KEY, SCOREBOARD_API_PORT=str(port),
                        SCOREBOARD_LOG_LEVEL="WARNING", SCOREBOARD_RATE_LIMIT="")  # one key drives the whole load
         return await self.start_http(stack, f"{prefix}api", ["-m", "producer_api"], env, port)
 
-    async def start_sse(self, stack: AsyncExitStack, prefix: str, name: str = "sse") -> tuple[Service, str]:
+    async def start_sse(self, stack: AsyncExitStack, prefix: str, name: str = "sse") -> tuple[Supervisor, str]:
         port = free_port()
         # every bench client connects from 127.0.0.1: one address may hold all of them (the cap per address is 50)
         most = str(max(*self.sizes.fanout_counts, self.sizes.e2e_clients) + 1000)

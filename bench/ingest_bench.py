@@ -18,9 +18,9 @@ import httpx
 
 from bench import profiling, stepsearch
 from bench.context import API_KEY, Context
-from bench.procs import Service
 from bench.results import BenchResult, Row
 from tools.kafka_local import free_port
+from tools.supervisor import Supervisor
 
 ASYNC = {"X-API-KEY": API_KEY, "Prefer": "respond-async"}
 SYNC = {"X-API-KEY": API_KEY}
@@ -75,7 +75,7 @@ async def run_api(ctx: Context, sync: bool) -> dict[str, Any]:
     async with AsyncExitStack() as stack:
         prefix, _ = await ctx.new_topics()
         pids: list[int] = []
-        worker: Service | None = None
+        worker: Supervisor | None = None
         if sync:
             worker = await ctx.start_worker(stack, prefix)
             pids.append(worker.pid)

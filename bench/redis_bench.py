@@ -15,7 +15,7 @@ import httpx
 
 from bench import e2e_bench, ingest_bench
 from bench.baselines.redis_app import SCORES
-from bench.baselines.redis_server import READY_LINE, RedisServer
+from bench.baselines.redis_server import RedisServer
 from bench.context import API_KEY, Context
 from bench.results import BenchResult, Row
 from tools.kafka_local import free_port
@@ -29,8 +29,8 @@ async def start_redis_design(ctx: Context, stack: AsyncExitStack) -> str:
 
 async def _start(ctx: Context, stack: AsyncExitStack) -> tuple[RedisServer, Any, str]:
     server = RedisServer(ctx.run_dir)
-    stack.push_async_callback(server.stop)
-    await server.start(ready_line=READY_LINE, timeout=30)
+    stack.push_async_callback(server.stop_async, 20)
+    await server.start_async(30)
     port = free_port()
     app, url = await ctx.start_http(
         stack, "redis-app", ["-m", "bench.baselines.redis_app", str(port), str(server.port), API_KEY],

@@ -47,7 +47,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench import profiling, stepsearch
 from bench.baselines.redis_app import NAMES
-from bench.baselines.redis_server import READY_LINE, RedisServer
+from bench.baselines.redis_server import RedisServer
 from bench.context import API_KEY, Context
 from bench.fanout_bench import board as fanout_board
 from bench.procs import cpu_seconds, rss_kb, run_tool
@@ -148,15 +148,13 @@ async def redis_restart(ctx: Context, server: RedisServer) -> dict[str, Any]:
     finally:
         await client.aclose()
     dump = ctx.run_dir / "dump.rdb"
-    reload = RedisServer(ctx.run_dir)
-    reload.name = "redis-server-reload"
-    reload.log_path = ctx.run_dir / "redis-server-reload.log"
+    reload = RedisServer(ctx.run_dir, name="redis-server-reload")
     size = dump.stat().st_size
     try:
-        await reload.start(ready_line=READY_LINE, timeout=120)
+        await reload.start_async(120)
         loaded = [line for line in reload.output().splitlines() if "DB loaded from disk" in line]
     finally:
-        await reload.stop()
+        await reload.stop_async(20)
         dump.unlink(missing_ok=True)
     return {"seconds": reload.ready_after, "rdb_bytes": size, "log": loaded[-1] if loaded else ""}
 
@@ -374,8 +372,8 @@ async def run(ctx: Context) -> BenchResult:
         print(f"  user-standings seeded in {data['seed']['seconds']:.1f}s", flush=True)
 
         server = RedisServer(ctx.run_dir)
-        stack.push_async_callback(server.stop)
-        await server.start(ready_line=READY_LINE, timeout=30)
+        stack.push_async_callback(server.stop_async, 20)
+        await server.start_async(30)
         port = free_port()
         redis_app, redis_url = await ctx.start_http(
             stack, "redis-app", ["-m", "bench.baselines.redis_app", str(port), str(server.port), API_KEY],

@@ -5,7 +5,8 @@ on machines without Docker. The broker's jars come from Maven Central (``tools/k
 per-user cache outside the work tree, so a second start is fast and a fresh clone needs nothing installed
 by hand but Java 17 and Maven. ``make run`` and the pytest session fixture both use :class:`LocalKafka`; the chaos
 run (``bench/chaos.py``) stops it with SIGTERM (``stop``) or SIGKILL (``kill``) and starts it again on the same data
-dir and ports.
+dir and ports. Its process is a :class:`tools.supervisor.Supervisor` like every other one: ready once it logs
+``Kafka Server started`` and its port accepts connections, and it dies with the thread that started it.
 
 For the tests of secure clusters, a broker can instead listen with ``SASL_SSL`` (:class:`SaslSsl`): TLS with a
 certificate signed by a throwaway CA (:func:`make_test_pki`, Java's ``keytool``: nothing to install), logins with
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
-import ctypes
 import os
 import re
 import secrets
@@ -31,10 +31,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tools.supervisor import Supervisor
 
 KAFKA_VERSION = "4.1.1"
 CLUSTER_ID = "c2NvcmVib2FyZC1sb2NhbA"  # fixed 22-char base64url id: formatting is repeatable
@@ -122,12 +123,6 @@ def bootstrap_answers(servers: str) -> bool:
     return False
 
 
-def die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """Ask Linux to SIGTERM the broker if the process that started it dies (no orphan brokers)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 @dataclass(frozen=True)
 class Pki:
     """A throwaway CA and a broker certificate it signed, for 127.0.0.1 and localhost (tests only)."""
@@ -187,7 +182,7 @@ class LocalKafka:
         self.controller_port = controller_port or free_port()
         self.heap = heap
         self.secure = secure
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Supervisor | None = None
         self.log_path = self.data_dir / "broker.log"
 
     @property
@@ -264,48 +259,24 @@ class LocalKafka:
         fmt = self._java("kafka.tools.StorageTool", "format", "--standalone", "-t", CLUSTER_ID,
                          "-c", str(props), "--ignore-formatted", *self._scram_users(), heap="256M")
         subprocess.run(fmt, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(  # noqa: S603
-            self._java("kafka.Kafka", str(props), heap=self.heap),
-            stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,  # noqa: PLW1509
-            start_new_session=True,  # Ctrl-C reaches the supervisor, which stops the broker after the services
+        # its own session: Ctrl-C reaches make run, which stops the broker after the services; and it dies with us
+        self.proc = Supervisor(
+            self._java("kafka.Kafka", str(props), heap=self.heap), env=os.environ, name="Kafka broker",
+            log_path=self.log_path, ready_line=READY_LINE, ready_also=lambda: port_answers("127.0.0.1", self.port),
+            cwd=Path.cwd(), die_with_parent=True,
         )
-        log.close()
-        self._wait_ready(timeout)
+        self.proc.start(timeout)
         return self
 
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        start = self.log_path.stat().st_size if self.log_path.exists() else 0
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"Kafka broker exited with {self.proc.returncode}; see {self.log_path}")
-            with self.log_path.open("rb") as fh:
-                fh.seek(start)
-                if READY_LINE.encode() in fh.read() and port_answers("127.0.0.1", self.port):
-                    return
-            time.sleep(0.2)
-        self.stop()
-        raise TimeoutError(f"Kafka broker not ready after {timeout}s; see {self.log_path}")
-
     def stop(self, timeout: float = 30.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None:
+            self.proc.stop(timeout)
 
     def kill(self) -> None:
         """SIGKILL the broker: a crash, nothing flushed or handed over (``start`` again recovers the same data dir
         on the same ports, as after a SIGTERM ``stop``)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.kill()
-        self.proc.wait()
+        if self.proc is not None:
+            self.proc.kill()
 
     def __enter__(self) -> LocalKafka:
         return self.start()

@@ -22,14 +22,12 @@ import os
 import re
 import secrets
 import signal
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
@@ -37,7 +35,8 @@ from schemas.runtime.kafka import BrokerRefused, client_options, plaintext
 from schemas.runtime.topic_admin import ensure_topics
 from schemas.settings import CommonSettings, describe_invalid
 from schemas.topics import contract_topics
-from tools.kafka_local import CLUSTER_ID, LocalKafka, bootstrap_answers, die_with_parent
+from tools.kafka_local import CLUSTER_ID, LocalKafka, bootstrap_answers
+from tools.supervisor import Supervisor, http_ready
 
 SERVICES = (("worker", "stream_app"), ("api", "producer_api"), ("sse", "sse_server"))
 OUR_LOGGERS = ("stream_app", "producer_api", "sse_server", "schemas", "tools")
@@ -105,7 +104,7 @@ class Stack:
         self.run_dir = run_dir
         self.log = log
         self.log_lock = threading.Lock()
-        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.children: dict[str, Supervisor] = {}
         self.broker: LocalKafka | None = None
         self.stopping = threading.Event()
 
@@ -168,21 +167,19 @@ class Stack:
         return True
 
     def spawn(self, name: str, module: str, env: dict[str, str]) -> None:
-        proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", module], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=die_with_parent,  # noqa: PLW1509
-        )
-        self.children[name] = proc
-        threading.Thread(target=self._pump, args=(name, proc), daemon=True).start()
+        """Start ``python -m module`` (its output piped to :meth:`_pump`); it dies with us, even by SIGKILL."""
+        child = Supervisor.module(module, env=env, name=name, cwd=Path.cwd(), die_with_parent=True).spawn()
+        self.children[name] = child
+        threading.Thread(target=self._pump, args=(name, child), daemon=True).start()
 
-    def _pump(self, name: str, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdout is not None
+    def _pump(self, name: str, child: Supervisor) -> None:
         console = ConsoleFilter()
-        for raw in proc.stdout:
-            line = raw.decode(errors="replace").rstrip()
+        for raw in child.lines():
+            line = raw.rstrip()
             self.emit(f"[{name:<6}] {line}", console=console.show(line))
         if not self.stopping.is_set():
-            self.say(f"{name} exited with {proc.wait()}; stopping the stack")
+            child.wait()
+            self.say(f"{name} exited with {child.returncode}; stopping the stack")
             self.stopping.set()
 
     def wait_ready(self, urls: list[str], timeout: float = 120.0) -> bool:
@@ -191,27 +188,20 @@ class Stack:
         pending = set(urls)
         while pending and time.monotonic() < deadline and not self.stopping.is_set():
             for url in list(pending):
-                try:
-                    if httpx.get(url, timeout=1.0).status_code == 200:
-                        pending.discard(url)
-                except httpx.HTTPError:
-                    pass
+                if http_ready(url, timeout=1.0):
+                    pending.discard(url)
             self.stopping.wait(0.3)
         return not pending
 
     def stop(self) -> None:
         self.stopping.set()
-        for proc in self.children.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+        for child in self.children.values():
+            child.terminate()  # SIGTERM to each one's process group, all at once
         deadline = time.monotonic() + 30
-        for name, proc in self.children.items():
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+        for name, child in self.children.items():
+            if not child.wait(max(0.1, deadline - time.monotonic())):
                 self.say(f"{name} did not stop in time; killing it")
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                child.kill()
         if self.broker is not None:
             self.broker.stop()
             self.say("kafka: stopped")
@@ -284,7 +274,7 @@ def run(stack: Stack, settings: CommonSettings, started: float) -> int:
                                broker_log, admin_line):
                 stack.say(line)
         stack.stopping.wait()
-        code = 0 if all(p.poll() is None for p in stack.children.values()) else 1
+        code = 0 if all(c.running for c in stack.children.values()) else 1
     except KeyboardInterrupt:
         pass
     finally:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from bench.procs import Service, clean_env
+from bench.procs import clean_env
 from tools.kafka_local import free_port
+from tools.supervisor import Supervisor
 
 READY_LINE = "Ready to accept connections"
 
@@ -20,12 +21,14 @@ def redis_binary() -> str:
     return found
 
 
-class RedisServer(Service):
-    def __init__(self, log_dir: Path) -> None:
+class RedisServer(Supervisor):
+    """Ready when it logs ``READY_LINE`` (redis has no HTTP endpoint); ``name`` names its log in ``log_dir``."""
+
+    def __init__(self, log_dir: Path, name: str = "redis-server") -> None:
         self.port = free_port()
         argv = [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                 "--daemonize", "no", "--dir", str(log_dir), "--logfile", ""]
-        super().__init__("redis-server", argv, clean_env(), log_dir, python=False)
+        super().__init__(argv, env=clean_env(), name=name, log_path=log_dir / f"{name}.log", ready_line=READY_LINE)
 
     @property
     def url(self) -> str:

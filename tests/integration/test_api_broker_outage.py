@@ -23,8 +23,9 @@ from schemas.runtime.topic_admin import ensure_topics
 from schemas.topics import TopicNames, contract_topics
 from tests.fixtures.api import KEY1, KEYS
 from tests.fixtures.kafka import Topics, read_to_end
-from tests.fixtures.services import ServiceProcess, base_env
+from tests.fixtures.services import base_env
 from tools.kafka_local import LocalKafka, free_port
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +33,7 @@ BODY = b'{"user_id": "u1", "action_id": "win_match"}'
 HEADERS = {"content-type": "application/json", "x-api-key": KEY1}
 
 
-async def wait_for_log(process: ServiceProcess, text: str, timeout: float = 120.0) -> None:
+async def wait_for_log(process: Supervisor, text: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while text not in process.output():
         assert process.proc is None or process.proc.poll() is None, process.output()[-3000:]
@@ -40,7 +41,7 @@ async def wait_for_log(process: ServiceProcess, text: str, timeout: float = 120.
         await asyncio.sleep(0.2)
 
 
-async def wait_for_process(process: ServiceProcess, timeout: float = 30.0) -> None:
+async def wait_for_process(process: Supervisor, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while process.proc is None and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
@@ -54,7 +55,7 @@ async def test_api_waits_for_a_late_broker_then_answers_outcome_unknown_when_it_
                    SCOREBOARD_KAFKA_CONNECT_TIMEOUT="180", SCOREBOARD_PRODUCE_TIMEOUT_MS="3000",
                    SCOREBOARD_REPLY_TIMEOUT_MS="200")
     url = f"http://127.0.0.1:{port}"
-    api = ServiceProcess("producer_api", env, tmp_path / "api.log", ready_url=f"{url}/readyz")
+    api = Supervisor.module("producer_api", env=env, log_path=tmp_path / "api.log", ready_url=f"{url}/readyz")
     starting = asyncio.create_task(asyncio.to_thread(api.start, 240.0))
     try:
         await wait_for_log(api, "broker not reachable yet")  # the API is up before the broker
@@ -96,7 +97,7 @@ async def test_an_event_sent_to_a_frozen_broker_is_504_unknown_and_is_written_on
     env = base_env(broker.bootstrap, topics, SCOREBOARD_API_KEYS=KEYS, SCOREBOARD_API_PORT=str(port),
                    SCOREBOARD_PRODUCE_TIMEOUT_MS="1500", SCOREBOARD_REPLY_TIMEOUT_MS="200")
     url = f"http://127.0.0.1:{port}"
-    api = ServiceProcess("producer_api", env, tmp_path / "api.log", ready_url=f"{url}/readyz")
+    api = Supervisor.module("producer_api", env=env, log_path=tmp_path / "api.log", ready_url=f"{url}/readyz")
     assert broker.proc is not None
     try:
         await ensure_topics(plaintext(broker.bootstrap), contract_topics(topics.names, 1))
@@ -137,7 +138,7 @@ async def test_after_a_broker_restart_the_api_writes_again_by_itself_and_every_5
     env = base_env(broker.bootstrap, topics, SCOREBOARD_API_KEYS=KEYS, SCOREBOARD_API_PORT=str(port),
                    SCOREBOARD_PRODUCE_TIMEOUT_MS="3000", SCOREBOARD_REPLY_TIMEOUT_MS="200")
     url = f"http://127.0.0.1:{port}"
-    api = ServiceProcess("producer_api", env, tmp_path / "api.log", ready_url=f"{url}/readyz")
+    api = Supervisor.module("producer_api", env=env, log_path=tmp_path / "api.log", ready_url=f"{url}/readyz")
     answers: dict[int, list[str]] = {}  # status -> event ids
     try:
         await ensure_topics(plaintext(broker.bootstrap), contract_topics(topics.names, 1))

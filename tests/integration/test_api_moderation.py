@@ -17,14 +17,14 @@ from aiokafka.structs import ConsumerRecord
 from schemas.moderation import ModerationCommand, ModerationResult
 from tests.fixtures.api import KEY1
 from tests.fixtures.kafka import Topics, consume_until
-from tests.fixtures.services import ServiceProcess
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
 ADMIN_KEY = "admin-key-0123456789-secret"
 ADMIN = {"x-admin-key": ADMIN_KEY}
 USERS = [f"mod-user-{i}" for i in range(8)]
-StartApi = Callable[..., tuple[ServiceProcess, str]]
+StartApi = Callable[..., tuple[Supervisor, str]]
 MakeTopics = Callable[..., Awaitable[Topics]]
 Records = list[ConsumerRecord[bytes, bytes]]
 

@@ -16,13 +16,13 @@ from producer_api.auth import EventIds, hashed_id
 from producer_api.settings import DEV_EVENT_ID_SECRET
 from tests.fixtures.api import KEY1, KEY2, SharedApi
 from tests.fixtures.kafka import Topics, consume_until
-from tests.fixtures.services import ServiceProcess
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
 JSON = {"content-type": "application/json"}
 ASYNC = {"prefer": "respond-async"}
-StartApi = Callable[..., tuple[ServiceProcess, str]]
+StartApi = Callable[..., tuple[Supervisor, str]]
 MakeTopics = Callable[..., Awaitable[Topics]]
 
 

@@ -21,11 +21,11 @@ from aiokafka.structs import ConsumerRecord
 
 from tests.fixtures.api import KEY1
 from tests.fixtures.kafka import Topics, consume_until
-from tests.fixtures.services import ServiceProcess
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
-StartApi = Callable[..., tuple[ServiceProcess, str]]
+StartApi = Callable[..., tuple[Supervisor, str]]
 MakeTopics = Callable[..., Awaitable[Topics]]
 WAIT_MS = "60000"
 REUSED = "idempotency key reused for user 'u-ref' with another action_id (first: 'win_match')"

@@ -19,17 +19,17 @@ from aiokafka import AIOKafkaProducer
 from stream_app.scoring import SCORE_MAX
 from tests.fixtures.api import KEY1, KEY2
 from tests.fixtures.kafka import Topics, seed_user_state
-from tests.fixtures.services import ServiceProcess
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
-StartApi = Callable[..., tuple[ServiceProcess, str]]
+StartApi = Callable[..., tuple[Supervisor, str]]
 MakeTopics = Callable[..., Awaitable[Topics]]
 POINTS = 50  # complete_level_5 in the shipped catalog
 WAIT = "60000"  # the wait bound: generous, so a slow machine answers 200, not 202
 
 
-async def stack(make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., ServiceProcess]) -> str:
+async def stack(make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., Supervisor]) -> str:
     topics = await make_topics()
     start_worker(topics)
     _, url = start_api(topics, SCOREBOARD_REPLY_TIMEOUT_MS=WAIT)
@@ -52,7 +52,7 @@ def new_score(response: httpx.Response) -> int:
 
 
 async def test_post_answers_200_with_the_new_total(
-    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., ServiceProcess]
+    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., Supervisor]
 ) -> None:
     url = await stack(make_topics, start_api, start_worker)
     async with httpx.AsyncClient(base_url=url, timeout=120.0) as client:
@@ -62,7 +62,7 @@ async def test_post_answers_200_with_the_new_total(
 
 
 async def test_200_concurrent_posts_for_one_user_end_at_exactly_200_times_the_points(
-    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., ServiceProcess]
+    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., Supervisor]
 ) -> None:
     url = await stack(make_topics, start_api, start_worker)
     async with httpx.AsyncClient(base_url=url, timeout=120.0) as client:
@@ -75,7 +75,7 @@ async def test_200_concurrent_posts_for_one_user_end_at_exactly_200_times_the_po
 
 
 async def test_repeats_of_one_idempotency_key_count_once_and_answer_the_first_total(
-    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., ServiceProcess]
+    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., Supervisor]
 ) -> None:
     url = await stack(make_topics, start_api, start_worker)
     async with httpx.AsyncClient(base_url=url, timeout=120.0) as client:
@@ -92,7 +92,7 @@ async def test_repeats_of_one_idempotency_key_count_once_and_answer_the_first_to
 
 
 async def test_one_idempotency_key_from_two_api_keys_counts_twice(
-    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., ServiceProcess]
+    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., Supervisor]
 ) -> None:
     url = await stack(make_topics, start_api, start_worker)
     async with httpx.AsyncClient(base_url=url, timeout=120.0) as client:
@@ -104,7 +104,7 @@ async def test_one_idempotency_key_from_two_api_keys_counts_twice(
 
 
 async def test_a_retry_sent_with_a_rotated_key_of_the_same_id_is_the_same_event(
-    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., ServiceProcess]
+    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., Supervisor]
 ) -> None:
     """``acme:old`` and ``acme:new`` side by side (a rotation): a request first sent with the old key and retried
     with the new one counts once; a key of another id is another client and another event."""
@@ -121,7 +121,7 @@ async def test_a_retry_sent_with_a_rotated_key_of_the_same_id_is_the_same_event(
 
 
 async def test_a_retry_with_the_generated_idempotency_key_is_the_same_event_and_counts_once(
-    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., ServiceProcess]
+    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., Supervisor]
 ) -> None:
     url = await stack(make_topics, start_api, start_worker)
     async with httpx.AsyncClient(base_url=url, timeout=120.0) as client:
@@ -138,7 +138,7 @@ async def test_a_retry_with_the_generated_idempotency_key_is_the_same_event_and_
 
 
 async def test_one_idempotency_key_for_two_users_is_two_events(
-    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., ServiceProcess]
+    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., Supervisor]
 ) -> None:
     url = await stack(make_topics, start_api, start_worker)
     async with httpx.AsyncClient(base_url=url, timeout=120.0) as client:
@@ -153,7 +153,7 @@ async def test_one_idempotency_key_for_two_users_is_two_events(
 
 
 async def test_an_idempotency_key_reused_for_another_action_is_refused_by_the_worker_with_422(
-    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., ServiceProcess]
+    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., Supervisor]
 ) -> None:
     """End to end: the worker dead-letters the record, the API answers the waiting request with its reason."""
     url = await stack(make_topics, start_api, start_worker)
@@ -173,7 +173,7 @@ async def test_an_idempotency_key_reused_for_another_action_is_refused_by_the_wo
 
 async def test_an_event_taking_the_total_past_64_bits_is_refused_with_422_and_the_total_kept(
     bootstrap: str, make_topics: MakeTopics, producer: AIOKafkaProducer, start_api: StartApi,
-    start_worker: Callable[..., ServiceProcess],
+    start_worker: Callable[..., Supervisor],
 ) -> None:
     """The issue's input: totals that pass 2**63 - 1 killed the worker (and answered 18446744073709551614 before)."""
     topics = await make_topics()

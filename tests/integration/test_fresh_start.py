@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,10 +21,10 @@ import pytest
 from httpx_sse import aconnect_sse
 
 from tools.kafka_local import free_port
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 LEADERS = 10
 BOUND_S = 1.0
 KEY = "fresh-start-key-0123456789"
@@ -43,14 +41,6 @@ def stack_env(tmp_path: Path) -> tuple[dict[str, str], str, str]:
     return env, f"http://127.0.0.1:{ports['api']}", f"http://127.0.0.1:{ports['sse']}"
 
 
-async def wait_ready(proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 180
-    while "[stack ] ready:" not in log.read_text(errors="replace"):
-        assert proc.poll() is None, f"run_stack exited:\n{log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"not ready:\n{log.read_text()[-3000:]}"
-        await asyncio.sleep(0.05)
-
-
 async def follow_stream(client: httpx.AsyncClient, seen: list[tuple[float, Any]]) -> None:
     async with aconnect_sse(client, "GET", "/leaderboard/stream") as source:
         async for ev in source.aiter_sse():
@@ -65,11 +55,9 @@ def leads(board: Any, user: str, score: int) -> bool:
 async def test_a_fresh_stack_shows_every_new_leader_within_a_second_from_the_first_second(tmp_path: Path) -> None:
     env, api_url, sse_url = stack_env(tmp_path)
     log = tmp_path / "stack.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tools.run_stack"], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+    proc = Supervisor.module("tools.run_stack", env=env, name="make run", log_path=log, ready_line="[stack ] ready:")
     try:
-        await wait_ready(proc, log)
+        await proc.start_async(180)  # ready once make run prints its banner (after every /readyz)
         ready = time.monotonic()
         stream: list[tuple[float, Any]] = []
         async with httpx.AsyncClient(base_url=api_url, timeout=60) as api, \
@@ -98,5 +86,6 @@ async def test_a_fresh_stack_shows_every_new_leader_within_a_second_from_the_fir
         assert not [line for line in console if " ERROR " in line or "[ERROR]" in line], "\n".join(console)
         assert (tmp_path / "data" / "stack.log").stat().st_size > log.stat().st_size  # the details: in the file
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(90)
+        proc.signal_group(signal.SIGINT)  # Ctrl-C
+        if not proc.wait(90):
+            proc.kill()

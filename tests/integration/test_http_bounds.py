@@ -21,13 +21,13 @@ import httpx
 import pytest
 
 from tests.fixtures.kafka import Topics
-from tests.fixtures.services import ServiceProcess
 from tests.fixtures.sse import RawSseClient, poll
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
 MakeTopics = Callable[..., Awaitable[Topics]]
-Start = Callable[..., tuple[ServiceProcess, str]]
+Start = Callable[..., tuple[Supervisor, str]]
 DEADLINE_S = 2.0
 SLACK_S = 10.0  # a loaded 2-core machine: the bound asserted is the deadline plus this, the point is "not never"
 SLOW = 300  # connections that send part of a request's headers
@@ -42,13 +42,13 @@ def rss_bytes(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-Service = tuple[str, Callable[..., Awaitable[tuple[ServiceProcess, str]]]]
+Service = tuple[str, Callable[..., Awaitable[tuple[Supervisor, str]]]]
 
 
 @pytest.fixture(params=["producer_api", "sse_server"])
 def service(request: pytest.FixtureRequest, make_topics: MakeTopics, start_api: Start, start_sse: Start) -> Service:
     """(module, async factory starting it on fresh topics with the given settings)."""
-    async def start(**extra: str) -> tuple[ServiceProcess, str]:
+    async def start(**extra: str) -> tuple[Supervisor, str]:
         topics = await make_topics()
         return (start_api if request.param == "producer_api" else start_sse)(topics, **extra)
 

@@ -20,7 +20,7 @@ import pytest
 
 from tests.fixtures.api import KEY1
 from tests.fixtures.kafka import Topics
-from tests.fixtures.services import ServiceProcess
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -37,9 +37,9 @@ async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float 
         await asyncio.sleep(0.2)
 
 
-async def stack(make_topics: Callable[..., Awaitable[Topics]], start_api: Callable[..., tuple[ServiceProcess, str]],
-                start_worker: Callable[..., ServiceProcess],
-                start_sse: Callable[..., tuple[ServiceProcess, str]]) -> tuple[str, str]:
+async def stack(make_topics: Callable[..., Awaitable[Topics]], start_api: Callable[..., tuple[Supervisor, str]],
+                start_worker: Callable[..., Supervisor],
+                start_sse: Callable[..., tuple[Supervisor, str]]) -> tuple[str, str]:
     topics = await make_topics(partitions=3)
     start_worker(topics)
     _, api = start_api(topics, SCOREBOARD_REPLY_TIMEOUT_MS=WAIT, SCOREBOARD_ADMIN_KEYS=ADMIN,
@@ -66,8 +66,8 @@ async def on_every_window(reads: httpx.AsyncClient, want: dict[str, int]) -> boo
 
 
 async def test_ban_hides_everywhere_and_unban_restores_the_exact_totals(
-    make_topics: Callable[..., Awaitable[Topics]], start_api: Callable[..., tuple[ServiceProcess, str]],
-    start_worker: Callable[..., ServiceProcess], start_sse: Callable[..., tuple[ServiceProcess, str]],
+    make_topics: Callable[..., Awaitable[Topics]], start_api: Callable[..., tuple[Supervisor, str]],
+    start_worker: Callable[..., Supervisor], start_sse: Callable[..., tuple[Supervisor, str]],
 ) -> None:
     api, sse = await stack(make_topics, start_api, start_worker, start_sse)
     async with httpx.AsyncClient(base_url=api, timeout=90) as writes, \
@@ -96,8 +96,8 @@ async def test_ban_hides_everywhere_and_unban_restores_the_exact_totals(
 
 
 async def test_a_revert_is_exact_everywhere_once_and_the_ledger_shows_it(
-    make_topics: Callable[..., Awaitable[Topics]], start_api: Callable[..., tuple[ServiceProcess, str]],
-    start_worker: Callable[..., ServiceProcess], start_sse: Callable[..., tuple[ServiceProcess, str]],
+    make_topics: Callable[..., Awaitable[Topics]], start_api: Callable[..., tuple[Supervisor, str]],
+    start_worker: Callable[..., Supervisor], start_sse: Callable[..., tuple[Supervisor, str]],
 ) -> None:
     api, sse = await stack(make_topics, start_api, start_worker, start_sse)
     async with httpx.AsyncClient(base_url=api, timeout=90) as writes, \

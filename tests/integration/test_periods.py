@@ -19,8 +19,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from tests.fixtures.kafka import Topics, consume_until, read_to_end
-from tests.fixtures.services import ServiceProcess
 from tests.fixtures.sse import poll
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ def event(user: str, n: int, at: datetime) -> bytes:
 
 async def test_a_period_is_sealed_once_across_a_kill_at_the_close_and_then_served_and_listed(
     bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer, tmp_path: Path,
-    start_worker: Callable[..., ServiceProcess], start_sse: Callable[..., tuple[ServiceProcess, str]],
+    start_worker: Callable[..., Supervisor], start_sse: Callable[..., tuple[Supervisor, str]],
 ) -> None:
     topics = await make_topics(partitions=3)
     now = datetime.now(UTC)
@@ -96,7 +96,7 @@ async def test_a_period_is_sealed_once_across_a_kill_at_the_close_and_then_serve
 
 async def test_boards_past_the_retention_are_tombstoned(
     bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess],
+    start_worker: Callable[..., Supervisor],
 ) -> None:
     topics = await make_topics(partitions=1)
     old = "daily:2026-10-01"  # ended long before the 7 days kept

@@ -12,8 +12,8 @@ from httpx_sse import ServerSentEvent, aconnect_sse
 from playwright.async_api import Browser, expect
 
 from tests.fixtures.kafka import Topics
-from tests.fixtures.services import ROOT, ServiceProcess
 from tests.fixtures.sse import next_update, poll
+from tools.supervisor import ROOT, Supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -37,9 +37,9 @@ class Stack:
 @pytest.fixture
 async def stack(
     make_topics: Callable[..., Awaitable[Topics]], tmp_path: Path,
-    start_worker: Callable[..., ServiceProcess],
-    start_api: Callable[..., tuple[ServiceProcess, str]],
-    start_sse: Callable[..., tuple[ServiceProcess, str]],
+    start_worker: Callable[..., Supervisor],
+    start_api: Callable[..., tuple[Supervisor, str]],
+    start_sse: Callable[..., tuple[Supervisor, str]],
 ) -> AsyncIterator[Stack]:
     topics = await make_topics(partitions=3)
     catalog = tmp_path / "actions.yaml"

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -16,25 +14,14 @@ import httpx
 import pytest
 
 from tools.kafka_local import CLUSTER_ID, LocalKafka, free_port, port_answers
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _run_until_ready(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tools.run_stack"], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"run_stack exited early:\n{log.read_text()[-3000:]}")
-        if "[stack ] ready:" in log.read_text(errors="replace"):
-            return proc
-        time.sleep(0.3)
-    proc.kill()
-    raise AssertionError(f"run_stack not ready:\n{log.read_text()[-3000:]}")
+def _run_until_ready(env: dict[str, str], log: Path) -> Supervisor:
+    """``make run`` started, ready once it prints its banner (the thing under test: after every ``/readyz``)."""
+    return Supervisor.module("tools.run_stack", env=env, name="make run", log_path=log,
+                             ready_line="[stack ] ready:").start(180)
 
 
 def _post(api: str, key: str) -> httpx.Response:
@@ -79,8 +66,8 @@ def test_make_run_starts_stops_and_keeps_data(tmp_path: Path) -> None:
     assert httpx.delete(f"{api}/admin/users/runner/ban", headers={"X-ADMIN-KEY": key}, timeout=10).status_code == 401
     assert httpx.get(f"http://127.0.0.1:{ports['sse']}/leaderboard", timeout=5).status_code == 200
 
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(90) == 0
+    proc.signal_group(signal.SIGINT)  # Ctrl-C
+    assert proc.wait(90) and proc.returncode == 0
     for port in ports.values():
         assert not port_answers("127.0.0.1", port), f"port {port} still bound after Ctrl-C"
     assert "stopped: no process left running" in log.read_text()
@@ -89,8 +76,7 @@ def test_make_run_starts_stops_and_keeps_data(tmp_path: Path) -> None:
     try:
         assert _post_until_200(api, key) == 50  # the first run's total survived
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(90) == 0
+        assert proc.stop(90) == 0
 
 
 def test_make_run_on_a_broker_already_answering_says_so_with_its_cluster_id(tmp_path: Path,
@@ -113,6 +99,6 @@ def test_make_run_on_a_broker_already_answering_says_so_with_its_cluster_id(tmp_
         assert "existing-broker-key" not in console
         assert _post_until_200(f"http://127.0.0.1:{ports['api']}", "existing-broker-key") == 25
     finally:
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(90) == 0
+        proc.signal_group(signal.SIGINT)
+        assert proc.wait(90) and proc.returncode == 0
     assert port_answers("127.0.0.1", kafka_broker.port)  # the broker it did not start is left running

@@ -26,16 +26,17 @@ from schemas.runtime.topic_admin import ensure_topics
 from schemas.settings import CommonSettings, FromCodeOnly
 from schemas.topics import TopicNames, contract_topics
 from tests.fixtures.kafka import Topics
-from tests.fixtures.services import ROOT, ServiceProcess, base_env
+from tests.fixtures.services import base_env
 from tests.fixtures.sse import poll
 from tools.kafka_local import LocalKafka, Pki, SaslSsl, make_test_pki
+from tools.supervisor import ROOT, Supervisor
 
 pytestmark = pytest.mark.integration
 
 USER, PASSWORD = "scoreboard", "s3cret-for-the-test-broker"
 WRONG = "not-the-password-8d1e"
 KEY = "secure-key"
-StartApi = Callable[..., tuple[ServiceProcess, str]]
+StartApi = Callable[..., tuple[Supervisor, str]]
 
 
 class Settings(FromCodeOnly, CommonSettings):
@@ -75,7 +76,7 @@ def fresh_topics(partitions: int) -> Topics:
 
 
 async def test_topics_scores_worker_and_board_over_sasl_ssl_with_scram(
-    bootstrap: str, pki: Pki, tmp_path: Path, start_worker: Callable[..., ServiceProcess], start_api: StartApi,
+    bootstrap: str, pki: Pki, tmp_path: Path, start_worker: Callable[..., Supervisor], start_api: StartApi,
     start_sse: StartApi,
 ) -> None:
     topics = fresh_topics(3)

@@ -32,8 +32,8 @@ from playwright.async_api import Browser, Page, expect
 
 from schemas.periods import board_id, period_for
 from tests.fixtures.kafka import Topics
-from tests.fixtures.services import ROOT, ServiceProcess
 from tests.fixtures.sse import board_record, poll, produce_board, standing_record
+from tools.supervisor import ROOT, Supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +61,7 @@ def produce_next_board(producer: AIOKafkaProducer, topics: Topics) -> ChangeMake
 
 async def test_live_page_shows_a_new_row_without_reload(
     make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
-    start_sse: Callable[..., tuple[ServiceProcess, str]], browser: Browser,
+    start_sse: Callable[..., tuple[Supervisor, str]], browser: Browser,
 ) -> None:
     topics = await make_topics()
     await produce_board(producer, topics.names.leaderboard_updates,
@@ -109,7 +109,7 @@ async def check_live_page(browser: Browser, url: str, make_change: ChangeMaker, 
 
 async def test_a_128_character_name_never_widens_the_board(
     make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
-    start_sse: Callable[..., tuple[ServiceProcess, str]], browser: Browser,
+    start_sse: Callable[..., tuple[Supervisor, str]], browser: Browser,
 ) -> None:
     topics = await make_topics()
     long_id = "é" * 128  # the longest user_id the APIs accept, with no username: the id is shown
@@ -134,7 +134,7 @@ TARGET, TARGET_NAME = "findme-7", "<b>Zoë</b> & co"  # markup in a name must sh
 
 async def test_find_me_box_follows_a_player_from_far_below_to_rank_1(
     make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer, tmp_path: Path,
-    start_worker: Callable[..., ServiceProcess], start_sse: Callable[..., tuple[ServiceProcess, str]],
+    start_worker: Callable[..., Supervisor], start_sse: Callable[..., tuple[Supervisor, str]],
     browser: Browser,
 ) -> None:
     topics = await make_topics()
@@ -274,7 +274,7 @@ NAMES_BURST = {**NAMES, "noor": "Noor"}  # kai has no username: his id is shown
 
 async def test_a_burst_shows_the_move_since_the_viewer_last_looked(
     make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
-    start_sse: Callable[..., tuple[ServiceProcess, str]], browser: Browser,
+    start_sse: Callable[..., tuple[Supervisor, str]], browser: Browser,
 ) -> None:
     topics = await make_topics()
     topic = topics.names.leaderboard_updates
@@ -354,7 +354,7 @@ async def test_a_burst_shows_the_move_since_the_viewer_last_looked(
 
 async def test_the_page_at_phone_width_with_the_reset_countdown_and_reduced_motion(
     make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
-    start_sse: Callable[..., tuple[ServiceProcess, str]], browser: Browser,
+    start_sse: Callable[..., tuple[Supervisor, str]], browser: Browser,
 ) -> None:
     topics = await make_topics()
     topic = topics.names.leaderboard_updates
@@ -433,7 +433,7 @@ HOSTILE_TITLE = '<img src=/x onerror=__pwned=1>Zoë\'s "Cup" &</title><script>__
 
 async def test_the_title_and_accent_come_from_the_settings_and_a_title_is_text(
     make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
-    start_sse: Callable[..., tuple[ServiceProcess, str]], browser: Browser,
+    start_sse: Callable[..., tuple[Supervisor, str]], browser: Browser,
 ) -> None:
     topics = await make_topics()
     await produce_board(producer, topics.names.leaderboard_updates,

@@ -22,14 +22,15 @@ from schemas.runtime.kafka import plaintext
 from schemas.runtime.topic_admin import ensure_topics
 from schemas.topics import TopicNames, contract_topics
 from tests.fixtures.kafka import BrokerGate, Topics
-from tests.fixtures.services import ServiceProcess, base_env
+from tests.fixtures.services import base_env
 from tests.fixtures.sse import RawSseClient, board_record, next_update, poll, produce_board
 from tools.kafka_local import free_port
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
 MakeTopics = Callable[..., Awaitable[Topics]]
-StartSse = Callable[..., tuple[ServiceProcess, str]]
+StartSse = Callable[..., tuple[Supervisor, str]]
 
 
 async def get_board(url: str, window: Window = "alltime", limit: int = 10) -> dict[str, object]:
@@ -129,7 +130,7 @@ async def test_restart_keeps_the_version_from_the_log(
 
 async def test_readyz_is_503_until_the_log_is_read_then_200_with_its_last_records_served(
     make_topics: MakeTopics, producer: AIOKafkaProducer, broker_gate: BrokerGate,
-    start_service: Callable[..., ServiceProcess],
+    start_service: Callable[..., Supervisor],
 ) -> None:
     """The log is full before the server starts, and the server cannot reach the broker until the gate opens:
     /readyz must say 503 all that time, then 200 only once the whole log is read. Reading it takes many fetches
@@ -173,7 +174,7 @@ async def test_readyz_is_503_until_the_log_is_read_then_200_with_its_last_record
 
 
 async def test_started_before_its_topic_exists_it_waits_then_follows_the_topic(
-    bootstrap: str, producer: AIOKafkaProducer, start_service: Callable[..., ServiceProcess]
+    bootstrap: str, producer: AIOKafkaProducer, start_service: Callable[..., Supervisor]
 ) -> None:
     prefix = f"t{uuid.uuid4().hex[:10]}-"
     topics = Topics(prefix, TopicNames.with_prefix(prefix), 1)  # not created yet: the feed cannot start

@@ -15,13 +15,13 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from tests.fixtures.kafka import Topics
-from tests.fixtures.services import ServiceProcess
 from tests.fixtures.sse import RawSseClient, board_record, poll, produce_board
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
 MakeTopics = Callable[..., Awaitable[Topics]]
-StartSse = Callable[..., tuple[ServiceProcess, str]]
+StartSse = Callable[..., tuple[Supervisor, str]]
 PATH = "/leaderboard/stream"
 
 

@@ -22,8 +22,8 @@ from aiokafka import AIOKafkaProducer
 from httpx_sse import aconnect_sse
 
 from tests.fixtures.kafka import Topics
-from tests.fixtures.services import ServiceProcess
 from tests.fixtures.sse import poll
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -75,22 +75,22 @@ class Read:
 
 @pytest.fixture
 async def pipeline(
-    make_topics: Callable[..., Awaitable[Topics]], tmp_path: Path, start_worker: Callable[..., ServiceProcess],
-    start_sse: Callable[..., tuple[ServiceProcess, str]],
+    make_topics: Callable[..., Awaitable[Topics]], tmp_path: Path, start_worker: Callable[..., Supervisor],
+    start_sse: Callable[..., tuple[Supervisor, str]],
 ) -> AsyncIterator[tuple[Topics, Callable[..., Any]]]:
     topics = await make_topics(partitions=3)
     catalog = tmp_path / "actions.yaml"
     catalog.write_text(CATALOG)
     start_worker(topics, SCOREBOARD_ACTIONS_FILE=str(catalog), SCOREBOARD_TOP_K=str(TOP_K))
 
-    def sse(name: str = "sse") -> tuple[ServiceProcess, str]:
+    def sse(name: str = "sse") -> tuple[Supervisor, str]:
         return start_sse(topics, name=name, SCOREBOARD_TOP_K=str(TOP_K))
 
     yield topics, sse
 
 
 async def test_ranks_far_beyond_the_top_k_are_exact_and_every_endpoint_agrees(
-    pipeline: tuple[Topics, Callable[..., tuple[ServiceProcess, str]]], producer: AIOKafkaProducer,
+    pipeline: tuple[Topics, Callable[..., tuple[Supervisor, str]]], producer: AIOKafkaProducer,
 ) -> None:
     topics, start_sse = pipeline
     proc, url = start_sse()
@@ -131,7 +131,7 @@ async def test_ranks_far_beyond_the_top_k_are_exact_and_every_endpoint_agrees(
 
 
 async def test_a_personal_stream_follows_a_player_from_the_bottom_to_rank_1(
-    pipeline: tuple[Topics, Callable[..., tuple[ServiceProcess, str]]], producer: AIOKafkaProducer,
+    pipeline: tuple[Topics, Callable[..., tuple[Supervisor, str]]], producer: AIOKafkaProducer,
 ) -> None:
     topics, start_sse = pipeline
     _, url = start_sse()

@@ -13,7 +13,7 @@ from aiokafka.structs import ConsumerRecord
 from schemas.leaderboard import LeaderboardSnapshot
 from schemas.periods import day_period, week_period
 from tests.fixtures.kafka import Topics, consume_until
-from tests.fixtures.services import ServiceProcess
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ def ranking(snapshot: LeaderboardSnapshot | None) -> list[tuple[int, str, int]]:
 
 async def test_boards_are_exact_across_partitions_with_decreases(
     bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess],
+    start_worker: Callable[..., Supervisor],
 ) -> None:
     topics = await make_topics(partitions=3)
     start_worker(topics, SCOREBOARD_TOP_K="3")

@@ -19,9 +19,10 @@ from schemas.runtime.kafka import plaintext
 from schemas.runtime.topic_admin import ensure_topics
 from schemas.topics import TopicNames, contract_topics
 from tests.fixtures.kafka import Topics, consume_until
-from tests.fixtures.services import ServiceProcess, base_env
+from tests.fixtures.services import base_env
 from tests.fixtures.wins import assert_each_event_counted_once, distinct_event_ids, produce_wins
 from tools.kafka_local import LocalKafka, free_port
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -29,19 +30,20 @@ EVENTS = 2000
 USERS = 20
 
 
-def worker(broker: LocalKafka, topics: Topics, tmp_path: Path, name: str) -> ServiceProcess:
+def worker(broker: LocalKafka, topics: Topics, tmp_path: Path, name: str) -> Supervisor:
     port = free_port()
     env = base_env(broker.bootstrap, topics, SCOREBOARD_WORKER_ID="outage-worker",
                    SCOREBOARD_DATA_DIR=str(tmp_path / "state"), SCOREBOARD_WORKER_WEB_PORT=str(port),
                    SCOREBOARD_WORKER_SESSION_TIMEOUT_S="6", SCOREBOARD_WORKER_PRODUCE_TIMEOUT_S="3",
                    SCOREBOARD_BATCH_MAX="50", SCOREBOARD_KAFKA_CONNECT_TIMEOUT="120")
-    return ServiceProcess("stream_app", env, tmp_path / f"{name}.log", ready_url=f"http://127.0.0.1:{port}/readyz")
+    return Supervisor.module("stream_app", env=env, log_path=tmp_path / f"{name}.log",
+                             ready_url=f"http://127.0.0.1:{port}/readyz")
 
 
 async def test_broker_stopped_mid_batch_loses_and_doubles_nothing(tmp_path: Path) -> None:
     broker = LocalKafka(tmp_path / "kafka", heap="512M").start()
     topics = Topics("outage-", TopicNames.with_prefix("outage-"), 3)
-    procs: list[ServiceProcess] = []
+    procs: list[Supervisor] = []
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", enable_idempotence=True,
                                 request_timeout_ms=120_000)
     try:

@@ -14,8 +14,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from tests.fixtures.kafka import Topics, consume_until
-from tests.fixtures.services import ServiceProcess
 from tests.fixtures.wins import assert_each_event_counted_once, distinct_event_ids, produce_wins
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ USERS = 40
 
 async def test_sigkill_mid_stream_neither_loses_nor_doubles(
     bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess], tmp_path: Path,
+    start_worker: Callable[..., Supervisor], tmp_path: Path,
 ) -> None:
     topics = await make_topics(partitions=3)
     worker = start_worker(topics, data_dir=tmp_path / "state-a", name="worker-1", SCOREBOARD_BATCH_MAX="50")

@@ -15,7 +15,7 @@ from schemas.runtime.kafka import plaintext
 from schemas.runtime.topic_admin import ensure_topics
 from schemas.topics import LOG_APPEND_TIME, TopicSpec
 from tests.fixtures.kafka import Topics, consume_until
-from tests.fixtures.services import ServiceProcess
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def event(user: str, action: str = "win_match", **extra: object) -> bytes:
 
 async def test_direct_events_are_counted_and_poison_goes_to_dlq(
     bootstrap: str, make_topics: MakeTopics, producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess],
+    start_worker: Callable[..., Supervisor],
 ) -> None:
     topics = await make_topics(partitions=3)
     start_worker(topics)
@@ -54,7 +54,7 @@ async def test_direct_events_are_counted_and_poison_goes_to_dlq(
 
 async def test_repeated_event_id_counts_once_and_answers_as_first(
     bootstrap: str, make_topics: MakeTopics, producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess],
+    start_worker: Callable[..., Supervisor],
 ) -> None:
     topics = await make_topics(partitions=2)
     start_worker(topics)
@@ -68,7 +68,7 @@ async def test_repeated_event_id_counts_once_and_answers_as_first(
 
 async def test_daily_and_weekly_follow_occurred_at_across_boundary(
     bootstrap: str, make_topics: MakeTopics, producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess], tmp_path: object,
+    start_worker: Callable[..., Supervisor], tmp_path: object,
 ) -> None:
     topics = await make_topics(partitions=1)
     worker = start_worker(topics, SCOREBOARD_PERIOD_RETENTION_DAYS="36500", SCOREBOARD_PERIOD_GRACE_S=str(8 * 86_400))
@@ -95,7 +95,7 @@ async def test_daily_and_weekly_follow_occurred_at_across_boundary(
 
 async def test_event_ids_expire_after_the_window_and_are_swept(
     bootstrap: str, make_topics: MakeTopics, producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess],
+    start_worker: Callable[..., Supervisor],
 ) -> None:
     topics = await make_topics(partitions=1)
     start_worker(topics, SCOREBOARD_IDEMPOTENCY_TTL_S="2", SCOREBOARD_IDEMPOTENCY_SWEEP_S="0")
@@ -129,7 +129,7 @@ async def wait_until_broker_time_passes(bootstrap: str, producer: AIOKafkaProduc
 
 async def test_a_producer_clock_neither_widens_the_window_nor_counts_an_event_twice(
     bootstrap: str, make_topics: MakeTopics, producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess],
+    start_worker: Callable[..., Supervisor],
 ) -> None:
     """The issue's record: an event first produced with a 1970 timestamp and produced again was counted twice."""
     topics = await make_topics(partitions=1)
@@ -144,7 +144,7 @@ async def test_a_producer_clock_neither_widens_the_window_nor_counts_an_event_tw
 
 async def test_one_event_id_for_two_users_of_one_partition_is_two_events(
     bootstrap: str, make_topics: MakeTopics, producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess],
+    start_worker: Callable[..., Supervisor],
 ) -> None:
     """The issue's record: ``order-1`` for alice, then for a user sharing her partition, answered the second user
     with alice's score and never credited them."""
@@ -161,7 +161,7 @@ async def test_one_event_id_for_two_users_of_one_partition_is_two_events(
 
 async def test_an_event_id_reused_for_another_action_is_refused_with_a_reason(
     bootstrap: str, make_topics: MakeTopics, producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess],
+    start_worker: Callable[..., Supervisor],
 ) -> None:
     topics = await make_topics(partitions=1)
     start_worker(topics)
@@ -179,7 +179,7 @@ async def test_an_event_id_reused_for_another_action_is_refused_with_a_reason(
 
 
 async def test_records_of_an_aborted_transaction_count_nowhere(
-    bootstrap: str, make_topics: MakeTopics, start_worker: Callable[..., ServiceProcess],
+    bootstrap: str, make_topics: MakeTopics, start_worker: Callable[..., Supervisor],
 ) -> None:
     """A direct producer's aborted transaction was applied (the worker read uncommitted records)."""
     topics = await make_topics(partitions=1)

@@ -13,8 +13,8 @@ from aiokafka.partitioner import murmur2
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.kafka import Topics
-from tests.fixtures.services import ServiceProcess
 from tests.fixtures.sse import poll
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 
 
 async def test_metrics_count_applied_events_dead_letters_by_kind_batches_lag_and_emissions(
-    make_topics: MakeTopics, producer: AIOKafkaProducer, start_worker: Callable[..., ServiceProcess],
+    make_topics: MakeTopics, producer: AIOKafkaProducer, start_worker: Callable[..., Supervisor],
 ) -> None:
     topics = await make_topics(partitions=PARTITIONS)
     worker = start_worker(topics)

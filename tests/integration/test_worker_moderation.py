@@ -22,7 +22,7 @@ from schemas.leaderboard import LeaderboardSnapshot
 from schemas.moderation import ModerationCommand, ModerationResult
 from schemas.periods import day_period, week_period
 from tests.fixtures.kafka import Topics, consume_until, seed_state_items
-from tests.fixtures.services import ServiceProcess
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +81,7 @@ async def post(producer: AIOKafkaProducer, topics: Topics, user: str, action: st
 
 async def test_a_ban_hides_the_user_everywhere_and_the_unban_restores_the_exact_totals(
     bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess],
+    start_worker: Callable[..., Supervisor],
 ) -> None:
     topics = await make_topics(partitions=3)
     start_worker(topics)
@@ -118,7 +118,7 @@ async def test_a_ban_hides_the_user_everywhere_and_the_unban_restores_the_exact_
 
 async def test_a_revert_is_exact_on_every_window_once_and_shows_in_the_ledger_and_the_next_total(
     bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess],
+    start_worker: Callable[..., Supervisor],
 ) -> None:
     topics = await make_topics(partitions=3)
     start_worker(topics)
@@ -160,7 +160,7 @@ async def test_a_revert_is_exact_on_every_window_once_and_shows_in_the_ledger_an
 
 async def test_a_worker_killed_between_a_revert_and_its_boards_loses_nothing_and_applies_nothing_twice(
     bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess], tmp_path: Path,
+    start_worker: Callable[..., Supervisor], tmp_path: Path,
 ) -> None:
     topics = await make_topics(partitions=3)
     worker = start_worker(topics, data_dir=tmp_path / "state", name="worker-1")
@@ -193,7 +193,7 @@ async def test_a_worker_killed_between_a_revert_and_its_boards_loses_nothing_and
 
 async def test_a_malformed_command_is_a_dead_letter_and_the_next_one_applies(
     bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess],
+    start_worker: Callable[..., Supervisor],
 ) -> None:
     topics = await make_topics(partitions=3)
     start_worker(topics)
@@ -212,7 +212,7 @@ async def test_a_malformed_command_is_a_dead_letter_and_the_next_one_applies(
 
 async def test_a_revert_past_the_horizon_is_expired_and_changes_nothing(
     bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess],
+    start_worker: Callable[..., Supervisor],
 ) -> None:
     """A journal entry applied 100 days ago (seeded in the changelog: a test cannot wait for it) is past the
     90-day horizon: ``expired`` (the API's 410), and the total stays."""
@@ -236,7 +236,7 @@ async def test_a_revert_past_the_horizon_is_expired_and_changes_nothing(
 
 async def test_a_command_not_in_its_users_partition_is_a_dead_letter_and_changes_nothing(
     bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess],
+    start_worker: Callable[..., Supervisor],
 ) -> None:
     """A ban keyed by another key, or in a partition that does not own the user (a CRC32 client, a typo), would be
     answered and stand the user nowhere on a partition nobody reads from: it is a dead letter instead."""

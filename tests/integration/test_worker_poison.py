@@ -20,8 +20,8 @@ from aiokafka.partitioner import murmur2
 
 from stream_app.scoring import SCORE_MAX
 from tests.fixtures.kafka import Topics, consume_until, seed_user_state
-from tests.fixtures.services import ServiceProcess
 from tests.fixtures.wins import assert_each_event_counted_once, distinct_event_ids
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +66,7 @@ def poison_kinds(now: datetime) -> list[tuple[bytes | None, bytes | None, int | 
 
 async def test_every_poison_kind_interleaved_with_valid_records_across_a_restart_keeps_totals_exact(
     bootstrap: str, make_topics: MakeTopics, producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess], tmp_path: Any,
+    start_worker: Callable[..., Supervisor], tmp_path: Any,
 ) -> None:
     topics = await make_topics(partitions=PARTITIONS)
     await seed_user_state(bootstrap, producer, topics, "rich", {"alltime": (SCORE_MAX - 10, 0)})
@@ -117,7 +117,7 @@ def _source(record: Any) -> tuple[int, int]:
 
 
 async def test_a_record_whose_dead_letter_copy_is_too_large_leaves_a_placeholder_and_the_worker_goes_on(
-    bootstrap: str, make_topics: MakeTopics, start_worker: Callable[..., ServiceProcess],
+    bootstrap: str, make_topics: MakeTopics, start_worker: Callable[..., Supervisor],
 ) -> None:
     topics = await make_topics(partitions=1)
     start_worker(topics)

@@ -15,7 +15,7 @@ from schemas.leaderboard import LeaderboardSnapshot
 from schemas.standings import RankChange
 from stream_app.rank_changes import diff_tops
 from tests.fixtures.kafka import Topics, consume_until
-from tests.fixtures.services import ServiceProcess
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ def moves(records: Records) -> list[Move]:
 
 async def test_an_overtake_and_an_entry_into_a_full_top_emit_one_record_per_moved_user(
     bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess],
+    start_worker: Callable[..., Supervisor],
 ) -> None:
     topics = await make_topics(partitions=3)
     start_worker(topics, SCOREBOARD_TOP_K="2", SCOREBOARD_EMIT_INTERVAL_MS="50")

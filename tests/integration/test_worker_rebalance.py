@@ -26,8 +26,8 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.leaderboard import LeaderboardSnapshot
 from tests.fixtures.kafka import Topics, consume_until
-from tests.fixtures.services import ServiceProcess
 from tests.fixtures.wins import POINTS, assert_each_event_counted_once, distinct_event_ids, produce_wins
+from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +69,7 @@ class Observed:
         return bool(self.rebalances()) and bool(self.states) and self.states[-1][1] == "ready"
 
 
-async def while_rebalancing(producer: AIOKafkaProducer, topic: str, first_event: int, watch: ServiceProcess,
+async def while_rebalancing(producer: AIOKafkaProducer, topic: str, first_event: int, watch: Supervisor,
                             disturb: Awaitable[T], timeout: float = 120.0) -> tuple[T, int, Observed]:
     """Produce rounds of events and watch ``watch``'s ``/readyz`` while ``disturb`` runs and until ``watch`` has
     rebalanced and is ready again; returns what ``disturb`` returned, the number of events produced and what was
@@ -114,7 +114,7 @@ async def while_rebalancing(producer: AIOKafkaProducer, topic: str, first_event:
 
 async def test_a_worker_joining_then_one_leaving_mid_stream_keeps_totals_and_board_exact(
     bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
-    start_worker: Callable[..., ServiceProcess], tmp_path: Path,
+    start_worker: Callable[..., Supervisor], tmp_path: Path,
 ) -> None:
     topics = await make_topics(partitions=4)
     src, applied_topic = topics.names.score_events, topics.names.applied

@@ -11,7 +11,7 @@ from stream_app.health import HealthServer, Readiness
 from stream_app.metrics import WorkerMetrics
 from tools.kafka_local import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.process
 
 
 async def test_readyz_is_200_only_once_started_and_while_no_rebalance_runs() -> None:
