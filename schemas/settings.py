@@ -43,7 +43,8 @@ class CommonSettings(BaseSettings):
                                   use 3 on a real cluster)
       SCOREBOARD_REVERT_DAYS      the revert horizon in days (default 90): an applied event older than this can
                                   no longer be reverted (the write API answers 410) nor is listed by the admin
-                                  ledger. The write API and the worker read the same value
+                                  ledger. The write API and the worker read the same value; 0 turns reverts off
+                                  (every revert is 410) and keeps no journal past the idempotency window
 
     Broker security (README, Secure clusters), the same for every Kafka client of every service; Kafka's own names:
       KAFKA_SECURITY_PROTOCOL     ``PLAINTEXT`` (default), ``SSL``, ``SASL_PLAINTEXT`` or ``SASL_SSL``
@@ -77,7 +78,7 @@ class CommonSettings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=env("SCOREBOARD_LOG_LEVEL"))
     audit_retention_ms: int = Field(-1, ge=-1, validation_alias=env("SCOREBOARD_AUDIT_RETENTION_MS"))
     replication_factor: int = Field(1, ge=1, le=16, validation_alias=env("SCOREBOARD_REPLICATION_FACTOR"))
-    revert_days: int = Field(90, ge=1, le=36_500, validation_alias=env("SCOREBOARD_REVERT_DAYS"))
+    revert_days: int = Field(90, ge=0, le=36_500, validation_alias=env("SCOREBOARD_REVERT_DAYS"))
     kafka_security_protocol: SecurityProtocol = Field("PLAINTEXT", validation_alias=env("KAFKA_SECURITY_PROTOCOL"))
     kafka_sasl_mechanism: SaslMechanism | None = Field(None, validation_alias=env("KAFKA_SASL_MECHANISM"))
     kafka_sasl_username: str | None = Field(None, min_length=1, validation_alias=env("KAFKA_SASL_USERNAME"))

@@ -72,7 +72,10 @@ class WorkerSettings(CommonSettings):
     @property
     def journal_keep_ms(self) -> int:
         """How long an event's journal entry is kept: the revert horizon plus a week, during which a revert is
-        answered ``410`` (past the horizon) rather than ``404`` (never applied)."""
+        answered ``410`` (past the horizon) rather than ``404`` (never applied). ``SCOREBOARD_REVERT_DAYS=0`` (reverts
+        off): none beyond the idempotency window."""
+        if self.revert_days == 0:  # reverts off: event records live as long as the idempotency window only
+            return 0
         return (self.revert_days + JOURNAL_GRACE_DAYS) * DAY_MS
 
     @property

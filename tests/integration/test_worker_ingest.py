@@ -98,7 +98,9 @@ async def test_event_ids_expire_after_the_window_and_are_swept(
     start_worker: Callable[..., Supervisor],
 ) -> None:
     topics = await make_topics(partitions=1)
-    start_worker(topics, SCOREBOARD_IDEMPOTENCY_TTL_S="2", SCOREBOARD_IDEMPOTENCY_SWEEP_S="0")
+    # reverts off: the event records (also the moderation journal) then live as long as the idempotency window
+    start_worker(topics, SCOREBOARD_IDEMPOTENCY_TTL_S="2", SCOREBOARD_IDEMPOTENCY_SWEEP_S="0",
+                 SCOREBOARD_REVERT_DAYS="0")
     src = topics.names.score_events
     first = await producer.send_and_wait(src, event("erin", event_id="x"), key=b"erin")
     await producer.send_and_wait(src, event("erin", event_id="x"), key=b"erin")
@@ -115,6 +117,8 @@ async def test_event_ids_expire_after_the_window_and_are_swept(
     key = orjson.dumps("e:erin\nx")  # event ids are kept per user
     records = await consume_until(bootstrap, changelog, lambda rs: any(r.key == key and r.value is None for r in rs))
     assert any(r.key == key and r.value is None for r in records)  # the expired id was deleted
+    owner = orjson.dumps("v:x\nerin")  # and its entry in the index reverts look events up by
+    assert any(r.key == owner and r.value is None for r in records)
 
 
 async def wait_until_broker_time_passes(bootstrap: str, producer: AIOKafkaProducer, topic: str, at_ms: int) -> None:

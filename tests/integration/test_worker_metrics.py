@@ -94,7 +94,7 @@ async def test_metrics_count_applied_events_dead_letters_by_kind_batches_lag_and
                     frozenset({("kind", "wrong_key")}): 1, frozenset({("kind", "tombstone")}): 1}
     assert value(samples, "scoreboard_worker_batch_size_sum") == sent
     lagging = {dict(labels)["topic"] for name, labels in samples if name == "scoreboard_worker_consumer_lag"}
-    assert lagging == {src, topics.names.candidates}  # the consumed topics only, not the tables' changelogs
+    assert lagging == {src, topics.names.candidates, topics.names.moderation}  # consumed topics, not changelogs
     batches = value(samples, "scoreboard_worker_batch_size_count") or 0
     assert 1 <= batches <= sent
     assert value(samples, "scoreboard_worker_apply_duration_seconds_count") == batches

@@ -123,7 +123,8 @@ def test_admin_rate_limit_and_moderation_settings() -> None:
     with pytest.raises(ValidationError, match="SCOREBOARD_ADMIN_RATE_LIMIT"):
         api_settings(admin_rate_limit="lots")
     with pytest.raises(ValidationError):
-        api_settings(revert_days=0)
+        api_settings(revert_days=-1)
+    assert api_settings(revert_days=0).revert_days == 0  # reverts off
 
 
 @pytest.mark.parametrize(("keys", "message"), [
