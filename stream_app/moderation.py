@@ -68,10 +68,12 @@ class Moderator:
         self.dead = dead_letters
         self.horizon_ms = settings.revert_horizon_ms
         self.applied = 0
+        self.marked: dict[tuple[int, str], EventRecord] = {}
 
     async def process(self, messages: list[Any]) -> list[UserChange]:
         users: Pending = {}
         writes: dict[int, list[tuple[str, Any]]] = {}
+        self.marked = {}  # journal entries this batch reverted, not written yet
         answers: list[tuple[Any, ModerationCommand, Answer]] = []
         partitions = await self.batches.partition_count(messages[0].topic) if messages else 0
         for message in messages:
@@ -166,7 +168,8 @@ class Moderator:
     def _revert_one(self, partition: int, offset: int, command: ModerationCommand, user_id: str, event_id: str,
                     users: Pending, writes: dict[int, list[tuple[str, Any]]], now_ms: int) -> Answer:
         key = event_key(user_id, event_id)
-        record = EventRecord.from_json(self.store.get(partition, key))
+        # a revert earlier in this batch is not in the store yet: its mark must count (two reverts, one fetch)
+        record = self.marked.get((partition, key)) or EventRecord.from_json(self.store.get(partition, key))
         if record is None:
             return Answer("not_found", user_id=user_id, event_id=event_id)
         state = self._state(partition, user_id, users)
@@ -182,7 +185,8 @@ class Moderator:
             state, boards = revert_points(state, record.points, record.occurred, offset)
         except ScoreOutOfRange as exc:
             return Answer("refused", str(exc), user_id, event_id)
-        writes.setdefault(partition, []).append((key, record._replace(reverted_by=command.command_id).to_json()))
+        marked = self.marked[(partition, key)] = record._replace(reverted_by=command.command_id)
+        writes.setdefault(partition, []).append((key, marked.to_json()))
         self._change(partition, user_id, state, set(boards), users)
         self.applied += 1
         return done

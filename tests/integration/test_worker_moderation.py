@@ -259,3 +259,29 @@ async def test_a_command_not_in_its_users_partition_is_a_dead_letter_and_changes
     ban = command("ban", user_id="wes", reason="right place")  # and the worker goes on
     await send(producer, topics, ban)
     assert [r.status for r in await results(bootstrap, topics, ban)] == ["applied"]
+
+
+async def test_two_reverts_of_one_event_in_one_fetch_take_the_points_off_once(
+    bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
+    start_worker: Callable[..., Supervisor], tmp_path: Path,
+) -> None:
+    """Two admins (or a retry after a 504) revert one event while the worker is busy or down: both commands reach
+    it in one fetch. The second must see the first's mark, not the store's old entry (it took the points twice)."""
+    topics = await make_topics(partitions=3)
+    worker = start_worker(topics, data_dir=tmp_path / "state", name="worker-1")
+    await post(producer, topics, "yw", "win_match", "y1")
+    await post(producer, topics, "yw", "find_secret", "y2")
+    await consume_until(bootstrap, topics.names.leaderboard_updates, lambda rs: boards_are(rs, {"yw": 125}))
+    worker.stop()  # both reverts wait in the log: the restarted worker fetches them together
+    first, second = command("revert", event_id="y2", reason="a"), command("revert", event_id="y2", reason="b")
+    await send(producer, topics, first)
+    await send(producer, topics, second)
+    start_worker(topics, data_dir=tmp_path / "state", name="worker-2")
+    decided = [r.status for r in await results(bootstrap, topics, first, count=3) if r.status != "not_here"]
+    again = [r.status for r in await results(bootstrap, topics, second, count=3) if r.status != "not_here"]
+    assert (decided, again) == (["applied"], ["already_reverted"])
+    await consume_until(bootstrap, topics.names.leaderboard_updates, lambda rs: boards_are(rs, {"yw": 25}))
+    await post(producer, topics, "yw", "daily_login", "y3")
+    applied = await consume_until(bootstrap, topics.names.applied,
+                                  lambda rs: any(orjson.loads(r.value)["event_id"] == "y3" for r in rs))
+    assert [orjson.loads(r.value)["new_score"] for r in applied if orjson.loads(r.value)["event_id"] == "y3"] == [30]
