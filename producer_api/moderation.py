@@ -20,11 +20,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Path, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 from starlette.responses import Response
 
 from producer_api.auth import AdminKey
@@ -43,16 +43,18 @@ from producer_api.moderation_answers import (
 )
 from producer_api.moderation_results import settle
 from producer_api.state import ApiState, State
-from schemas.events import UserId
+from schemas.events import UserId, check_characters
 from schemas.leaderboard import Window
 from schemas.moderation import MAX_LEDGER, MAX_REASON, Action, LedgerEntry, ModerationCommand
-from schemas.periods import board_id, period_for, period_start
+from schemas.periods import board_id, period_bounds, period_for, period_start
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/admin", tags=["moderation"])
 
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON)]
+# words for the audit record: printable text (no control or bidi characters: it is shown in tools and logs)
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON),
+                   AfterValidator(check_characters)]
 USER_ID = TypeAdapter(UserId)
 
 
@@ -190,7 +192,8 @@ async def user_action(state: ApiState, cmd: ModerationCommand) -> Response:
 
 UserIdPath = Annotated[str, Path(description="the user (1-128 characters, as on `POST /scores`)")]
 EventIdPath = Annotated[str, Path(min_length=1, max_length=255, description="the `event_id` of an applied event "
-                                                                             "(`POST /scores` answers it)")]
+                                                                             "(`POST /scores` answers it)"),
+                        AfterValidator(check_characters)]  # as event ids on score-events: no control characters
 
 
 @router.post("/users/{user_id}/ban", status_code=202, response_model=CommandAcceptedBody,
@@ -265,6 +268,24 @@ def ledger_period(window: Window, period: str | None) -> str | None:
     return period
 
 
+def ledger_period_out_of_range(cmd: ModerationCommand, revert_days: int) -> Answer | None:
+    """A period that has not begun is unknown (404, as on the read API); one that ended before the revert horizon
+    has no ledger any more (410). Told here, without asking the worker (it would answer an empty list)."""
+    bounds = period_bounds(board_id(cmd.window or "alltime", cmd.period)) if cmd.period else None
+    if bounds is None:
+        return None
+    start, end = bounds
+    now = datetime.now(UTC)
+    if start > now:
+        return Answer(404, {"detail": f"period {cmd.period!r} of {cmd.window} has not begun",
+                            "command_id": cmd.command_id}, "unknown_period")
+    if end < now - timedelta(days=revert_days):
+        return Answer(410, {"detail": f"period {cmd.period!r} of {cmd.window} ended before the revert horizon "
+                                      f"(SCOREBOARD_REVERT_DAYS={revert_days} days)", "command_id": cmd.command_id},
+                      "past_horizon")
+    return None
+
+
 @router.get("/users/{user_id}/events", response_model=LedgerBody,
             summary="The applied events that make up a user's score on a board, newest first",
             responses={
@@ -289,6 +310,9 @@ async def ledger(
     request is recorded on `moderation` like every admin action, and answered by the worker owning the user."""
     cmd = command("ledger", admin, user_id=user_of(user_id), window=window, period=ledger_period(window, period),
                   limit=limit)
+    out_of_range = ledger_period_out_of_range(cmd, state.settings.revert_days)
+    if out_of_range is not None:
+        return respond(state, cmd, out_of_range)
     if state.moderation is None:
         return respond(state, cmd, not_written(cmd))
     pending = state.moderation.register(cmd.command_id)

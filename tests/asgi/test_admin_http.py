@@ -84,6 +84,9 @@ async def test_an_admin_path_nothing_serves_is_404_with_or_without_the_key() -> 
     ("POST", f"/admin/users/{'u' * 129}/ban", {"reason": "x"}, "user_id: String should have at most 128"),
     ("POST", "/admin/events/idem-e1/revert", {"reason": ""}, "reason: String should have at least 1 character"),
     ("POST", f"/admin/events/{'e' * 256}/revert", {"reason": "x"}, "event_id: String should have at most 255"),
+    ("POST", "/admin/events/a%0Ab/revert", {"reason": "x"}, "event_id: Value error, must not contain control"),
+    ("POST", "/admin/events/e-1/revert", {"reason": "a\u0000b"}, "reason: Value error, must not contain control"),
+    ("POST", "/admin/users/u-1/ban", {"reason": "x \u202e y"}, "reason: Value error, must not contain bidi"),
     ("GET", "/admin/users/u-1/events?window=monthly", None, "window: Input should be 'alltime', 'daily' or"),
     ("GET", "/admin/users/u-1/events?window=daily&period=2026-13-01", None, "period: '2026-13-01' is not a daily"),
     ("GET", "/admin/users/u-1/events?window=weekly&period=2026-12-01", None, "period: '2026-12-01' is not a weekly"),
@@ -155,3 +158,16 @@ async def test_the_openapi_has_the_moderation_tag_and_the_admin_key_scheme() -> 
     revert = operations[("post", "/admin/events/{event_id}/revert")]["responses"]
     assert {"200", "202", "404", "410", "504"} <= set(revert)
     assert "HTTPValidationError" not in schema["components"]["schemas"]
+
+
+@pytest.mark.parametrize(("period", "status", "words"), [
+    ("2099-01-01", 404, "has not begun"), ("2099-W01", 404, "has not begun"),
+    ("2000-01-01", 410, "ended before the revert horizon"),
+])
+async def test_a_ledger_period_not_begun_is_404_and_one_past_the_horizon_410(period: str, status: int,
+                                                                               words: str) -> None:
+    window = "weekly" if "W" in period else "daily"
+    async with asgi_client(admin_app()) as client:
+        response = await client.get("/admin/users/u-1/events", params={"window": window, "period": period},
+                                    headers=ADMIN)
+    assert response.status_code == status and words in response.json()["detail"], response.text
