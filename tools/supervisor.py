@@ -18,7 +18,9 @@ Why not a library: mirakuru (the well-kept one; pytest-xprocess is pytest-only, 
 waits synchronously only (the bench and the chaos run start services concurrently from an event loop), reads a
 ready line from a pipe it then stops draining (the child blocks once the pipe is full) instead of a log file, probes
 HTTP with HEAD (``/readyz`` is GET) and has no die-with-parent. Wrapping it would keep most of this code and add
-two dependencies (it needs psutil), so this module stays on the standard library and httpx.
+two dependencies (it needs psutil), so this module stays on the standard library and httpx — imported only
+when a readiness URL is probed: ``make prereqs`` imports the broker runner, and this with it, before any package
+is installed.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 POLL_S = 0.1  # how often readiness and exit are checked while waiting
@@ -51,6 +54,8 @@ def set_parent_death_signal() -> None:  # pragma: no cover - runs in the child, 
 
 def http_ready(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
     """One readiness probe: ``GET url`` answers 200."""
+    import httpx  # imported here, not at the top: see the module docstring
+
     try:
         return httpx.get(url, timeout=timeout).status_code == 200
     except httpx.HTTPError:
@@ -186,6 +191,8 @@ class Supervisor:
         return self._ready_by_line() or (self.ready_url is not None and http_ready(self.ready_url))
 
     async def _ready_now_async(self, client: httpx.AsyncClient) -> bool:
+        import httpx  # imported here, not at the top: see the module docstring
+
         if self.ready_also is not None and not self.ready_also():
             return False
         if (self.ready_line is None and self.ready_url is None) or self._ready_by_line():
@@ -210,6 +217,8 @@ class Supervisor:
 
     async def wait_ready_async(self, timeout: float) -> Self:
         """``wait_ready`` without blocking the event loop (several services may start at once)."""
+        import httpx  # imported here, not at the top: see the module docstring
+
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_S) as client:
             while time.monotonic() < deadline:

@@ -95,3 +95,15 @@ def test_main_prints_what_to_install_and_fails(bin_dir: Path, monkeypatch: pytes
     assert prereqs.main(["--python", "python3.11"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("missing prerequisites:") and "openjdk-17-jre-headless" in err
+
+
+def test_the_check_runs_on_a_bare_python_before_anything_is_installed() -> None:
+    """``make prereqs`` runs ``python3 -m tools.prereqs`` before the virtualenv exists: with no site-packages at
+    all (``-S``) the module and what it imports (the broker runner, the supervisor) must still load."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-S", "-c", "import tools.prereqs"], cwd=root,  # noqa: S603
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
