@@ -35,7 +35,8 @@ from producer_api.limits import limited_receive, too_large_body
 from producer_api.metrics import UNMATCHED, ApiMetrics, log_access
 from producer_api.rate_limit import KeyRateLimit
 
-NOT_FOUND = b'{"detail":"Not Found: the write API serves POST /scores and GET /actions; see /docs"}'
+NOT_FOUND = (b'{"detail":"Not Found: the write API serves POST /scores, GET /actions and the moderation routes under '
+             b'/admin/; see /docs"}')
 STATUS_KEY = "scoreboard.status"  # a status known without a response: 499 (the client left mid-body)
 IDEMPOTENCY_SCOPE_KEY = "scoreboard.idempotency_key"
 IDEMPOTENCY_KEY = b"idempotency-key"
