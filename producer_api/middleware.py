@@ -27,7 +27,7 @@ import time
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from producer_api import intake
+from producer_api import score_request
 from producer_api.asgi import declared_too_large, first_header, send_json
 from producer_api.auth import ADMIN_SCOPE_KEY, SCOPE_KEY, UNAUTHORIZED, UNAUTHORIZED_ADMIN, ApiKeys
 from producer_api.errors import BadRequest
@@ -175,12 +175,12 @@ class IdempotencyKeys:
             return
         raw = first_header(scope, IDEMPOTENCY_KEY)
         try:
-            idem = intake.check_idempotency_key(None if raw is None else raw.decode("latin-1"))
+            idem = score_request.check_idempotency_key(None if raw is None else raw.decode("latin-1"))
         except BadRequest as exc:  # the one answer that cannot carry the key
             await send_json(send, 400, orjson.dumps({"detail": exc.detail, "errors": exc.errors}))
             return
         if idem is None:
-            idem = intake.new_idempotency_key()
+            idem = score_request.new_idempotency_key()
         scope[IDEMPOTENCY_SCOPE_KEY] = idem
         echo = (IDEMPOTENCY_KEY, idem.encode("ascii"))  # printable ASCII: checked or generated
 

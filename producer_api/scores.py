@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from producer_api import intake
+from producer_api import score_request
 from producer_api.asgi import BodyTooLarge, ClientGone, first_header, header_values, read_body, send_json
 from producer_api.auth import SCOPE_KEY, Credential, EventIds
 from producer_api.errors import BadRequest
@@ -78,9 +78,9 @@ class ScoresEndpoint:
     async def serve(self, scope: Scope, receive: Receive, send: Send, api_key: Credential, idem: str) -> None:
         state: ApiState = scope["state"]["api"]
         try:
-            respond_async = intake.wants_async(header_values(scope, b"prefer"))
-            intake.check_content_type(_text(first_header(scope, b"content-type")))
-            score = intake.parse_score_request(await read_body(receive, self.max_body_bytes))
+            respond_async = score_request.wants_async(header_values(scope, b"prefer"))
+            score_request.check_content_type(_text(first_header(scope, b"content-type")))
+            score = score_request.parse_score_request(await read_body(receive, self.max_body_bytes))
         except BadRequest as exc:
             await send_json(send, 400, _bad_request(exc))
             return

@@ -14,7 +14,6 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
-from producer_api.intake import MAX_IDEMPOTENCY_KEY
 from producer_api.models import (
     IDEMPOTENCY_KEY_HEADER,
     AcceptedBody,
@@ -25,6 +24,7 @@ from producer_api.models import (
     ScoreAppliedBody,
     UnknownOutcomeBody,
 )
+from producer_api.score_request import MAX_IDEMPOTENCY_KEY
 from schemas.events import ScoreRequest
 
 RETRY_WITH = IDEMPOTENCY_KEY_HEADER

@@ -14,14 +14,14 @@ from pydantic import SecretStr
 
 from producer_api.auth import ApiKeys, Credential, EventIds, matching_key, parse_key
 from producer_api.errors import BadRequest
-from producer_api.intake import (
+from producer_api.kafka_io import KeyPartitioner, encode, encode_request
+from producer_api.score_request import (
     check_content_type,
     check_idempotency_key,
     new_idempotency_key,
     parse_score_request,
     wants_async,
 )
-from producer_api.kafka_io import KeyPartitioner, encode, encode_request
 from schemas.events import ScoreEvent, ScoreRequest
 
 pytestmark = pytest.mark.unit
