@@ -41,14 +41,13 @@ hooks ``connection_made``, ``connection_lost``, ``data_received``, ``on_headers_
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import importlib
-import importlib.metadata
-import inspect
 import json
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from schemas.runtime.pinning import drift as pinned_drift
+from schemas.runtime.pinning import source_hash as source_hash  # the tests hash with it
 
 PINNED = {"uvicorn": "0.54.0", "httptools": "0.9.0"}
 
@@ -72,27 +71,9 @@ UPSTREAM = {
 }
 
 
-def source_hash(ref: str) -> str:
-    module, _, qualname = ref.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()[:16]
-
-
 def drift() -> list[str]:
     """What differs from what this module was written against (empty: nothing)."""
-    found = [f"{dist} {importlib.metadata.version(dist)} installed, written against {version}"
-             for dist, version in PINNED.items() if importlib.metadata.version(dist) != version]
-    for ref, expected in UPSTREAM.items():
-        try:
-            actual = source_hash(ref)
-        except (ImportError, AttributeError, OSError, TypeError) as exc:
-            found.append(f"{ref}: gone ({exc!r})")
-            continue
-        if actual != expected:
-            found.append(f"{ref}: source changed ({expected} -> {actual})")
-    return found
+    return pinned_drift(PINNED, UPSTREAM)
 
 
 def _answer(status: bytes, detail: str, default_headers: list[tuple[bytes, bytes]]) -> bytes:

@@ -34,11 +34,10 @@ What is used, and why:
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.metadata
-import inspect
 from typing import Any
+
+from schemas.runtime.pinning import drift as pinned_drift
+from schemas.runtime.pinning import source_hash as source_hash  # the tests hash with it
 
 PINNED = {"faust-streaming": "0.15.3", "mode-streaming": "0.7.1", "aiokafka": "0.14.0"}
 
@@ -79,27 +78,9 @@ UPSTREAM = {
 }
 
 
-def source_hash(ref: str) -> str:
-    module, _, qualname = ref.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()[:16]
-
-
 def drift() -> list[str]:
     """What differs from what this package was written against (empty: nothing)."""
-    found = [f"{dist} {importlib.metadata.version(dist)} installed, written against {version}"
-             for dist, version in PINNED.items() if importlib.metadata.version(dist) != version]
-    for ref, expected in UPSTREAM.items():
-        try:
-            actual = source_hash(ref)
-        except (ImportError, AttributeError, OSError, TypeError) as exc:
-            found.append(f"{ref}: gone ({exc!r})")
-            continue
-        if actual != expected:
-            found.append(f"{ref}: source changed ({expected} -> {actual})")
-    return found
+    return pinned_drift(PINNED, UPSTREAM)
 
 
 def app_tasks(app: Any) -> list[Any]:
