@@ -62,11 +62,15 @@ def host_port(url: str) -> tuple[str, int]:
 
 
 async def open_partial(url: str, partial: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, float]:
+    """Connect and send ``partial``; the time returned is taken *before* connecting: the server arms its deadline
+    after that (at accept), so a close earlier than the deadline from it is a real early close, whatever delay
+    a loaded client loop adds."""
+    opened = time.monotonic()
     reader, writer = await asyncio.open_connection(*host_port(url))
     if partial:
         writer.write(partial)
         await writer.drain()
-    return reader, writer, time.monotonic()
+    return reader, writer, opened
 
 
 async def closed_after(reader: asyncio.StreamReader, opened: float, timeout: float) -> tuple[float, bytes]:
