@@ -3,7 +3,7 @@
 - ingest: ``score-events`` in batches (one per fetch, :mod:`stream_app.faust_internals.batch_consumer`) ->
   :class:`~stream_app.ingest.Ingestor`, whose changes feed stage 1 of the boards
   (:class:`~stream_app.ranking.LocalTopK`).
-- moderation: ``moderation`` in batches -> :class:`~stream_app.moderation.Moderator` (bans, unbans, reverts,
+- moderation: ``moderation`` in batches -> :class:`~stream_app.moderator.Moderator` (bans, unbans, reverts,
   ledgers), whose changes feed stage 1 too.
 - boards: ``leaderboard-candidates`` in batches -> stage 2 (:class:`~stream_app.ranking.GlobalTopK`).
 - ``scoreboard.partitions`` timer: indexes newly assigned partitions from the table (after recovery) and re-sends
@@ -29,7 +29,7 @@ from faust.types import TP
 from stream_app.faust_internals.batch_consumer import BatchHandler, register_batch_handler
 from stream_app.ingest import Ingestor
 from stream_app.metrics import WorkerMetrics, consumer_lag
-from stream_app.moderation import Moderator
+from stream_app.moderator import Moderator
 from stream_app.ranking import GlobalTopK, LocalTopK
 from stream_app.seal import IDLE_MARGIN_MS, PeriodSeal
 from stream_app.tables import USER, partition_items

@@ -37,7 +37,7 @@ from stream_app.faust_internals.batch_consumer import BatchHandler, install_batc
 from stream_app.health import Readiness
 from stream_app.ingest import Ingestor
 from stream_app.metrics import WorkerMetrics, dead_letter_kind
-from stream_app.moderation import Moderator
+from stream_app.moderator import Moderator
 from stream_app.ranking import GlobalTopK, LocalTopK
 from stream_app.record_batches import RecordBatches
 from stream_app.rules import DAY_MS, RecordRules

@@ -12,7 +12,7 @@ Exactly-once is built as at-least-once delivery plus idempotent application, wit
 The event ids of the write API are derived from (API key id, user_id, Idempotency-Key) there
 (``producer_api``); here an id is scoped by user, so one id for two users is two events.
 
-The event record is also the **journal** moderation needs (``stream_app.moderation``): it is written for every
+The event record is also the **journal** moderation needs (``stream_app.moderator``): it is written for every
 applied event (an event without an id under its position, ``score-events:<p>:<o>``), holds when the event
 occurred and which revert took it back, and is kept for the revert horizon (``SCOREBOARD_REVERT_DAYS``) plus a
 week — past the idempotency window it no longer makes repeats duplicates (``decide``), it only answers reverts and
