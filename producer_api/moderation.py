@@ -47,6 +47,7 @@ from schemas.events import UserId, check_characters
 from schemas.leaderboard import Window
 from schemas.moderation import MAX_LEDGER, MAX_REASON, Action, LedgerEntry, ModerationCommand
 from schemas.periods import board_id, period_bounds, period_for, period_start
+from schemas.runtime.docs import SchemaRef, extend_openapi
 
 log = logging.getLogger(__name__)
 
@@ -329,12 +330,8 @@ async def ledger(
 def document(app: FastAPI) -> None:
     """Drop FastAPI's generated ``422 Validation Error`` from the admin operations: a bad parameter or body is a
     400 here (``errors``); a documented 422 (the worker's refusal) is kept."""
-    generate = app.openapi
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = generate()
+    def drop_validation_errors(schema: dict[str, Any], _: SchemaRef) -> None:
         for path, operations in schema["paths"].items():
             for operation in operations.values() if path.startswith("/admin/") else ():
                 responses = operation.get("responses", {})
@@ -344,7 +341,5 @@ def document(app: FastAPI) -> None:
         if "HTTPValidationError" not in str(schema["paths"]):
             for unused in ("HTTPValidationError", "ValidationError"):
                 components.pop(unused, None)
-        app.openapi_schema = schema
-        return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    extend_openapi(app, drop_validation_errors)

@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
-from pydantic.json_schema import JsonSchemaMode
 
 from producer_api.models import (
     IDEMPOTENCY_KEY_HEADER,
@@ -26,6 +25,7 @@ from producer_api.models import (
 )
 from producer_api.score_request import MAX_IDEMPOTENCY_KEY
 from schemas.events import ScoreRequest
+from schemas.runtime.docs import SchemaRef, extend_openapi
 
 RETRY_WITH = IDEMPOTENCY_KEY_HEADER
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
@@ -66,7 +66,7 @@ RESPONSES: dict[int, tuple[str, tuple[type[BaseModel], ...], dict[str, Any]]] = 
 }
 
 
-def operation(ref: Any) -> dict[str, Any]:
+def operation(ref: SchemaRef) -> dict[str, Any]:
     """The OpenAPI operation; ``ref(model)`` registers a model's schema and returns its ``$ref``."""
     responses: dict[str, Any] = {}
     for status, (description, models, headers) in RESPONSES.items():
@@ -88,22 +88,8 @@ def operation(ref: Any) -> dict[str, Any]:
 
 def document(app: FastAPI) -> None:
     """Add ``POST /scores`` to the app's OpenAPI (FastAPI documents only its own routes)."""
-    generate = app.openapi
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = generate()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-
-        def ref(model: type[BaseModel], mode: JsonSchemaMode = "serialization") -> str:
-            found = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)
-            components.update(found.pop("$defs", {}))
-            components[model.__name__] = found
-            return f"#/components/schemas/{model.__name__}"
-
+    def add(schema: dict[str, Any], ref: SchemaRef) -> None:
         schema["paths"] = {"/scores": {"post": operation(ref)}, **schema["paths"]}
-        app.openapi_schema = schema
-        return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    extend_openapi(app, add)

@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from schemas.leaderboard import WINDOWS, Window
 from schemas.periods import period_for
+from schemas.runtime.docs import SchemaRef, extend_openapi
 from schemas.standings import BOARD, FriendsBody, RowsBody, UserStandingBody
 from sse_server.standings_reads import BadParameter, StandingsReads, check_user_id, parse_ids, resolve
 from sse_server.standings_reads import Scope as BoardScope
@@ -147,7 +148,7 @@ class Lookup:
                 raise BadParameter(f"{param.name}: given more than once")
         return {**dict(pairs), **scope.get("path_params", {})}
 
-    def operation(self, ref: Callable[[type[BaseModel]], str]) -> dict[str, Any]:
+    def operation(self, ref: SchemaRef) -> dict[str, Any]:
         errors = {"400": {"description": "a bad parameter (the message names it)"},
                   "404": {"description": "the period is unknown or no longer kept" + (
                       "; or the user has no score on this board and period" if self.not_found else "")}}
@@ -205,20 +206,8 @@ def routes() -> list[Route]:
 def document(app: FastAPI) -> None:
     """Add the lookups to the app's OpenAPI (FastAPI documents only its own routes), and document the status a
     bad parameter really gets (400, from the app's validation handler) instead of FastAPI's default 422."""
-    generate = app.openapi
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = generate()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-
-        def ref(model: type[BaseModel]) -> str:
-            found = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
-            components.update(found.pop("$defs", {}))
-            components[model.__name__] = found
-            return f"#/components/schemas/{model.__name__}"
-
+    def add_lookups(schema: dict[str, Any], ref: SchemaRef) -> None:
         for lookup in LOOKUPS:
             schema["paths"][lookup.path.replace(":path", "")] = {"get": lookup.operation(ref)}
         for operations in schema["paths"].values():  # a bad parameter is answered 400 here, never FastAPI's 422
@@ -227,9 +216,8 @@ def document(app: FastAPI) -> None:
                     operation["responses"].setdefault("400", {"description": "a bad parameter (the message names it)"})
         stream = schema["paths"].get("/leaderboard/stream", {}).get("get", {}).get("responses", {}).get("200", {})
         stream.get("content", {}).pop("application/json", None)  # it is text/event-stream only
+        components = schema["components"]["schemas"]
         for unused in ("HTTPValidationError", "ValidationError"):
             components.pop(unused, None)
-        app.openapi_schema = schema
-        return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    extend_openapi(app, add_lookups)
