@@ -1,9 +1,8 @@
 """The reply side: this process's own reader of ``score-applied`` and ``score-events-dlq``, resolving the requests
 waiting for them.
 
-No consumer group: every API replica reads all partitions of both topics itself, so each one sees the answers
-to its own requests. The reader is positioned at the end of both before the app reports ready, and a request
-registers its waiter before producing, so no answer can be missed.
+The reading itself — no consumer group, positioned at the end of both topics before the app reports ready — is
+``answer_tail.AnswerTail``; a request registers its waiter before producing, so no answer can be missed.
 
 An event is answered either by its ``score-applied`` record (applied: the new total) or by its dead letter on
 ``score-events-dlq`` (refused by the worker: the reason from ``x-dlq-reason``). A dead letter names its event by
@@ -26,15 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from producer_api.kafka_io import stop_quietly
+from producer_api.answer_tail import AnswerTail
 from producer_api.metrics import ApiMetrics
 from producer_api.settings import ApiSettings
 from schemas.events import ScoreApplied
-from schemas.runtime.kafka import assign_all_partitions, client_options, start_with_retry
 
 log = logging.getLogger(__name__)
 
@@ -81,61 +77,28 @@ def refusal_of(headers: Sequence[tuple[str, bytes]] | None, value: bytes | None)
     return Refused(event_id, reason, action_id)
 
 
-def _report_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("reply listener stopped; /readyz now answers 503", exc_info=task.exception())
+class ReplyListener(AnswerTail):
+    what = "reply listener"
+    client_id = "scoreboard-api-replies"
 
-
-class ReplyListener:
     def __init__(self, settings: ApiSettings, metrics: ApiMetrics) -> None:
-        self.topic = settings.topics.applied
-        self.dlq_topic = settings.topics.dlq
-        self._settings = settings
-        self._options = client_options(settings)
+        super().__init__(settings, (settings.topics.applied, settings.topics.dlq))
+        self.topic, self.dlq_topic = self.topics
         self._metrics = metrics
-        self._consumer: Any = None
         # event id -> {waiter: the action_id its request sent}
         self._waiters: dict[str, dict[asyncio.Future[Reply], str | None]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._started = False
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
 
     @property
     def pending(self) -> int:
         return sum(len(w) for w in self._waiters.values())
 
-    def _make(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            **self._options, client_id="scoreboard-api-replies",
-            group_id=None, enable_auto_commit=False, auto_offset_reset="latest",
-            isolation_level="read_committed",  # never answer with a total a transactional worker later aborts
-        )
-
-    async def start(self) -> None:
-        timeout = self._settings.kafka_connect_timeout
-        self._consumer = await start_with_retry(self._make, "producer_api reply listener", timeout, self._options)
-        self._started = True
-        # assign_all_partitions assigns one topic (waiting for its metadata); the union is assigned last
-        tps = [*await assign_all_partitions(self._consumer, self.topic, timeout=timeout),
-               *await assign_all_partitions(self._consumer, self.dlq_topic, timeout=timeout)]
-        self._consumer.assign(tps)
-        await self._consumer.seek_to_end(*tps)
-        for tp in tps:  # resolve the end offsets now: answers to requests made after start are all ahead
-            await self._consumer.position(tp)
-        self._task = asyncio.create_task(self._run(), name="reply listener")
-        self._task.add_done_callback(_report_crash)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError, Exception):  # a crash was logged when it happened
-                await self._task
-        if self._started:
-            self._started = False
-            await stop_quietly(self._consumer, "producer_api reply listener", 10.0)
+    def handle(self, topic: str, records: list[Any]) -> None:
+        if topic == self.dlq_topic:
+            for record in records:
+                self.resolve_dead_letter(record.headers, record.value)
+        else:
+            for record in records:
+                self.resolve_applied(record.value)
 
     def register(self, event_id: str, action_id: str | None = None) -> asyncio.Future[Reply]:
         """Call before producing the event; always pair with ``discard``."""
@@ -160,22 +123,6 @@ class ReplyListener:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             return None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                batch = await self._consumer.getmany(timeout_ms=1000)
-            except KafkaError as exc:  # transient broker trouble: keep listening
-                log.warning("reading %s and %s failed: %r; retrying", self.topic, self.dlq_topic, exc)
-                await asyncio.sleep(0.5)
-                continue
-            for tp, records in batch.items():
-                if tp.topic == self.dlq_topic:
-                    for record in records:
-                        self.resolve_dead_letter(record.headers, record.value)
-                else:
-                    for record in records:
-                        self.resolve_applied(record.value)
 
     def resolve_applied(self, value: bytes | None) -> None:
         try:
