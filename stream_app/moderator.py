@@ -67,7 +67,6 @@ class Moderator:
         self.standings_topic = standings_topic
         self.dead = dead_letters
         self.horizon_ms = settings.revert_horizon_ms
-        self.applied = 0
         self.marked: dict[tuple[int, str], EventRecord] = {}
 
     async def process(self, messages: list[Any]) -> list[UserChange]:
@@ -141,7 +140,6 @@ class Moderator:
         status = "applied" if state.banned != banned else "unchanged"
         state = state._replace(banned=banned, mod_offset=offset)
         self._change(partition, user_id, state, set(state.boards), users)
-        self.applied += 1
         return Answer(status, user_id=user_id)
 
     def _change(self, partition: int, user_id: str, state: UserState, boards: set[str], users: Pending) -> None:
@@ -188,7 +186,6 @@ class Moderator:
         marked = self.marked[(partition, key)] = record._replace(reverted_by=command.command_id)
         writes.setdefault(partition, []).append((key, marked.to_json()))
         self._change(partition, user_id, state, set(boards), users)
-        self.applied += 1
         return done
 
     def _ledger(self, partition: int, command: ModerationCommand, now_ms: int) -> Answer:
