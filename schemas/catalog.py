@@ -1,4 +1,8 @@
-"""The action catalog: ``action_id`` -> integer points, loaded from a YAML or JSON file.
+"""The action catalog: ``action_id`` -> integer points, or ``{"min": a, "max": b}`` for a *value action*, loaded
+from a YAML or JSON file.
+
+A value action's events carry a ``value`` (a lap time, a level reached) within ``a..b``, and count only on boards
+with ``value: true`` (:mod:`schemas.boards`), where the value is the score; a points action's events carry none.
 
 Both the write API (422 for unknown actions) and the worker (DLQ for unknown actions) load the same file,
 and both refuse to start on a bad file with a message that names the problem.
@@ -16,13 +20,34 @@ from types import MappingProxyType
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
 from schemas.events import ActionId
 
 EXAMPLE_CATALOG = Path(__file__).with_name("actions.example.yaml")
 MAX_POINTS = 1_000_000_000
 Points = Annotated[StrictInt, Field(ge=-MAX_POINTS, le=MAX_POINTS)]
+Int64 = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
+
+
+class ValueRange(BaseModel):
+    """A value action's accepted values, both ends included (signed 64-bit)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    min: Int64
+    max: Int64
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ValueRange:
+        if self.min > self.max:
+            raise ValueError("min must not be greater than max")
+        return self
+
+    def problem(self, value: int) -> str | None:
+        """Why ``value`` is not accepted, or None."""
+        if not self.min <= value <= self.max:
+            return f"value {value} is outside the action's range {self.min}..{self.max}"
+        return None
 
 
 class CatalogError(ValueError):
@@ -31,23 +56,35 @@ class CatalogError(ValueError):
 
 class _CatalogFile(BaseModel):
     model_config = ConfigDict(frozen=True)
-    actions: dict[ActionId, Points] = Field(min_length=1)
+    actions: dict[ActionId, Points | ValueRange] = Field(min_length=1)
 
 
 class ActionCatalog:
-    """Immutable lookup of points by action id."""
+    """Immutable lookup of points (points actions) and value ranges (value actions) by action id."""
 
-    def __init__(self, points: Mapping[str, int]) -> None:
+    def __init__(self, points: Mapping[str, int], values: Mapping[str, ValueRange] | None = None) -> None:
         self._points = MappingProxyType(dict(points))
+        self._values = MappingProxyType(dict(values or {}))
 
     def points(self, action_id: str) -> int | None:
+        """A points action's points; None for a value action or an unknown one."""
         return self._points.get(action_id)
 
-    def as_dict(self) -> dict[str, int]:
-        return dict(self._points)
+    def value_range(self, action_id: str) -> ValueRange | None:
+        """A value action's range; None for a points action or an unknown one."""
+        return self._values.get(action_id)
+
+    def __contains__(self, action_id: object) -> bool:
+        return action_id in self._points or action_id in self._values
+
+    def ids(self) -> list[str]:
+        return [*self._points, *self._values]
+
+    def as_dict(self) -> dict[str, int | dict[str, int]]:
+        return {**self._points, **{a: {"min": r.min, "max": r.max} for a, r in self._values.items()}}
 
     def __len__(self) -> int:
-        return len(self._points)
+        return len(self._points) + len(self._values)
 
     @classmethod
     def load(cls, path: Path | str) -> ActionCatalog:
@@ -67,4 +104,5 @@ class ActionCatalog:
                 f"{'.'.join(str(p) for p in err['loc'][1:]) or 'catalog'}: {err['msg']}" for err in exc.errors()
             )
             raise CatalogError(f"action catalog {path} is invalid: {problems}") from exc
-        return cls(parsed.actions)
+        return cls({a: p for a, p in parsed.actions.items() if isinstance(p, int)},
+                   {a: r for a, r in parsed.actions.items() if isinstance(r, ValueRange)})

@@ -16,7 +16,7 @@ import unicodedata
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 MAX_USERNAME = 64
 REFUSED_CATEGORIES = {"Cc": "control characters", "Zl": "control characters", "Zp": "control characters",
@@ -69,6 +69,9 @@ Username = Annotated[
     str, Field(min_length=1, max_length=MAX_USERNAME, strict=True), AfterValidator(_not_blank),
     AfterValidator(check_characters), AfterValidator(_nfc_name),
 ]
+EventValue = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1, description=(
+    "the score of a value action (a lap time, a level reached), within the action's catalog range; required for "
+    "value actions, refused for points actions"))]
 EventId = Annotated[str, Field(min_length=1, max_length=128, strict=True), AfterValidator(check_characters)]
 
 
@@ -81,6 +84,7 @@ class ScoreRequest(BaseModel):
     user_id: UserId
     action_id: ActionId
     username: Username | None = None
+    value: EventValue | None = None
 
 
 class ScoreEvent(BaseModel):
@@ -93,6 +97,7 @@ class ScoreEvent(BaseModel):
     event_id: EventId | None = None
     username: Username | None = None
     occurred_at: AwareDatetime | None = None
+    value: EventValue | None = None
 
 
 class ScoreApplied(BaseModel):

@@ -7,8 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Window = Literal["alltime", "daily", "weekly"]
-WINDOWS: tuple[Window, ...] = ("alltime", "daily", "weekly")
+Window = Literal["alltime", "daily", "weekly", "monthly"]
+WINDOWS: tuple[Window, ...] = ("alltime", "daily", "weekly")  # the ``global`` board's windows (the default)
+ALL_WINDOWS: tuple[Window, ...] = ("alltime", "daily", "weekly", "monthly")  # what a board may have
 
 
 class LeaderboardRow(BaseModel):

@@ -1,4 +1,9 @@
-"""Period keys for the daily and weekly boards (UTC): ``daily:2026-11-26``, ``weekly:2026-W48``.
+"""Periods of the windowed boards: ``daily:2026-11-26``, ``weekly:2026-W48``, ``monthly:2026-11``.
+
+A period is a local calendar day, ISO week or month in a board's time zone (IANA, :mod:`zoneinfo`): it begins at
+the zone's first instant of its first day (a day that starts in a DST gap begins when the clocks jump; one that
+repeats midnight begins at the first), so a day lasts 23, 24 or 25 hours across the DST changes. The pure
+functions here take the zone; :class:`schemas.boards.Boards` knows each board's.
 
 Explicit period keys in ordinary tables replace Faust's windowed tables, whose windows are lost or never
 expire after a rebalance (faust-streaming #385, #193).
@@ -7,26 +12,34 @@ expire after a rebalance (faust-streaming #385, #193).
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 
 from schemas.leaderboard import Window
 
 
-def day_period(moment: datetime) -> str:
-    return moment.astimezone(UTC).date().isoformat()
+def day_period(moment: datetime, tz: tzinfo = UTC) -> str:
+    return moment.astimezone(tz).date().isoformat()
 
 
-def week_period(moment: datetime) -> str:
-    year, week, _ = moment.astimezone(UTC).isocalendar()
+def week_period(moment: datetime, tz: tzinfo = UTC) -> str:
+    year, week, _ = moment.astimezone(tz).isocalendar()
     return f"{year}-W{week:02d}"
 
 
-def period_for(window: Window, moment: datetime) -> str | None:
+def month_period(moment: datetime, tz: tzinfo = UTC) -> str:
+    local = moment.astimezone(tz)
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+def period_for(window: Window, moment: datetime, tz: tzinfo = UTC) -> str | None:
+    """The period of ``window`` that ``moment`` falls in, in zone ``tz``; None for ``alltime``."""
     if window == "daily":
-        return day_period(moment)
+        return day_period(moment, tz)
     if window == "weekly":
-        return week_period(moment)
+        return week_period(moment, tz)
+    if window == "monthly":
+        return month_period(moment, tz)
     return None
 
 
@@ -38,6 +51,49 @@ def board_id(window: Window, period: str | None) -> str:
 FIRST_YEAR, LAST_YEAR = 2000, 9000  # periods outside these years are no board's: every date sum below stays valid
 _DAILY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _WEEKLY = re.compile(r"([0-9]{4})-W([0-9]{2})")
+_MONTHLY = re.compile(r"([0-9]{4})-([0-9]{2})")
+
+
+def first_day(window: str, period: str) -> date:
+    """The first local day of a period of ``window``; ``ValueError`` for a period not in the window's form
+    (ASCII digits only), a date or week that does not exist, or a year outside 2000..9000 (the arithmetic on
+    periods, their end plus the retention, must never leave what ``datetime`` holds)."""
+    try:
+        if window == "daily" and _DAILY.fullmatch(period):
+            start = date.fromisoformat(period)
+        elif window == "weekly" and (match := _WEEKLY.fullmatch(period)):
+            start = date.fromisocalendar(int(match[1]), int(match[2]), 1)
+        elif window == "monthly" and (match := _MONTHLY.fullmatch(period)):
+            start = date(int(match[1]), int(match[2]), 1)
+        else:
+            raise ValueError("not in the window's form")
+    except ValueError as exc:
+        raise ValueError(f"{period[:40]!r} is not a {window} period ({exc}; daily YYYY-MM-DD, weekly YYYY-Www, "
+                         "monthly YYYY-MM)") from None
+    if not FIRST_YEAR <= start.year <= LAST_YEAR:
+        raise ValueError(f"{period!r}: the period is outside the years {FIRST_YEAR}..{LAST_YEAR}")
+    return start
+
+
+def next_first_day(window: str, first: date) -> date:
+    """The first day of the period after the one beginning on ``first``."""
+    if window == "daily":
+        return first + timedelta(days=1)
+    if window == "weekly":
+        return first + timedelta(days=7)
+    return date(first.year + first.month // 12, first.month % 12 + 1, 1)
+
+
+def local_midnight(day: date, tz: tzinfo) -> datetime:
+    """The zone's first instant of ``day``, in UTC. A midnight the clocks skip (a DST gap) is read with the offset
+    before the change, which is the instant the day really begins; a repeated midnight is its first occurrence."""
+    return datetime.combine(day, time(), tz).astimezone(UTC)
+
+
+def bounds_in(window: str, period: str, tz: tzinfo) -> tuple[datetime, datetime]:
+    """When a period begins and ends (the next reset) in zone ``tz``, as UTC datetimes."""
+    first = first_day(window, period)
+    return local_midnight(first, tz), local_midnight(next_first_day(window, first), tz)
 
 
 def period_start(board: str) -> date | None:

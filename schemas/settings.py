@@ -36,6 +36,9 @@ class CommonSettings(BaseSettings):
       SCOREBOARD_PARTITIONS       partitions of ``score-events``/``score-applied`` (default 6)
       SCOREBOARD_TOP_K            ranks kept by the pipeline and the largest ``limit`` (default 100)
       SCOREBOARD_ACTIONS_FILE     action catalog file (default: the shipped example)
+      SCOREBOARD_BOARDS_FILE      the boards (YAML, ``schemas.boards``; default: none, one ``global`` board summing
+                                  every points action over alltime, daily and weekly in UTC). Every service reads
+                                  the same file and refuses to start on an invalid one, naming board and field
       SCOREBOARD_KAFKA_CONNECT_TIMEOUT  seconds to keep retrying the broker at start (default 60)
       SCOREBOARD_LOG_LEVEL        logging level (default INFO)
       SCOREBOARD_AUDIT_RETENTION_MS  retention of ``score-events``, the audit log (default -1: forever)
@@ -74,6 +77,7 @@ class CommonSettings(BaseSettings):
     partitions: int = Field(6, ge=1, le=1000, validation_alias=env("SCOREBOARD_PARTITIONS"))
     top_k: int = Field(100, ge=1, le=10_000, validation_alias=env("SCOREBOARD_TOP_K"))
     actions_file: Path = Field(EXAMPLE_CATALOG, validation_alias=env("SCOREBOARD_ACTIONS_FILE"))
+    boards_file: Path | None = Field(None, validation_alias=env("SCOREBOARD_BOARDS_FILE"))
     kafka_connect_timeout: float = Field(60.0, gt=0, validation_alias=env("SCOREBOARD_KAFKA_CONNECT_TIMEOUT"))
     log_level: str = Field("INFO", validation_alias=env("SCOREBOARD_LOG_LEVEL"))
     audit_retention_ms: int = Field(-1, ge=-1, validation_alias=env("SCOREBOARD_AUDIT_RETENTION_MS"))
