@@ -127,6 +127,21 @@ class Board:
         return (catalog.value_range(action_id) is not None) == self.value
 
 
+class BoardProgress(BaseModel):
+    """One ``board-status`` value (compacted, key ``<board>|<partition>``): how far the worker owning a source
+    partition has filled a board from the audit log. ``at`` is the next ``score-events`` offset the fill applies,
+    ``end`` the offset it must reach; ``live`` once it has and the board follows live events there."""
+
+    model_config = ConfigDict(frozen=True)
+
+    board: str
+    partition: int = Field(ge=0)
+    fingerprint: str = Field(description="the definition filled (a changed definition is filled again)")
+    live: bool
+    at: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
 class KeyParts(NamedTuple):
     board: Board
     window: Window

@@ -31,3 +31,5 @@ class LeaderboardSnapshot(BaseModel):
     window: Window
     period: str | None = None
     version: int
+    board: str = Field("global", description="the board (schemas.boards): global unless SCOREBOARD_BOARDS_FILE "
+                       "defines others")

@@ -25,6 +25,7 @@ class TopicNames:
     finals: str = "leaderboard-final"
     moderation: str = "moderation"
     moderation_results: str = "moderation-results"
+    board_status: str = "board-status"
 
     @classmethod
     def with_prefix(cls, prefix: str) -> TopicNames:
@@ -67,5 +68,7 @@ def contract_topics(
         TopicSpec(names.moderation, partitions, {"retention.ms": str(audit_retention_ms), "cleanup.policy": "delete",
                                                  **LOG_APPEND_TIME}, enforced=LOG_APPEND_TIME),
         TopicSpec(names.moderation_results, partitions, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete"}),
+        # each board's fill from the audit log, per source partition (schemas.boards.BoardProgress): GET /leaderboards
+        TopicSpec(names.board_status, 1, {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}),
     ]
     return [TopicSpec(s.name, s.partitions, s.config, replication_factor, s.enforced) for s in specs]
