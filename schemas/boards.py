@@ -79,7 +79,7 @@ class Board:
     """A resolved board: its definition plus what the hot path asks (zone, order, fingerprint)."""
 
     __slots__ = ("name", "definition", "actions", "aggregation", "ascending", "windows", "tz", "value",
-                 "fingerprint", "_keys")
+                 "fingerprint", "_keys", "_first_end", "_shortest")
 
     def __init__(self, name: str, definition: BoardDefinition) -> None:
         self.name = name
@@ -93,6 +93,8 @@ class Board:
         # what the stored data of the board depends on: a changed definition is a new board (filled again)
         self.fingerprint = hashlib.sha256(orjson.dumps(self.describe(), option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
         self._keys: dict[int, tuple[str, ...]] = {}
+        self._first_end: dict[int, tuple[int, str] | None] = {}
+        self._shortest = next((w for w in ("daily", "weekly", "monthly") if w in self.windows), None)
 
     def describe(self) -> dict[str, object]:
         """The definition as ``GET /leaderboards`` shows it (order resolved, actions ``null`` = all)."""
@@ -118,6 +120,22 @@ class Board:
             moment = datetime.fromtimestamp(slot * QUARTER_HOUR_MS / 1000, UTC)
             found = self._keys[slot] = tuple(self.key(w, self.period(w, moment)) for w in self.windows)
         return found
+
+    def first_end(self, at_ms: int) -> tuple[int, str] | None:
+        """(end in ms, key) of the first of this board's periods containing ``at_ms`` to end (its shortest window's):
+        when an event at ``at_ms`` stops being accepted here. None for a board with only ``alltime``."""
+        if self._shortest is None:
+            return None
+        slot = at_ms // QUARTER_HOUR_MS
+        if slot not in self._first_end:
+            if len(self._first_end) >= 4096:
+                self._first_end.clear()
+            moment = datetime.fromtimestamp(slot * QUARTER_HOUR_MS / 1000, UTC)
+            period = self.period(self._shortest, moment)
+            assert period is not None  # noqa: S101 - a windowed window always has a period
+            end = bounds_in(self._shortest, period, self.tz)[1]
+            self._first_end[slot] = (int(end.timestamp() * 1000), self.key(self._shortest, period))
+        return self._first_end[slot]
 
     def counts(self, action_id: str, catalog: ActionCatalog) -> bool:
         """Whether events of ``action_id`` count here: listed (or all), and a value action exactly on a value
@@ -233,6 +251,17 @@ class Boards:
     def is_expired(self, key: str, now: datetime, retention: timedelta) -> bool:
         end = self.expires_at(key, retention)
         return end is not None and end <= now
+
+    def gone(self, key: str, now: datetime, retention: timedelta) -> bool:
+        """A key past its period's retention, or not a key of the boards defined now (a board removed from the
+        file, a stray record): either way nothing to keep or rank."""
+        try:
+            return self.is_expired(key, now, retention)
+        except ValueError:
+            return True
+
+    def ascending(self, key: str) -> bool:
+        return self.parse(key).board.ascending
 
     def current_key(self, name: str, window: Window, now: datetime) -> str:
         board = self.get(name)

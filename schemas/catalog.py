@@ -56,7 +56,8 @@ class CatalogError(ValueError):
 
 class _CatalogFile(BaseModel):
     model_config = ConfigDict(frozen=True)
-    actions: dict[ActionId, Points | ValueRange] = Field(min_length=1)
+    points: dict[ActionId, Points]
+    values: dict[ActionId, ValueRange]
 
 
 class ActionCatalog:
@@ -97,12 +98,14 @@ class ActionCatalog:
             raise CatalogError(f"action catalog {path} is not valid YAML/JSON: {exc}") from exc
         if not isinstance(raw, dict):
             raise CatalogError(f"action catalog {path} must map action_id to integer points at the top level")
-        try:
-            parsed = _CatalogFile(actions=raw)
+        if not raw:
+            raise CatalogError(f"action catalog {path} is invalid: catalog: it must name at least one action")
+        try:  # a mapping is a value action's range, anything else must be points
+            parsed = _CatalogFile(points={k: v for k, v in raw.items() if not isinstance(v, dict)},
+                                  values={k: v for k, v in raw.items() if isinstance(v, dict)})
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc'][1:]) or 'catalog'}: {err['msg']}" for err in exc.errors()
             )
             raise CatalogError(f"action catalog {path} is invalid: {problems}") from exc
-        return cls({a: p for a, p in parsed.actions.items() if isinstance(p, int)},
-                   {a: r for a, r in parsed.actions.items() if isinstance(r, ValueRange)})
+        return cls(parsed.points, parsed.values)

@@ -17,6 +17,7 @@ from typing import Any
 import faust
 from pydantic import ValidationError
 
+from schemas.boards import Boards, BoardsError
 from schemas.catalog import ActionCatalog, CatalogError
 from schemas.runtime.kafka import BrokerRefused, client_options
 from schemas.runtime.topic_admin import ensure_topics
@@ -102,10 +103,11 @@ def main() -> int:
     try:
         settings = WorkerSettings()
         catalog = ActionCatalog.load(settings.actions_file)
+        boards = Boards.load(settings.boards_file, catalog)
     except ValidationError as exc:
         print(f"stream_app: invalid settings: {describe_invalid(exc)}", file=sys.stderr)
         return 2
-    except CatalogError as exc:
+    except (CatalogError, BoardsError) as exc:
         print(f"stream_app: configuration error: {exc}", file=sys.stderr)
         return 2
     loop = asyncio.new_event_loop()
@@ -117,7 +119,7 @@ def main() -> int:
     except BrokerRefused as exc:
         print(f"stream_app: {exc}", file=sys.stderr)
         return 2
-    worker: Any = create_app(settings, catalog)
+    worker: Any = create_app(settings, catalog, boards)
     if settings.web_enabled:  # /healthz, /readyz and /metrics, served on this loop from before the worker starts
         server = HealthServer(worker.readiness, worker.metrics.registry, settings.web_host, settings.web_port)
         loop.run_until_complete(server.start())

@@ -20,6 +20,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
+from schemas.boards import Boards
 from schemas.catalog import ActionCatalog
 from schemas.runtime.kafka import client_options, read_latest
 from schemas.standings import PeriodFinal
@@ -109,7 +110,9 @@ def broker_credentials(settings: WorkerSettings) -> faust.types.auth.Credentials
     return None
 
 
-def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
+def create_app(settings: WorkerSettings, catalog: ActionCatalog, boards: Boards | None = None) -> Worker:
+    """The worker; ``boards`` default to ``settings.boards_file`` (or the one ``global`` board) on ``catalog``."""
+    boards = boards if boards is not None else Boards.load(settings.boards_file, catalog)
     app = faust.App(
         settings.worker_id,
         broker=settings.broker_urls,
@@ -148,13 +151,13 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     dead_letter_log = DeadLetterLog(dead_letter_kind)  # one line per interval, not one per record
     ingestor = Ingestor(
         PartitionStore(table, batches), batches, topics,
-        RecordRules(catalog, settings.period_retention_days * DAY_MS, settings.period_grace_s * 1000),
+        RecordRules(catalog, settings.period_retention_days * DAY_MS, settings.period_grace_s * 1000, boards),
         DeadLetters(topics.dlq, app.conf.producer_max_request_size, counted=metrics.dead_letter,
                     logged=dead_letter_log), settings)
     metrics.ingestor = ingestor  # its counts are read at each scrape
     # 3 and 4 (built first: 2 hands its lists to them): stage 2 merges every partition's lists into each board's
     # top-K, and the emitter sends each board to leaderboard-updates, coalesced, and who moved in it to rank-changes.
-    emitter = Emitter(topics.updates, settings.emit_interval_ms / 1000, rank_changes=topics.rank_changes,
+    emitter = Emitter(topics.updates, settings.emit_interval_ms / 1000, boards=boards, rank_changes=topics.rank_changes,
                       generation=generation, emitted=metrics.board_emitted)
     stage2 = GlobalTopK(PartitionStore(create_candidates_table(app), RecordBatches(app, guard)), emitter,
                         settings.top_k, settings.period_retention, generation=generation, owns=owns_stage2)
@@ -163,11 +166,11 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
     stage1 = LocalTopK(RecordBatches(app, guard), settings.topics.candidates, settings.top_k,
                        settings.period_retention, settings.emit_interval_ms / 2000,  # half: the emitter adds the rest
                        local=stage2.on_local, load=lambda partition: partition_items(table, partition, USER),
-                       generation=generation)
+                       generation=generation, boards=boards)
     register_ingest(app, handlers, topics.score_events, ingestor, stage1, metrics)  # 1 -> 2
     # 1b: moderation commands (co-partitioned with score-events) change the same users' states, between batches
     moderator = Moderator(PartitionStore(table, batches), batches, settings.topics.moderation,
-                          topics.moderation_results, topics.standings, ingestor.dead, settings)
+                          topics.moderation_results, topics.standings, ingestor.dead, settings, boards)
     register_moderation(app, handlers, topics.moderation, moderator, stage1)  # 1b -> 2
     register_boards(app, handlers, topics.candidates, stage2)  # every worker's lists -> 3
     # 5: at a period's end + grace, once every partition is applied past it, its final goes to leaderboard-final;
@@ -176,7 +179,7 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog) -> Worker:
                       source_partitions=lambda: batches.partition_count(settings.topics.score_events),
                       read_sealed=lambda: read_sealed(settings),
                       read_published=lambda: read_board_ids(settings, settings.topics.leaderboard_updates),
-                      generation=generation)
+                      generation=generation, boards=boards)
     stage2.on_watermark = seal.on_watermark
     register_partition_timer(app, settings.topics.score_events, table, stage1)
     register_period_timer(app, stage2, seal)

@@ -18,6 +18,8 @@ import orjson
 from faust.exceptions import NotReady
 from pydantic import TypeAdapter
 
+from schemas.boards import Boards
+from schemas.catalog import ActionCatalog
 from stream_app.rank_changes import RankMove, diff_tops
 from stream_app.topk import Entry
 
@@ -92,8 +94,9 @@ class Emitter:
 
     def __init__(self, updates: Any, interval_s: float, clock: Callable[[], float] = time.monotonic,
                  rank_changes: Any = None, generation: Callable[[], object] = lambda: None,
-                 emitted: Callable[[str], None] = lambda board: None) -> None:
+                 emitted: Callable[[str], None] = lambda board: None, boards: Boards | None = None) -> None:
         self.updates = updates
+        self.boards = boards if boards is not None else Boards.default(ActionCatalog({}))  # None: global only
         self.emitted = emitted  # told each board sent (the worker's metrics count them)
         self.rank_changes = rank_changes
         self.generation = generation
@@ -145,7 +148,7 @@ class Emitter:
     def encode(self, board: str, version: int | None = None) -> bytes:
         """The board as JSON, the same bytes as ``LeaderboardSnapshot.model_dump_json`` (tested), built without
         the models: it runs for every emission of up to ``top_k`` rows."""
-        window, _, period = board.partition(":")
+        parts = self.boards.parse(board)
         if version is None:
             version = max(self.version.get(board, 0) + 1, time.time_ns() // 1000)
         self.version[board] = version
@@ -153,6 +156,5 @@ class Emitter:
                 for i, e in enumerate(self.latest[board], 1)]
         return orjson.dumps({
             "data": rows, "timestamp": _TIMESTAMP.dump_python(_now(), mode="json"),
-            "window": window if window in ("daily", "weekly") else "alltime", "period": period or None,
-            "version": version,
+            "window": parts.window, "period": parts.period, "version": version, "board": parts.board.name,
         })

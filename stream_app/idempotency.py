@@ -59,11 +59,14 @@ class EventRecord(NamedTuple):
     action_id: str | None = None  # None: written before the action was kept
     occurred_ms: int | None = None  # None: written before the journal (then at_ms stands for it)
     reverted_by: str | None = None  # the command_id of the revert that took it back
+    value: int | None = None  # a value action's value (what it scored on value boards)
 
     def to_json(self) -> list[Any]:
         raw: list[Any] = [self.offset, self.new_score, self.points, self.at_ms, self.action_id]
-        if self.occurred_ms is not None or self.reverted_by is not None:
+        if self.occurred_ms is not None or self.reverted_by is not None or self.value is not None:
             raw += [self.occurred_ms, self.reverted_by]
+        if self.value is not None:
+            raw.append(self.value)
         return raw
 
     @classmethod
@@ -73,16 +76,18 @@ class EventRecord(NamedTuple):
         action = raw[4] if len(raw) > 4 else None
         occurred = raw[5] if len(raw) > 5 else None
         reverted = raw[6] if len(raw) > 6 else None
+        value = raw[7] if len(raw) > 7 else None
         return cls(int(raw[0]), int(raw[1]), int(raw[2]), int(raw[3]), None if action is None else str(action),
-                   None if occurred is None else int(occurred), None if reverted is None else str(reverted))
+                   None if occurred is None else int(occurred), None if reverted is None else str(reverted),
+                   None if value is None else int(value))
 
     @property
     def occurred(self) -> int:
         return self.at_ms if self.occurred_ms is None else self.occurred_ms
 
-    def conflicts_with(self, action_id: str) -> bool:
-        """Same event id, another action: a client reused an idempotency key for a different request."""
-        return self.action_id is not None and self.action_id != action_id
+    def conflicts_with(self, action_id: str, value: int | None = None) -> bool:
+        """Same event id, another action or value: a client reused an idempotency key for a different request."""
+        return self.action_id is not None and (self.action_id != action_id or self.value != value)
 
 
 class Decision(Enum):

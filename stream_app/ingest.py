@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from schemas.boards import Board
 from schemas.events import ScoreEvent
 from stream_app.dlq import DeadLetters
 from stream_app.idempotency import Decision, EventRecord, decide, event_key, expired_event_keys, owner_key
@@ -77,6 +78,15 @@ async def add_standings(batches: RecordBatches, topic: str, source_topic: str, u
                     encode_standing(user_id, state))
 
 
+class BoardGate:
+    """Which of an event's boards the live path applies it to: all of them, unless a board is being filled from the
+    audit log in that partition (:mod:`stream_app.backfill` replaces this with its own gate)."""
+
+    def live(self, partition: int, offset: int, counting: tuple[tuple[Board, int], ...],
+             ) -> tuple[tuple[Board, int], ...]:
+        return counting
+
+
 class Refused(Exception):
     """A valid record the state says cannot be applied (the reason goes to the dead letters)."""
 
@@ -95,12 +105,13 @@ class Ingestor:
     """Holds the store, batches, topics and rules; ``process`` applies one batch of Faust messages."""
 
     def __init__(self, store: PartitionStore, batches: RecordBatches, topics: WorkerTopics, rules: RecordRules,
-                 dead_letters: DeadLetters, settings: WorkerSettings) -> None:
+                 dead_letters: DeadLetters, settings: WorkerSettings, gate: BoardGate | None = None) -> None:
         self.store = store
         self.batches = batches
         self.topics = topics
         self.rules = rules
         self.dead = dead_letters
+        self.gate = gate if gate is not None else BoardGate()
         self.ttl_ms = settings.idempotency_ttl_s * 1000
         self.keep_ms = max(self.ttl_ms, settings.journal_keep_ms)  # event records are the journal too
         self.retention = settings.period_retention
@@ -198,19 +209,22 @@ class Ingestor:
             again = record if record.offset == message.offset else None
             return Outcome(state, [], again, self._reply(event_id, ev, record, message), "replay")
         if decision is Decision.DUPLICATE and record is not None:
-            if record.conflicts_with(ev.action_id):
-                raise Refused(f"idempotency key reused for user {ev.user_id!r} with another action_id "
-                              f"({record.action_id!r} first, now {ev.action_id!r}); use a new Idempotency-Key")
+            if record.conflicts_with(ev.action_id, ev.value):
+                if record.action_id != ev.action_id:
+                    raise Refused(f"idempotency key reused for user {ev.user_id!r} with another action_id "
+                                  f"({record.action_id!r} first, now {ev.action_id!r}); use a new Idempotency-Key")
+                raise Refused(f"idempotency key reused for user {ev.user_id!r} with another value "
+                              f"({record.value!r} first, now {ev.value!r}); use a new Idempotency-Key")
             return Outcome(state, [], None, self._reply(event_id, ev, record, message), "duplicate")
         now = datetime.fromtimestamp(checked.now_ms / 1000, UTC)
-        occurred = datetime.fromtimestamp(checked.at_ms / 1000, UTC)
         try:
-            state, changed = apply_event(state, points=checked.points, offset=message.offset, occurred_at=occurred,
+            state, changed = apply_event(state, counting=self.gate.live(partition, message.offset, checked.counting),
+                                         boards=self.rules.boards, offset=message.offset, at_ms=checked.at_ms,
                                          username=ev.username, now=now, retention=self.retention)
         except ScoreOutOfRange as exc:
             raise Refused(str(exc)) from None
         record = EventRecord(message.offset, state.score(), checked.points, checked.now_ms, ev.action_id,
-                             checked.at_ms)
+                             checked.at_ms, None, ev.value)
         return Outcome(state, changed, record, self._reply(event_id, ev, record, message), "applied")
 
     def _join(self, message: Any, checked: Accepted, outcome: Outcome, users: Pending,

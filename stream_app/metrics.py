@@ -55,7 +55,7 @@ DEAD_LETTER_KINDS: tuple[tuple[str, str], ...] = (
 )
 OTHER = "other"
 KINDS = tuple(dict.fromkeys([kind for _, kind in DEAD_LETTER_KINDS] + [OTHER]))
-WINDOWS = ("alltime", "daily", "weekly")
+WINDOWS = ("alltime", "daily", "weekly", "monthly")
 
 
 def dead_letter_kind(reason: str) -> str:
@@ -101,7 +101,7 @@ class WorkerMetrics:
         self.apply_seconds.observe(seconds)
 
     def board_emitted(self, board: str) -> None:
-        window = board.partition(":")[0]
+        window = board.rpartition("/")[2].partition(":")[0]  # global's ``daily:…``, another board's ``b/daily:…``
         self.emissions.labels(window if window in WINDOWS else "alltime").inc()
 
 

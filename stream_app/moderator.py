@@ -11,11 +11,12 @@ the replay).
 - ban / unban: the user's ``banned`` flag; the totals keep counting. The boards (stage 1) and ``user-standings``
   show a banned user nowhere (``UserState.visible_boards``), so an unban brings back the exact totals.
 - revert: the event's journal entry (``stream_app.idempotency``: the ``e:`` record, found by the ``v:`` index);
-  its points come off every board of its day the user still holds; ``already_reverted`` when marked by another
+  it comes off every board and period it counted on that the user still holds (``stream_app.reverts``);
+  ``already_reverted`` when marked by another
   command, ``expired`` past ``SCOREBOARD_REVERT_DAYS`` (by the command's broker time: a replay decides the same),
   ``not_here`` in a partition that does not hold the event (a revert is sent to every partition).
-- ledger: the user's journal, newest first, filtered to one board (window and period; a daily or weekly window
-  without a period means the period current at the request) — read only.
+- ledger: the user's journal, newest first, filtered to one board key (board, window and period; a windowed
+  window without a period means the period current at the request, in the board's zone) — read only.
 
 A command that is not a valid :class:`schemas.moderation.ModerationCommand`, or about a user but not keyed by the
 user's id in its partition, is a dead letter with the reason; a command that cannot be applied is answered
@@ -31,13 +32,14 @@ from typing import Any, NamedTuple
 import orjson
 from pydantic import ValidationError
 
+from schemas.boards import Boards
 from schemas.moderation import LedgerEntry, ModerationCommand, ModerationResult
-from schemas.periods import board_id, period_for
 from stream_app.dlq import DeadLetters
 from stream_app.idempotency import EVENT, EVENT_KEY_SEP, EventRecord, event_key, owner_prefix
 from stream_app.ingest import Pending, PendingUser, UserChange, add_standings
 from stream_app.record_batches import RecordBatches
-from stream_app.scoring import ScoreOutOfRange, UserState, boards_of, revert_points
+from stream_app.reverts import revert_event, scores_of
+from stream_app.scoring import ScoreOutOfRange, UserState
 from stream_app.settings import WorkerSettings
 from stream_app.tables import USER, PartitionStore, prefixed_items
 
@@ -59,8 +61,9 @@ class Moderator:
     """``process`` applies one batch of ``moderation`` records; returns the users whose boards changed."""
 
     def __init__(self, store: PartitionStore, batches: RecordBatches, source_topic: str, results_topic: str,
-                 standings_topic: str, dead_letters: DeadLetters, settings: WorkerSettings) -> None:
+                 standings_topic: str, dead_letters: DeadLetters, settings: WorkerSettings, boards: Boards) -> None:
         self.source_topic = source_topic
+        self.boards = boards
         self.store = store
         self.batches = batches
         self.results_topic = results_topic
@@ -180,7 +183,8 @@ class Moderator:
             return Answer("expired", f"applied more than {self.horizon_ms // 86_400_000} days ago", user_id,
                           event_id)
         try:
-            state, boards = revert_points(state, record.points, record.occurred, offset)
+            state, boards = revert_event(state, record, self.boards, offset,
+                                         lambda: self._journal(partition, user_id))
         except ScoreOutOfRange as exc:
             return Answer("refused", str(exc), user_id, event_id)
         marked = self.marked[(partition, key)] = record._replace(reverted_by=command.command_id)
@@ -188,19 +192,36 @@ class Moderator:
         self._change(partition, user_id, state, set(boards), users)
         return done
 
+    def _journal(self, partition: int, user_id: str) -> list[EventRecord]:
+        """The user's journal records, with this batch's revert marks (not written yet) in place."""
+        prefix = f"{EVENT}{user_id}{EVENT_KEY_SEP}"
+        found = []
+        for key, value in prefixed_items(self.store.table, partition, prefix):
+            record = self.marked.get((partition, key)) or EventRecord.from_json(value)
+            if record is not None:
+                found.append(record)
+        return found
+
     def _ledger(self, partition: int, command: ModerationCommand, now_ms: int) -> Answer:
         user_id = command.user_id or ""
         window = command.window or "alltime"
         # the board asked for: all-time, or a period of the window (the one current when asked, if none is named)
-        board = board_id(window, command.period or period_for(window, command.requested_at))
+        try:
+            definition = self.boards.get(getattr(command, "board", None) or "global")
+        except ValueError as exc:
+            return Answer("refused", str(exc), user_id)
+        board = definition.key(window, command.period or definition.period(window, command.requested_at))
         prefix = f"{EVENT}{user_id}{EVENT_KEY_SEP}"
         entries: list[tuple[int, LedgerEntry]] = []
         for key, value in prefixed_items(self.store.table, partition, prefix):
             record = EventRecord.from_json(value)
-            if record is None or board not in boards_of(record.occurred) or now_ms - record.at_ms > self.horizon_ms:
-                continue  # another board's, or past the revert horizon (kept a week more only to answer 410)
+            if record is None or now_ms - record.at_ms > self.horizon_ms:
+                continue  # past the revert horizon (kept a week more only to answer 410)
+            scored = next((x for b, x in scores_of(record, self.boards) if b is definition), None)
+            if scored is None or board not in definition.keys_at(record.occurred):
+                continue  # another board's
             entries.append((record.occurred, LedgerEntry(
-                event_id=key[len(prefix):], action_id=record.action_id, points=record.points,
+                event_id=key[len(prefix):], action_id=record.action_id, points=scored,
                 occurred_at=datetime.fromtimestamp(record.occurred / 1000, UTC),
                 reverted=record.reverted_by is not None)))
         entries.sort(key=lambda item: item[0], reverse=True)

@@ -20,7 +20,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from schemas.periods import board_id, check_board_id, is_expired, period_for, period_start_us
+from schemas.boards import Boards
+from schemas.catalog import ActionCatalog
 from stream_app.emitter import Coalescer, Emitter
 from stream_app.ingest import UserChange
 from stream_app.record_batches import RecordBatches
@@ -64,11 +65,12 @@ class LocalTopK:
     change after a quiet interval at once): one producer send for all their lists, one hand-over to stage 2.
     """
 
-    def __init__(self, batches: RecordBatches, candidates_topic: str, top_k: int, retention: timedelta,
-                 interval_s: float, local: LocalSink | None = None,
+    def __init__(self, batches: RecordBatches, candidates_topic: str, top_k: int,
+                 retention: timedelta, interval_s: float, local: LocalSink | None = None,
                  load: Callable[[int], Iterable[tuple[str, Any]]] | None = None,
-                 generation: Callable[[], object] = lambda: None) -> None:
+                 generation: Callable[[], object] = lambda: None, boards: Boards | None = None) -> None:
         self.batches = batches
+        self.boards = boards if boards is not None else Boards.default(ActionCatalog({}))  # None: global only
         self.generation = generation
         self.indexed_in: dict[int, object] = {}  # partition -> consumer generation it was indexed in
         self.load = load  # a partition's (key, value) pairs from the table, to index it on its first change
@@ -99,8 +101,11 @@ class LocalTopK:
             seq = max(seq, state.offset)
             user_id = key[len(USER):]
             for board, (score, since) in state.visible_boards().items():  # a banned user is on no board
-                if not is_expired(board, now, self.retention):
-                    boards.setdefault(board, BoardIndex()).upsert(Entry(user_id, score, since, state.username))
+                if not self.boards.gone(board, now, self.retention):
+                    index = boards.get(board)
+                    if index is None:
+                        index = boards[board] = BoardIndex(self.boards.ascending(board))
+                    index.upsert(Entry(user_id, score, since, state.username))
         self.indexes[partition] = boards
         self.seq[partition] = seq
         self.indexed_in[partition] = self.generation()
@@ -121,7 +126,7 @@ class LocalTopK:
     def prune_expired(self) -> None:
         now = _now()
         for boards in self.indexes.values():
-            for board in [b for b in boards if is_expired(b, now, self.retention)]:
+            for board in [b for b in boards if self.boards.gone(b, now, self.retention)]:
                 del boards[board]
 
     def handled(self, messages: list[Any]) -> None:
@@ -187,7 +192,9 @@ class LocalTopK:
                     index.remove(change.user_id)
             else:
                 if index is None:
-                    index = boards[board] = BoardIndex()
+                    if self.boards.gone(board, _now(), self.retention):
+                        continue  # expired, or of a board no longer defined: not ranked
+                    index = boards[board] = BoardIndex(self.boards.ascending(board))
                 index.upsert(Entry(change.user_id, totals[0], totals[1], change.state.username))
             self.dirty.add((change.partition, board))
 
@@ -237,6 +244,7 @@ class GlobalTopK:
     def __init__(self, store: PartitionStore, emitter: Emitter, top_k: int, retention: timedelta,
                  generation: Callable[[], object] = lambda: None, owns: Callable[[], bool] = lambda: False) -> None:
         self.store = store
+        self.definitions = emitter.boards
         self.owns = owns
         self.emitter = emitter
         self.top_k = top_k
@@ -295,7 +303,8 @@ class GlobalTopK:
             return
         now = _now()
         dirty = {board for board, partition, seq, entries, count in lists
-                 if not is_expired(board, now, self.retention) and self._keep(board, partition, seq, entries, count)}
+                 if not self.definitions.gone(board, now, self.retention)
+                 and self._keep(board, partition, seq, entries, count)}
         await self._emit(dirty)
 
     async def on_candidates(self, messages: list[Any]) -> None:
@@ -314,7 +323,7 @@ class GlobalTopK:
                     self.on_watermark(partition, ms)
                     writes.append((watermark_key(partition), {"watermark": ms}))
                     continue
-                key = (check_board_id(str(msg["board"])), int(msg["partition"]))
+                key = (self.definitions.check(str(msg["board"])), int(msg["partition"]))
                 seq, entries, count = int(msg["seq"]), list(msg["entries"]), int(msg.get("count", 0))
                 decoded = decode_entries(entries)
             except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:  # not ours or corrupt
@@ -325,7 +334,7 @@ class GlobalTopK:
         dirty: set[str] = set()
         now = _now()
         for (board, partition), (seq, entries, decoded, count) in newest.items():
-            if is_expired(board, now, self.retention):
+            if self.definitions.gone(board, now, self.retention):
                 self.lists.pop(board, None)
                 continue
             stored = self.lists_for(board).get(partition)
@@ -339,15 +348,18 @@ class GlobalTopK:
         await self._emit(dirty)
 
     async def open_periods(self, now: datetime) -> None:
-        """At a period change, the new day's and week's boards go out empty at once (a timer, not the next event),
-        so every reader switches to them with a version of their own. Only the owner of stage 2 does it, and only
-        for a board no list reached yet (after a restart, one with scores is not emptied)."""
+        """At a period change, every board's new day, week or month goes out empty at once (a timer, not the next
+        event), so every reader switches to them with a version of their own. Only the owner of stage 2 does it,
+        and only for a board no list reached yet (after a restart, one with scores is not emptied)."""
         if not self.owns():
             return
-        for window in ("daily", "weekly"):
-            board = board_id(window, period_for(window, now))
-            if board not in self.emitter.latest and not any(e for _, e in self.lists_for(board).values()):
-                await self.emitter.open_period(board, period_start_us(window, now))
+        for definition in self.definitions:
+            for window in definition.windows:
+                if window == "alltime":
+                    continue
+                board = definition.key(window, definition.period(window, now))
+                if board not in self.emitter.latest and not any(e for _, e in self.lists_for(board).values()):
+                    await self.emitter.open_period(board, self.definitions.period_start_us(board))
 
     def _keep(self, board: str, partition: int, seq: int, entries: list[Entry], count: int) -> bool:
         """Store a partition's list unless a newer one is held; True when the board's top lists changed."""
@@ -364,4 +376,4 @@ class GlobalTopK:
     async def _emit(self, boards: set[str]) -> None:
         for board in sorted(boards):
             await self.emitter.offer(board, merge_top([entries for _, entries in self.lists[board].values()],
-                                                      self.top_k))
+                                                      self.top_k, self.definitions.ascending(board)))

@@ -7,7 +7,7 @@ the user's state (a total leaving the signed 64-bit range, an event id reused fo
 :mod:`stream_app.ingest`, from the state, which is just as deterministic.
 
 - The value is a valid event (``schemas.events.ScoreEvent``), the key is its ``user_id``, the action is in the
-  catalog.
+  catalog, and it carries a ``value`` exactly when the action is a value action, within the action's range.
 - The record sits in the partition Java's default partitioner (murmur2 of the key) gives its key: one partition
   owns each user, and a record elsewhere would split the user's total (librdkafka-based clients such as kcat and
   confluent-kafka default to CRC32). It is dead-lettered with a reason naming the fix, never counted there.
@@ -16,20 +16,20 @@ the user's state (a total leaving the signed 64-bit range, an event id reused fo
   period expiry.
 - ``occurred_at`` (default: the record's timestamp) is plausible — not before 2000, not more than the grace
   (``SCOREBOARD_PERIOD_GRACE_S``) ahead of the broker's clock, which also keeps every date the period arithmetic
-  sees far inside what ``datetime`` can hold — and its periods are still open: a day (and the week it belongs
-  to, which ends no sooner) is **sealed** at its end plus the grace, so a final stays final; an event for a
-  sealed period counts nowhere. Nor may it be before the oldest period still kept
-  (``SCOREBOARD_PERIOD_RETENTION_DAYS``).
+  sees far inside what ``datetime`` can hold — and its periods are still open: a period is **sealed** at its end
+  plus the grace, so a final stays final; an event is refused when the first of its periods to end (on the
+  boards it counts on, each in its zone: the day, else the week, else the month) is sealed — it then counts
+  nowhere. Nor may it be before the oldest period still kept (``SCOREBOARD_PERIOD_RETENTION_DAYS``).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
 from pydantic import ValidationError
 
+from schemas.boards import Board, Boards
 from schemas.catalog import ActionCatalog
 from schemas.events import ScoreEvent
 from stream_app.record_batches import RecordBatches
@@ -48,12 +48,15 @@ class Refusal(NamedTuple):
 
 
 class Accepted:
-    """A record that passed the rules: the event, its points, the broker's time and when it occurred (ms)."""
+    """A record that passed the rules: the event, its catalog points (0 for a value action), the broker's time,
+    when it occurred (ms), and the boards it counts on with what it scores on each (points, or the value)."""
 
-    __slots__ = ("event", "points", "now_ms", "at_ms")
+    __slots__ = ("event", "points", "now_ms", "at_ms", "counting")
 
-    def __init__(self, event: ScoreEvent, points: int, now_ms: int, at_ms: int) -> None:
+    def __init__(self, event: ScoreEvent, points: int, now_ms: int, at_ms: int,
+                 counting: tuple[tuple[Board, int], ...] = ()) -> None:
         self.event, self.points, self.now_ms, self.at_ms = event, points, now_ms, at_ms
+        self.counting = counting
 
 
 def _problem(exc: ValidationError) -> str:
@@ -76,8 +79,9 @@ def invalid_reason(value: bytes) -> str:
 
 
 class RecordRules:
-    def __init__(self, catalog: ActionCatalog, retention_ms: int, grace_ms: int) -> None:
+    def __init__(self, catalog: ActionCatalog, retention_ms: int, grace_ms: int, boards: Boards | None = None) -> None:
         self.catalog = catalog
+        self.boards = boards if boards is not None else Boards.default(catalog)
         self.retention_ms = retention_ms
         self.grace_ms = grace_ms
         self._partition_of: dict[tuple[bytes, int], int] = {}
@@ -117,7 +121,19 @@ class RecordRules:
                     "partitioner=murmur2_random)")
         points = self.catalog.points(event.action_id)
         if points is None:
-            return f"unknown action_id {event.action_id!r}"
+            value_range = self.catalog.value_range(event.action_id)
+            if value_range is None:
+                return f"unknown action_id {event.action_id!r}"
+            if event.value is None:
+                return f"action {event.action_id!r} is a value action: the event must carry a value"
+            problem = value_range.problem(event.value)
+            if problem:
+                return problem
+            points, x = 0, event.value
+        elif event.value is not None:
+            return f"action {event.action_id!r} has catalog points: a value is not allowed"
+        else:
+            x = points
         if message.timestamp_type != LOG_APPEND_TIME:
             return ("record timestamp was set by the producer: score-events must have "
                     "message.timestamp.type=LogAppendTime (scoreboard-topics sets it)")
@@ -129,12 +145,14 @@ class RecordRules:
         if at_ms > now_ms + self.grace_ms:
             return (f"occurred_at {when} is more than {self.grace_ms // 1000} s after the broker's time of the "
                     "record (SCOREBOARD_PERIOD_GRACE_S)")
-        day_end = (at_ms // DAY_MS + 1) * DAY_MS
-        if day_end + self.retention_ms <= now_ms:
-            return (f"occurred_at {when} is before the oldest period still kept "
-                    f"(SCOREBOARD_PERIOD_RETENTION_DAYS={self.retention_ms // DAY_MS})")
-        if day_end + self.grace_ms <= now_ms:
-            day = datetime.fromtimestamp(at_ms // 1000, UTC).date().isoformat()
-            return (f"period closed: occurred_at {when} is in daily:{day}, sealed at its end plus the grace "
-                    f"(SCOREBOARD_PERIOD_GRACE_S={self.grace_ms // 1000}); the event counts nowhere")
-        return Accepted(event, points, now_ms, at_ms)
+        counting = tuple((board, x) for board in self.boards.counting(event.action_id))
+        first = min((end for board, _ in counting if (end := board.first_end(at_ms)) is not None), default=None)
+        if first is not None:
+            end_ms, key = first
+            if end_ms + self.retention_ms <= now_ms:
+                return (f"occurred_at {when} is before the oldest period still kept "
+                        f"(SCOREBOARD_PERIOD_RETENTION_DAYS={self.retention_ms // DAY_MS})")
+            if end_ms + self.grace_ms <= now_ms:
+                return (f"period closed: occurred_at {when} is in {key}, sealed at its end plus the grace "
+                        f"(SCOREBOARD_PERIOD_GRACE_S={self.grace_ms // 1000}); the event counts nowhere")
+        return Accepted(event, points, now_ms, at_ms, counting)

@@ -32,7 +32,8 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter
 
-from schemas.periods import is_expired, period_bounds
+from schemas.boards import Boards
+from schemas.catalog import ActionCatalog
 from stream_app.topk import merge_top
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,9 @@ class PeriodSeal:
     def __init__(self, stage2: Any, finals: Any, updates: Any, grace_ms: int, retention: timedelta,
                  source_partitions: Callable[[], Awaitable[int]], read_sealed: Callable[[], Awaitable[set[str]]],
                  read_published: Callable[[], Awaitable[set[str]]], generation: Callable[[], object] = lambda: None,
-                 ) -> None:
+                 boards: Boards | None = None) -> None:
         self.stage2 = stage2
+        self.boards = boards if boards is not None else Boards.default(ActionCatalog({}))  # None: global only
         self.finals = finals
         self.updates = updates
         self.grace_ms = grace_ms
@@ -85,14 +87,14 @@ class PeriodSeal:
             self.watermarks.update(self.stage2.stored_watermarks())
             log.info("periods: %d finals already sealed on leaderboard-final", len(self.sealed))
             for board in sorted(await self.read_published()):  # boards this process has no lists of
-                if bounds_of(board) is not None and is_expired(board, now, self.retention):
+                if bounds_of(self.boards, board) is not None and self.boards.is_expired(board, now, self.retention):
                     await self._remove(board)
         low = self.low_watermark(await self.source_partitions())
         for board in sorted(self.stage2.boards()):
-            bounds = bounds_of(board)
+            bounds = bounds_of(self.boards, board)
             if bounds is None:
                 continue
-            if is_expired(board, now, self.retention):
+            if self.boards.is_expired(board, now, self.retention):
                 await self._remove(board)
             elif (board not in self.sealed and low is not None
                   and int(bounds[1].timestamp() * 1000) + self.grace_ms <= low):
@@ -101,10 +103,10 @@ class PeriodSeal:
     async def _seal(self, board: str, bounds: tuple[datetime, datetime], now: datetime) -> None:
         assert self.sealed is not None  # noqa: S101 - read in tick before anything is sealed
         lists = self.stage2.lists_for(board)
-        top = merge_top([entries for _, entries in lists.values()], self.stage2.top_k)
-        window, _, period = board.partition(":")
+        parts = self.boards.parse(board)
+        top = merge_top([entries for _, entries in lists.values()], self.stage2.top_k, parts.board.ascending)
         value = orjson.dumps({
-            "board": "global", "board_id": board, "window": window, "period": period,
+            "board": parts.board.name, "board_id": board, "window": parts.window, "period": parts.period,
             "period_start": _TIMESTAMP.dump_python(bounds[0], mode="json"),
             "period_end": _TIMESTAMP.dump_python(bounds[1], mode="json"),
             "sealed_at": _TIMESTAMP.dump_python(now, mode="json"),
@@ -128,11 +130,11 @@ class PeriodSeal:
         log.info("periods: %s is past the retention; removed from leaderboard-updates", board)
 
 
-def bounds_of(board: str) -> tuple[datetime, datetime] | None:
-    """A board's period bounds; None for ``alltime`` and for a key that is no board id (a record on a public topic
-    that is not ours: skipped, said once per read, never the worker's end)."""
+def bounds_of(boards: Boards, board: str) -> tuple[datetime, datetime] | None:
+    """A board key's period bounds; None for ``alltime`` and for a key that is no board key (a record on a public
+    topic that is not ours, a board removed from the file: skipped, said once per read, never the worker's end)."""
     try:
-        return period_bounds(board)
+        return boards.bounds(board)
     except ValueError as exc:
         log.warning("periods: skipping %r: %s", board[:100], exc)
         return None

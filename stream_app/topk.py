@@ -7,14 +7,14 @@ Stage 2 (one partition): :func:`merge_top` merges the latest local lists of all 
 
 Why it is exact: a user in the global top-K has fewer than K users above it globally, hence fewer than K above it
 in its own partition, so it is in its partition's local top-K; merging the local lists therefore sees every
-member of the global top-K. One ordering everywhere: score descending, then who reached that score first
-(``since`` in ms), then ``user_id``.
+member of the global top-K. One ordering per board everywhere: score descending (ascending on ``asc`` boards,
+e.g. fastest times), then who reached that score first (``since`` in ms), then ``user_id``.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 
@@ -35,6 +35,15 @@ def rank_key(entry: Entry) -> tuple[int, int, str]:
     return entry.rank_key
 
 
+def rank_key_asc(entry: Entry) -> tuple[int, int, str]:
+    """The order of an ``asc`` board: lowest score first, then reached-first, then user_id."""
+    return (entry.score, entry.since, entry.user_id)
+
+
+def order_of(ascending: bool) -> Callable[[Entry], tuple[int, int, str]]:
+    return rank_key_asc if ascending else rank_key
+
+
 class BoardIndex:
     """All users of one partition on one board; ``top(k)`` is worked out lazily.
 
@@ -43,7 +52,8 @@ class BoardIndex:
     member of the previous top got worse (a negative score change) or left does it rank everyone again.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, ascending: bool = False) -> None:
+        self._key = order_of(ascending)
         self._by_user: dict[str, Entry] = {}
         self._top: list[Entry] = []
         self._top_k = 0
@@ -60,7 +70,7 @@ class BoardIndex:
         if self._rank_all:
             return
         old = self._top_users.get(user_id)
-        if old is not None and entry.rank_key > old.rank_key:
+        if old is not None and self._key(entry) > self._key(old):
             self._rank_all = True
         else:
             self._changed[user_id] = entry
@@ -72,11 +82,11 @@ class BoardIndex:
 
     def top(self, k: int) -> list[Entry]:
         if self._rank_all or k != self._top_k:
-            top = heapq.nsmallest(k, self._by_user.values(), key=rank_key)
+            top = heapq.nsmallest(k, self._by_user.values(), key=self._key)
         elif self._changed:
             pool = {e.user_id: e for e in self._top}
             pool.update(self._changed)
-            top = heapq.nsmallest(k, pool.values(), key=rank_key)
+            top = heapq.nsmallest(k, pool.values(), key=self._key)
         else:
             return list(self._top)
         self._top, self._top_k, self._rank_all = top, k, False
@@ -85,9 +95,9 @@ class BoardIndex:
         return list(top)
 
 
-def merge_top(lists: Iterable[list[Entry]], k: int) -> list[Entry]:
-    """Global top-K from per-partition top-K lists (each already in rank order)."""
-    merged = heapq.merge(*lists, key=rank_key)
+def merge_top(lists: Iterable[list[Entry]], k: int, ascending: bool = False) -> list[Entry]:
+    """Global top-K from per-partition top-K lists (each already in the board's rank order)."""
+    merged = heapq.merge(*lists, key=order_of(ascending))
     out: list[Entry] = []
     seen: set[str] = set()
     for entry in merged:

@@ -87,8 +87,10 @@ def test_each_rule_refusal_maps_to_its_kind(rec: Record, kind: str) -> None:
 
 def test_the_reasons_decided_from_the_state_map_to_their_kinds() -> None:
     with pytest.raises(ScoreOutOfRange) as exc:
-        apply_event(UserState(boards={ALLTIME: (SCORE_MAX, 0)}), points=1, offset=1, occurred_at=NOW,
-                    username=None, now=NOW, retention=timedelta(days=7))
+        boards = RULES.boards
+        apply_event(UserState(boards={ALLTIME: (SCORE_MAX, 0)}), counting=((boards.get("global"), 1),),
+                    boards=boards, offset=1, at_ms=int(NOW.timestamp() * 1000), username=None, now=NOW,
+                    retention=timedelta(days=7))
     assert dead_letter_kind(str(exc.value)) == "out_of_range"
     reused = ("idempotency key reused for user 'u' with another action_id ('a' first, now 'b'); "
               "use a new Idempotency-Key")  # stream_app.ingest

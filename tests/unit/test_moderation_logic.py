@@ -8,14 +8,23 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
+from schemas.boards import Boards
+from schemas.catalog import ActionCatalog
 from schemas.moderation import ModerationCommand
 from stream_app.idempotency import EventRecord, owner_key, owner_prefix
-from stream_app.scoring import ScoreOutOfRange, UserState, boards_of, revert_points
+from stream_app.reverts import revert_event
+from stream_app.scoring import ScoreOutOfRange, UserState
 
 pytestmark = pytest.mark.unit
 
 DAY_MS = 86_400_000
 WHEN = int(datetime(2026, 11, 30, 12, tzinfo=UTC).timestamp() * 1000)  # a Monday: daily 2026-11-30, 2026-W49
+BOARDS = Boards.default(ActionCatalog({"win_match": 25}))
+RECORD = EventRecord(3, 130, 25, WHEN, "win_match", WHEN)
+
+
+def revert_points(state: UserState, points: int, occurred_ms: int, mod_offset: int) -> tuple[UserState, list[str]]:
+    return revert_event(state, RECORD._replace(points=points, occurred_ms=occurred_ms), BOARDS, mod_offset, list)
 
 
 def test_a_banned_users_state_round_trips_and_shows_no_board() -> None:
@@ -35,7 +44,7 @@ def test_journal_entries_round_trip_and_older_entries_still_read() -> None:
 
 
 def test_a_revert_takes_the_points_off_the_boards_of_its_day_the_user_still_holds() -> None:
-    boards = boards_of(WHEN)
+    boards = BOARDS.get("global").keys_at(WHEN)
     assert boards == ("alltime", "daily:2026-11-30", "weekly:2026-W49")
     state = UserState(9, None, {"alltime": (130, 1), "daily:2026-11-30": (30, 2), "daily:2026-12-01": (5, 3)})
     after, changed = revert_points(state, 25, WHEN, mod_offset=4)

@@ -6,13 +6,24 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from schemas.boards import Boards
+from schemas.catalog import ActionCatalog
 from stream_app.idempotency import Decision, EventRecord, decide
-from stream_app.scoring import SCORE_MAX, SCORE_MIN, ScoreOutOfRange, UserState, apply_event
+from stream_app.scoring import SCORE_MAX, SCORE_MIN, ScoreOutOfRange, UserState
+from stream_app.scoring import apply_event as apply_counting
 
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 DAY = 86_400_000
+BOARDS = Boards.default(ActionCatalog({"win": 25}))
+
+
+def apply_event(state: UserState, *, points: int, offset: int, occurred_at: datetime, username: str | None,
+                now: datetime, retention: timedelta) -> tuple[UserState, list[str]]:
+    """The global board only (the default boards), scoring ``points``."""
+    return apply_counting(state, counting=((BOARDS.get("global"), points),), boards=BOARDS, offset=offset,
+                          at_ms=int(occurred_at.timestamp() * 1000), username=username, now=now, retention=retention)
 
 
 def test_replayed_offset_is_skipped() -> None:
