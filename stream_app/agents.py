@@ -19,6 +19,7 @@ stream path was the worker's ceiling (see :mod:`stream_app.faust_internals.batch
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from typing import Any
 
 from faust.types import TP
 
+from stream_app.backfill import BoardFill
 from stream_app.faust_internals.batch_consumer import BatchHandler, register_batch_handler
 from stream_app.ingest import Ingestor
 from stream_app.metrics import WorkerMetrics, consumer_lag
@@ -45,8 +47,9 @@ def register_ingest(app: Any, handlers: dict[str, BatchHandler], source: Any, in
         stage1.busy += 1
         started = time.perf_counter()
         try:
-            changes = await ingestor.process(messages)
-            stage1.handled(messages)  # the partitions' watermarks move (stream_app.seal)
+            async with ingestor.lock:  # never beside a chunk of a board's fill (stream_app.backfill)
+                changes = await ingestor.process(messages)
+                stage1.handled(messages)  # the partitions' watermarks move (stream_app.seal)
             await stage1.on_changes(changes)
         finally:
             stage1.busy -= 1
@@ -57,14 +60,16 @@ def register_ingest(app: Any, handlers: dict[str, BatchHandler], source: Any, in
 
 
 def register_moderation(app: Any, handlers: dict[str, BatchHandler], source: Any, moderator: Moderator,
-                        stage1: LocalTopK) -> BatchHandler:
+                        stage1: LocalTopK, lock: asyncio.Lock) -> BatchHandler:
     """Each fetch of ``moderation``: applied by the moderator (between two batches of events, never inside one),
     then the users it changed (banned, unbanned, reverted) go to stage 1."""
 
     async def moderate_and_rank(messages: list[Any]) -> None:
         stage1.busy += 1
         try:
-            await stage1.on_changes(await moderator.process(messages))
+            async with lock:
+                changes = await moderator.process(messages)
+            await stage1.on_changes(changes)
         finally:
             stage1.busy -= 1
 
@@ -123,3 +128,20 @@ def register_lag_timer(app: Any, topics: set[str], metrics: WorkerMetrics, inter
         metrics.lag = await consumer_lag(app.consumer, owned)
 
     return app.timer(interval=interval, name="scoreboard.lag")(sample_lag)
+
+
+def register_fill_timer(app: Any, source_topic: str, fill: BoardFill, stage1: LocalTopK,
+                        interval: float = 0.5) -> Any:
+    """Boards not live in a partition this worker owns are filled from the audit log, a chunk at a time between
+    batches (:mod:`stream_app.backfill`); the users a chunk changed go to stage 1."""
+
+    async def fill_boards() -> None:
+        if app.rebalancing or app.in_recovery:
+            return
+        owned = [tp.partition for tp in app.assignor.assigned_actives() if tp.topic == source_topic]
+        await fill.tick(owned)
+        changes = fill.take_changes()
+        if changes:
+            await stage1.on_changes(changes)
+
+    return app.timer(interval=interval, name="scoreboard.fill")(fill_boards)

@@ -26,12 +26,14 @@ from schemas.runtime.kafka import client_options, read_latest
 from schemas.standings import PeriodFinal
 from stream_app.agents import (
     register_boards,
+    register_fill_timer,
     register_ingest,
     register_lag_timer,
     register_moderation,
     register_partition_timer,
     register_period_timer,
 )
+from stream_app.backfill import BoardFill, fill_consumer
 from stream_app.dlq import DeadLetterLog, DeadLetters
 from stream_app.emitter import Emitter
 from stream_app.faust_internals.batch_consumer import BatchHandler, install_batch_transport
@@ -171,7 +173,12 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog, boards: Boards 
     # 1b: moderation commands (co-partitioned with score-events) change the same users' states, between batches
     moderator = Moderator(PartitionStore(table, batches), batches, settings.topics.moderation,
                           topics.moderation_results, topics.standings, ingestor.dead, settings, boards)
-    register_moderation(app, handlers, topics.moderation, moderator, stage1)  # 1b -> 2
+    register_moderation(app, handlers, topics.moderation, moderator, stage1, ingestor.lock)  # 1b -> 2
+    # 1c: a board not live in a partition (added to the boards file later) is filled there from the audit log
+    fill = BoardFill(ingestor, boards, lambda: fill_consumer(client_options(settings)), settings.topics.board_status,
+                     stage1.processed, generation)
+    ingestor.gate = fill
+    register_fill_timer(app, settings.topics.score_events, fill, stage1)
     register_boards(app, handlers, topics.candidates, stage2)  # every worker's lists -> 3
     # 5: at a period's end + grace, once every partition is applied past it, its final goes to leaderboard-final;
     # boards past the retention leave leaderboard-updates.

@@ -18,6 +18,7 @@ it. The decision depends only on the record and the state, so a replay after a c
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -118,6 +119,7 @@ class Ingestor:
         self.sweep_every_s = settings.idempotency_sweep_s
         self.last_sweep: dict[int, float] = {}
         self.applied = self.duplicates = self.replays = 0
+        self.lock = asyncio.Lock()  # a batch of events, of commands, or a chunk of a board's fill: one at a time
 
     @property
     def dead_letters(self) -> int:

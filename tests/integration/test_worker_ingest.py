@@ -80,7 +80,12 @@ async def test_daily_and_weekly_follow_occurred_at_across_boundary(
         await producer.send_and_wait(src, event("dave", event_id=f"d{i}", occurred_at=at.isoformat()), key=b"dave")
     await consume_until(bootstrap, topics.names.applied, lambda r: len(r) >= 3)
     worker.stop()
-    from stream_app.scoring import UserState, boards_for
+    from schemas.boards import Boards
+    from schemas.catalog import ActionCatalog
+    from stream_app.scoring import UserState
+
+    def boards_for(moment: datetime) -> list[str]:
+        return list(Boards.default(ActionCatalog({})).get("global").keys_at(int(moment.timestamp() * 1000)))
 
     changelog = f"{topics.prefix}worker-state-changelog"
     records = await consume_until(bootstrap, changelog, lambda r: any(x.key == b'"u:dave"' for x in r))
