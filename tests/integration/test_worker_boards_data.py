@@ -1,0 +1,172 @@
+"""Boards as data on the real broker: the worker applies each event to every board that counts its action, with
+each board's aggregation, order and zone; value actions are checked again; a board added later is filled from the
+audit log, equal to what it would have been had it existed from the start."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+
+from schemas.boards import BoardProgress, Boards
+from schemas.catalog import ActionCatalog
+from schemas.leaderboard import LeaderboardSnapshot
+from tests.fixtures.kafka import Topics, consume_until
+from tools.supervisor import Supervisor
+
+pytestmark = pytest.mark.integration
+
+CATALOG = """
+win_match: 25
+daily_login: 5
+lap_ms: {min: 1, max: 3600000}
+level: {min: 0, max: 1000}
+"""
+BOARDS = """
+wins: {actions: [win_match], windows: [alltime, daily], timezone: Pacific/Auckland}
+fastest-lap: {actions: [lap_ms], aggregation: min, value: true, windows: [alltime, monthly],
+              timezone: America/Los_Angeles}
+best-level: {actions: [level], aggregation: max, value: true, windows: [alltime]}
+last-level: {actions: [level], aggregation: latest, value: true, windows: [alltime]}
+"""
+
+
+def files(tmp_path: Path, boards: str | None) -> dict[str, str]:
+    (tmp_path / "actions.yaml").write_text(CATALOG)
+    env = {"SCOREBOARD_ACTIONS_FILE": str(tmp_path / "actions.yaml")}
+    if boards is not None:
+        (tmp_path / "boards.yaml").write_text(boards)
+        env["SCOREBOARD_BOARDS_FILE"] = str(tmp_path / "boards.yaml")
+    return env
+
+
+def latest(records: list[ConsumerRecord[bytes, bytes]], key: str) -> LeaderboardSnapshot | None:
+    values = [r.value for r in records if r.key == key.encode() and r.value is not None]
+    return LeaderboardSnapshot.model_validate_json(values[-1]) if values else None
+
+
+def ranking(snapshot: LeaderboardSnapshot | None) -> list[tuple[str, int]]:
+    return [(row.user_id, row.score) for row in snapshot.data] if snapshot else []
+
+
+async def send(producer: AIOKafkaProducer, topic: str, user: str, action: str, event_id: str, **extra: object) -> None:
+    value = orjson.dumps({"user_id": user, "action_id": action, "event_id": event_id, **extra})
+    await producer.send_and_wait(topic, value, key=user.encode())
+
+
+async def test_each_board_counts_its_actions_with_its_aggregation_order_and_zone(
+    bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
+    start_worker: Callable[..., Supervisor], tmp_path: Path,
+) -> None:
+    topics = await make_topics(partitions=3)
+    start_worker(topics, **files(tmp_path, BOARDS))
+    src = topics.names.score_events
+    plan: list[tuple[str, str, dict[str, object]]] = [
+        ("ann", "win_match", {}), ("bob", "win_match", {}), ("bob", "win_match", {}), ("ann", "daily_login", {}),
+        ("ann", "lap_ms", {"value": 90_000}), ("bob", "lap_ms", {"value": 80_000}),
+        ("cat", "lap_ms", {"value": 80_000}), ("ann", "lap_ms", {"value": 70_000}),
+        ("ann", "level", {"value": 5}), ("ann", "level", {"value": 3}), ("bob", "level", {"value": 7}),
+    ]
+    for i, (user, action, extra) in enumerate(plan):
+        await send(producer, src, user, action, f"e{i}", **extra)
+    # the value rules, checked again at the worker: each a dead letter with its reason, never a crash
+    await send(producer, src, "dan", "lap_ms", "bad1")  # a value action without its value
+    await send(producer, src, "dan", "lap_ms", "bad2", value=0)  # outside 1..3600000
+    await send(producer, src, "dan", "win_match", "bad3", value=10)  # a points action takes no value
+
+    catalog = ActionCatalog.load(tmp_path / "actions.yaml")
+    boards = Boards.load(tmp_path / "boards.yaml", catalog)
+    now = datetime.now(UTC)
+    want = {
+        "alltime": [("bob", 50), ("ann", 30)],  # global: points actions only, daily_login included
+        "wins/alltime": [("bob", 50), ("ann", 25)],  # win_match only
+        boards.current_key("wins", "daily", now): [("bob", 50), ("ann", 25)],  # Auckland's day
+        "fastest-lap/alltime": [("ann", 70_000), ("bob", 80_000), ("cat", 80_000)],  # lowest first; bob was first
+        boards.current_key("fastest-lap", "monthly", now): [("ann", 70_000), ("bob", 80_000), ("cat", 80_000)],
+        "best-level/alltime": [("bob", 7), ("ann", 5)],
+        "last-level/alltime": [("bob", 7), ("ann", 3)],
+    }
+    records = await consume_until(bootstrap, topics.names.leaderboard_updates,
+                                  lambda rs: all(ranking(latest(rs, k)) == v for k, v in want.items()))
+    lap = latest(records, "fastest-lap/alltime")
+    assert lap is not None and (lap.board, lap.window, lap.period) == ("fastest-lap", "alltime", None)
+    month = latest(records, boards.current_key("fastest-lap", "monthly", now))
+    assert month is not None and month.window == "monthly"
+    assert month.period == boards.get("fastest-lap").period("monthly", now)  # the month in Los Angeles
+    glob = latest(records, "alltime")
+    assert glob is not None and glob.board == "global"  # the global board's key and body as before
+
+    dead = await consume_until(bootstrap, topics.names.dlq, lambda rs: len(rs) >= 3)
+    reasons = sorted(dict(r.headers).get("x-dlq-reason", b"").decode() for r in dead)
+    assert any("must carry a value" in r for r in reasons), reasons
+    assert any("outside the action's range 1..3600000" in r for r in reasons), reasons
+    assert any("a value is not allowed" in r for r in reasons), reasons
+
+
+async def test_a_board_added_later_is_filled_from_the_audit_log_while_events_flow(
+    bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
+    start_worker: Callable[..., Supervisor], tmp_path: Path,
+) -> None:
+    topics = await make_topics(partitions=3)
+    src = topics.names.score_events
+    env = files(tmp_path, None)
+    worker = start_worker(topics, **env)
+    users = [f"u{i:03d}" for i in range(60)]
+    actions = ["win_match", "daily_login"]
+    sent: list[tuple[str, str]] = []
+    for i in range(1_500):  # before the board exists
+        user, action = users[(i * 7) % len(users)], actions[1 if i % 3 == 0 else 0]
+        await producer.send(src, orjson.dumps({"user_id": user, "action_id": action, "event_id": f"a{i}"}),
+                            key=user.encode())
+        sent.append((user, action))
+    retry_user, retry_action = sent[1]  # a client's retry of event a1: answered again, counted once
+    await producer.send_and_wait(src, orjson.dumps({"user_id": retry_user, "action_id": retry_action,
+                                                    "event_id": "a1"}), key=retry_user.encode())
+    await consume_until(bootstrap, topics.names.applied, lambda rs: len(rs) >= 1_501, timeout=120)
+    worker.stop()
+
+    start_worker(topics, **files(tmp_path, "wins: {actions: [win_match], windows: [alltime]}\n"))
+    for i in range(300):  # while it fills
+        user = users[(i * 11) % len(users)]
+        await producer.send(src, orjson.dumps({"user_id": user, "action_id": "win_match", "event_id": f"b{i}"}),
+                            key=user.encode())
+        sent.append((user, "win_match"))
+    await producer.flush()
+    totals: dict[str, int] = {}
+    for user, action in sent:
+        if action == "win_match":
+            totals[user] = totals.get(user, 0) + 25
+    want = sorted(totals.items(), key=lambda kv: -kv[1])[:3]  # top scores (ties: checked by score only below)
+
+    def filled(rs: list[ConsumerRecord[bytes, bytes]]) -> bool:
+        snap = latest(rs, "wins/alltime")
+        return snap is not None and [s for _, s in ranking(snap)][:3] == [s for _, s in want]
+
+    await consume_until(bootstrap, topics.names.leaderboard_updates, filled, timeout=120)
+    standings = await consume_until(bootstrap, topics.names.user_standings,
+                                    lambda rs: _wins(rs) == totals, timeout=120)
+    assert _wins(standings) == totals  # every user's board total, exactly once: the fill and the live path
+    status = await consume_until(bootstrap, topics.names.board_status,
+                                 lambda rs: _live(rs, "wins") == set(range(3)), timeout=60)
+    assert _live(status, "wins") == set(range(3))
+
+
+def _wins(records: list[ConsumerRecord[bytes, bytes]]) -> dict[str, int]:
+    last: dict[bytes, bytes] = {r.key: r.value for r in records if r.key is not None and r.value is not None}
+    out = {}
+    for value in last.values():
+        standing = orjson.loads(value)
+        if "wins/alltime" in standing["boards"]:
+            out[standing["user_id"]] = standing["boards"]["wins/alltime"]["score"]
+    return out
+
+
+def _live(records: list[ConsumerRecord[bytes, bytes]], board: str) -> set[int]:
+    last = {r.key: r.value for r in records if r.key is not None and r.value is not None}
+    progress = [BoardProgress.model_validate_json(v) for v in last.values()]
+    return {p.partition for p in progress if p.board == board and p.live}
