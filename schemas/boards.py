@@ -38,7 +38,7 @@ from schemas.periods import bounds_in, first_day, period_for
 GLOBAL = "global"
 Aggregation = Literal["sum", "max", "min", "latest"]
 Order = Literal["desc", "asc"]
-QUARTER_HOUR_MS = 900_000  # every zone's offset since 2000 is a multiple of it (tests/unit/test_boards.py)
+QUARTER_HOUR_MS = 900_000  # the cache slot of an event time's keys (Board.keys_at)
 
 
 class BoardsError(ValueError):
@@ -93,7 +93,7 @@ class Board:
         # what the stored data of the board depends on: a changed definition is a new board (filled again)
         self.fingerprint = hashlib.sha256(orjson.dumps(self.describe(), option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
         self._keys: dict[int, tuple[str, ...]] = {}
-        self._first_end: dict[int, tuple[int, str] | None] = {}
+        self._first_end: dict[int, tuple[int, str]] = {}
         self._shortest = next((w for w in ("daily", "weekly", "monthly") if w in self.windows), None)
 
     def describe(self) -> dict[str, object]:
@@ -110,16 +110,23 @@ class Board:
         return period_for(window, moment, self.tz)
 
     def keys_at(self, at_ms: int) -> tuple[str, ...]:
-        """The keys an event at ``at_ms`` counts on: one per window. Cached per quarter hour (no zone's day
-        begins inside one), so the hot path computes them once per board every 15 minutes of event time."""
+        """The keys an event at ``at_ms`` counts on: one per window. Cached per quarter hour of event time when
+        its first and last millisecond have the same keys (a slot a period begins in is worked out per event:
+        exact in every zone, whatever its offsets)."""
         slot = at_ms // QUARTER_HOUR_MS
         found = self._keys.get(slot)
         if found is None:
+            first, last = self._keys_of(slot * QUARTER_HOUR_MS), self._keys_of((slot + 1) * QUARTER_HOUR_MS - 1)
+            if first != last:
+                return self._keys_of(at_ms)
             if len(self._keys) >= 4096:
                 self._keys.clear()
-            moment = datetime.fromtimestamp(slot * QUARTER_HOUR_MS / 1000, UTC)
-            found = self._keys[slot] = tuple(self.key(w, self.period(w, moment)) for w in self.windows)
+            found = self._keys[slot] = first
         return found
+
+    def _keys_of(self, at_ms: int) -> tuple[str, ...]:
+        moment = datetime.fromtimestamp(at_ms / 1000, UTC)
+        return tuple(self.key(w, self.period(w, moment)) for w in self.windows)
 
     def first_end(self, at_ms: int) -> tuple[int, str] | None:
         """(end in ms, key) of the first of this board's periods containing ``at_ms`` to end (its shortest window's):
@@ -127,15 +134,22 @@ class Board:
         if self._shortest is None:
             return None
         slot = at_ms // QUARTER_HOUR_MS
-        if slot not in self._first_end:
+        found = self._first_end.get(slot)
+        if found is None:
+            first, last = self._end_of(slot * QUARTER_HOUR_MS), self._end_of((slot + 1) * QUARTER_HOUR_MS - 1)
+            if first != last:
+                return self._end_of(at_ms)  # a period begins inside this quarter hour: exact, not cached
             if len(self._first_end) >= 4096:
                 self._first_end.clear()
-            moment = datetime.fromtimestamp(slot * QUARTER_HOUR_MS / 1000, UTC)
-            period = self.period(self._shortest, moment)
-            assert period is not None  # noqa: S101 - a windowed window always has a period
-            end = bounds_in(self._shortest, period, self.tz)[1]
-            self._first_end[slot] = (int(end.timestamp() * 1000), self.key(self._shortest, period))
-        return self._first_end[slot]
+            found = self._first_end[slot] = first
+        return found
+
+    def _end_of(self, at_ms: int) -> tuple[int, str]:
+        assert self._shortest is not None  # noqa: S101 - asked only for a board with a windowed window
+        period = self.period(self._shortest, datetime.fromtimestamp(at_ms / 1000, UTC))
+        assert period is not None  # noqa: S101 - a windowed window always has a period
+        end = bounds_in(self._shortest, period, self.tz)[1]
+        return int(end.timestamp() * 1000), self.key(self._shortest, period)
 
     def counts(self, action_id: str, catalog: ActionCatalog) -> bool:
         """Whether events of ``action_id`` count here: listed (or all), and a value action exactly on a value
