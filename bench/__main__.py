@@ -1,7 +1,7 @@
 """``python -m bench``: run the benchmarks, print the table, write ``bench/results/<name>.json``.
 
 Options: ``--smoke`` (tiny sizes, seconds: checks that figures are produced, never their speed), ``--only NAME``
-(repeatable: worker, ingest, e2e, fanout, flood, redis, ryw, consumer, standings), ``--bootstrap HOST:PORT`` (use a
+(repeatable: worker, ingest, e2e, fanout, flood, redis, ryw, consumer, standings, boards), ``--bootstrap HOST:PORT`` (use a
 running broker instead of starting a private one), ``--profile`` (sample the services with py-spy: the worker in
 bench 1, the write API in bench 2, ``sse_server`` in benches 4 and 8; summaries go into the JSON), ``--users N``
 (bench 8's population, default 1,000,000; 300 with ``--smoke``), ``--results-dir``, ``--keep`` (logs).
@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bench import (
+    boards_bench,
     consumer_bench,
     e2e_bench,
     fanout_bench,
@@ -47,6 +48,7 @@ BENCHES: dict[str, Callable[[Context], Awaitable[BenchResult]]] = {
     "ryw": ryw_bench.run,
     "consumer": consumer_bench.run,
     "standings": standings_bench.run,
+    "boards": boards_bench.run,
 }
 
 

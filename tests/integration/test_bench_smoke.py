@@ -116,3 +116,13 @@ def test_bench_smoke_standings_produces_figures_for_both_designs(bootstrap: str,
     for kind in ("plain", "personal"):
         assert data[f"client_rss_{kind}"]["clients"] == personal["clients"], kind
     assert len(standings["rows"]) == 6 and all(row["value"] is not None for row in standings["rows"])
+
+
+def test_bench_smoke_boards_runs_one_and_six_boards_on_the_same_events(bootstrap: str, tmp_path: Path) -> None:
+    boards = run_smoke(bootstrap, tmp_path, "boards")["boards"]
+    rows = rows_by_figure(boards)
+    six = rows["events/s applied"]  # the last row of that name: 6 boards against 1
+    assert six["value"] > 0 and six["ref_value"] > 0 and six["ratio"] > 0
+    data = boards["data"]
+    assert data["one_board"]["global_board_final"] and data["six_boards"]["global_board_final"]
+    assert data["bare_consumer"]["records"] == data["events"]
