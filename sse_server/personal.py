@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from sse_server.delivery import Subscriber
-from sse_server.standings_reads import StandingsReads, resolve
+from sse_server.standings_reads import Scope, StandingsReads, resolve
 
 NOT_RANKED = (None, None)
 
@@ -57,11 +57,11 @@ class PersonalStandings:
             return 0
         self.dirty = False
         now = self.clock()
-        cache: dict[tuple[str, str], tuple[tuple[Any, Any], bytes]] = {}
+        cache: dict[tuple[str, str, str], tuple[tuple[Any, Any], bytes]] = {}
         moved = 0
         for sub in list(self.subscribers):
             assert sub.user_id is not None  # noqa: S101 - only personal streams are added
-            ranks = self.reads.index.board(resolve(sub.window, None, "global", now).board_id)
+            ranks = self.reads.index.board(self._scope(sub, now).board_id)
             row = ranks.rank(sub.user_id) if ranks is not None else None
             if ((row.rank, row.score) if row is not None else NOT_RANKED) == sub.standing:
                 continue
@@ -70,12 +70,15 @@ class PersonalStandings:
             sub.offer()
         return moved
 
-    def _standing(self, sub: Subscriber, now: datetime, cache: dict[tuple[str, str], tuple[tuple[Any, Any], bytes]],
-                  ) -> tuple[tuple[Any, Any], bytes]:
+    def _scope(self, sub: Subscriber, now: datetime) -> Scope:
+        return resolve(sub.window, None, sub.board, now, self.reads.index.definitions)
+
+    def _standing(self, sub: Subscriber, now: datetime,
+                  cache: dict[tuple[str, str, str], tuple[tuple[Any, Any], bytes]]) -> tuple[tuple[Any, Any], bytes]:
         assert sub.user_id is not None  # noqa: S101 - only personal streams are asked
-        key = (sub.window, sub.user_id)
+        key = (sub.board, sub.window, sub.user_id)
         if key not in cache:
-            scope = resolve(sub.window, None, "global", now)
+            scope = self._scope(sub, now)
             body = self.reads.user(scope, sub.user_id, now)
             if body is None:
                 ranks = self.reads.index.board(scope.board_id)
