@@ -36,6 +36,8 @@ class PersonalStandings:
         self.clock = clock
         self.subscribers: set[Subscriber] = set()
         self.dirty = False
+        self._scopes_at: datetime | None = None
+        self._scopes: dict[tuple[str, str], Scope] = {}
 
     def changed(self) -> None:
         """The index changed (a batch of ``user-standings``): the next tick looks at every personal stream."""
@@ -71,7 +73,14 @@ class PersonalStandings:
         return moved
 
     def _scope(self, sub: Subscriber, now: datetime) -> Scope:
-        return resolve(sub.window, None, sub.board, now, self.reads.index.definitions)
+        """The current period of the stream's board and window (asked once per channel and tick)."""
+        channel = (sub.board, sub.window)
+        if self._scopes_at != now:
+            self._scopes_at, self._scopes = now, {}
+        scope = self._scopes.get(channel)
+        if scope is None:
+            scope = self._scopes[channel] = resolve(sub.window, None, sub.board, now, self.reads.index.definitions)
+        return scope
 
     def _standing(self, sub: Subscriber, now: datetime,
                   cache: dict[tuple[str, str, str], tuple[tuple[Any, Any], bytes]]) -> tuple[tuple[Any, Any], bytes]:
