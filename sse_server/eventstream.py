@@ -99,14 +99,15 @@ class StreamFastPath:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        stream = self._stream(scope) if scope["type"] == "http" and scope["path"] == PATH else None
+        stream = self.stream_for(scope) if scope["type"] == "http" and scope["path"] == PATH else None
         if stream is None:
             await self.app(scope, receive, send)
         else:
             await stream(scope, receive, send)
 
     @staticmethod
-    def _stream(scope: Scope) -> EventStream | None:
+    def stream_for(scope: Scope) -> EventStream | None:
+        """The stream this request gets on the fast path; None: the route answers it."""
         model = scope.get("state", {}).get("model")
         if model is None or scope["method"] not in ("GET", "HEAD"):
             return None

@@ -227,7 +227,7 @@ async def test_the_stream_fast_path_serves_a_board_and_leaves_the_rest_to_the_ro
 
     async with sse_asgi(**files) as sse:
         def stream(query: str) -> Any:
-            return StreamFastPath._stream({"type": "http", "path": "/leaderboard/stream", "method": "GET",
+            return StreamFastPath.stream_for({"type": "http", "path": "/leaderboard/stream", "method": "GET",
                                            "query_string": query.encode(), "headers": [],
                                            "state": {"model": sse.model}})
 
