@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from schemas.boards import BoardProgress
 from schemas.events import ScoreApplied, ScoreEvent, ScoreRequest
 from schemas.leaderboard import LeaderboardSnapshot
 from schemas.moderation import ModerationCommand, ModerationResult
@@ -26,6 +27,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "leaderboard-final": PeriodFinal,
     "moderation-command": ModerationCommand,
     "moderation-result": ModerationResult,
+    "board-progress": BoardProgress,
 }
 
 

@@ -4,7 +4,8 @@ Sized for about 10,000 open streams per process: the open-file limit is raised t
 per client), uvicorn runs on uvloop with the httptools parser and a listen backlog of 4096. The streams are capped
 (``SCOREBOARD_SSE_MAX_STREAMS``, :mod:`sse_server.admission`), and so is what a connection may take before its
 request is in (``schemas.runtime.uvicorn_internals``: a deadline on receiving a request, a bound on its headers).
-A bad setting or a broker refusing the TLS handshake or the SASL login prints one line and exits 2.
+A bad setting, an invalid action catalog or boards file (the reason names the board and field), or a broker
+refusing the TLS handshake or the SASL login prints one line and exits 2.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
+from schemas.boards import BoardsError
+from schemas.catalog import CatalogError
 from schemas.runtime.kafka import refused_at_start
 from schemas.runtime.uvicorn_internals import bounded_httptools
 from schemas.settings import describe_invalid
-from sse_server.app import create_app
+from sse_server.app import create_app, load_boards
 from sse_server.settings import SseSettings
 
 log = logging.getLogger("sse_server")
@@ -48,6 +51,11 @@ def main() -> int:
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        boards = load_boards(settings)
+    except (CatalogError, BoardsError) as exc:
+        print(f"sse_server: configuration error: {exc}", file=sys.stderr)
+        return 2
     refused = refused_at_start(settings)
     if refused is not None:
         print(f"sse_server: {refused}", file=sys.stderr)
@@ -56,7 +64,7 @@ def main() -> int:
     gc.collect()  # what is built by now lives as long as the process: keep full collections off it
     gc.freeze()
     uvicorn.run(
-        create_app(settings), host=settings.sse_host, port=settings.sse_port,
+        create_app(settings, boards=boards), host=settings.sse_host, port=settings.sse_port,
         log_level=settings.log_level.lower(), loop="uvloop",
         http=bounded_httptools(settings.http_request_timeout_s, settings.http_max_header_bytes),
         forwarded_allow_ips=settings.sse_forwarded_allow_ips,

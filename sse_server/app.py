@@ -1,4 +1,8 @@
-"""``create_app(settings)``: the read/stream API; the lifespan owns the Kafka tail and the period follower."""
+"""``create_app(settings)``: the read/stream API; the lifespan owns the Kafka tails and the period follower.
+
+The boards (``SCOREBOARD_BOARDS_FILE`` checked against ``SCOREBOARD_ACTIONS_FILE``, :mod:`schemas.boards`) are
+loaded here, before anything starts: every board key read from a topic and every ``board=`` asked for is one of
+them, and an invalid file stops the process at start with the reason (``__main__``)."""
 
 from __future__ import annotations
 
@@ -14,9 +18,12 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.staticfiles import StaticFiles
 
+from schemas.boards import Boards
+from schemas.catalog import ActionCatalog
 from schemas.runtime.docs import serve_docs
 from sse_server.admission import StreamAdmission
 from sse_server.board_feed import BoardFeed
+from sse_server.board_status import BoardStatusFeed
 from sse_server.boards import BoardStore
 from sse_server.broadcast import Broadcaster, follow_periods, send_heartbeats, utc_now
 from sse_server.eventstream import StreamFastPath, end_streams_on_exit
@@ -48,16 +55,23 @@ async def validation_error_to_400(_request: Request, exc: Exception) -> JSONResp
     return JSONResponse({"detail": describe_validation_error(exc)}, status_code=400)
 
 
-def create_app(settings: SseSettings, *, tail_kafka: bool = True) -> FastAPI:
-    """The app. ``tail_kafka=False`` (HTTP-layer tests) starts no consumer: the feed is filled in-process
-    through ``model.feed.handle(key, value)`` (boards) and ``model.standings_feed.handle_batch`` (standings) and
-    counts as caught up from the start."""
+def load_boards(settings: SseSettings) -> Boards:
+    """The deployment's boards; ``CatalogError``/``BoardsError`` (both ``ValueError``) say why not."""
+    return Boards.load(settings.boards_file, ActionCatalog.load(settings.actions_file))
+
+
+def create_app(settings: SseSettings, *, tail_kafka: bool = True, boards: Boards | None = None) -> FastAPI:
+    """The app (``boards``: default :func:`load_boards`). ``tail_kafka=False`` (HTTP-layer tests) starts no
+    consumer: the feeds are filled in-process through ``model.feed.handle(key, value)`` (boards),
+    ``model.standings_feed.handle_batch`` (standings) and ``model.board_status.handle_batch`` and count as caught
+    up from the start."""
+    definitions = boards if boards is not None else load_boards(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         metrics = SseMetrics()
-        store = BoardStore()
-        index = StandingsIndex(settings.period_retention)
+        store = BoardStore(definitions)
+        index = StandingsIndex(settings.period_retention, definitions)
         reads = StandingsReads(index)
         personal = PersonalStandings(reads, utc_now)
         broadcaster = Broadcaster(store, metrics, players=lambda board: len(index.boards.get(board) or ()),
@@ -65,8 +79,9 @@ def create_app(settings: SseSettings, *, tail_kafka: bool = True) -> FastAPI:
         feed = BoardFeed(settings, store, broadcaster.board_changed, metrics)
         standings_feed = StandingsFeed(settings, index, metrics, personal.changed)
         finals = FinalsFeed(settings, metrics)
+        status = BoardStatusFeed(settings, definitions, metrics)
         broadcaster.is_final = finals.is_final
-        ready = ReadyWhenAll(metrics, feed.caught_up, standings_feed.caught_up, finals.caught_up)
+        ready = ReadyWhenAll(metrics, feed.caught_up, standings_feed.caught_up, finals.caught_up, status.caught_up)
         admission = StreamAdmission(settings.sse_max_streams, settings.sse_max_streams_per_client, metrics)
         tasks = [
             asyncio.create_task(ready.watch(), name="sse-ready"),
@@ -82,12 +97,15 @@ def create_app(settings: SseSettings, *, tail_kafka: bool = True) -> FastAPI:
             tasks.append(asyncio.create_task(feed.run(), name="sse-board-feed"))
             tasks.append(asyncio.create_task(standings_feed.run(), name="sse-standings-feed"))
             tasks.append(asyncio.create_task(finals.run(), name="sse-finals-feed"))
+            tasks.append(asyncio.create_task(status.run(), name="sse-board-status-feed"))
         else:
             feed.mark_caught_up()
             standings_feed.mark_caught_up()
             finals.mark_caught_up()
+            status.mark_caught_up()
         try:
-            yield {"model": ReadModel(settings, feed, broadcaster, metrics, reads, standings_feed, ready, admission)}
+            yield {"model": ReadModel(settings, feed, broadcaster, metrics, reads, standings_feed, ready, admission,
+                                      definitions, status)}
         finally:
             for task in tasks:
                 task.cancel()

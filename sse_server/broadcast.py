@@ -1,10 +1,11 @@
 """Fan-out of board changes to SSE clients, built to scale with the number of clients.
 
-- Each change of a window's board is serialized **once** into an SSE frame (``id:``, ``event:``, ``data:``)
-  and that same bytes object is written to every client.
-- Delivery: a change is written to each client of the window right away by :mod:`sse_server.delivery` (no
+- A stream follows one *channel*: a board (``board=``, default ``global``) and one of its windows. Each change of
+  a channel's board is serialized **once** into an SSE frame (``id:``, ``event:``, ``data:``) and that same bytes
+  object is written to every client of the channel; clients of other boards are not touched.
+- Delivery: a change is written to each client of the channel right away by :mod:`sse_server.delivery` (no
   task and no queue per client). A client holds only the sequence number of the last frame it was sent and
-  is always sent the window's *latest* frame; a slow or stalled client therefore skips intermediate boards
+  is always sent the channel's *latest* frame; a slow or stalled client therefore skips intermediate boards
   (each event is the full state, so nothing is lost) and never holds more than one board.
 - Heartbeats come from one process-wide tick (:meth:`Broadcaster.heartbeat`), not a timer per client: each
   tick sends every client one ``: ping`` comment.
@@ -25,9 +26,9 @@ from typing import Any
 import orjson
 from starlette.types import Message, Send
 
-from schemas.leaderboard import WINDOWS, Window
-from schemas.standings import BOARD
-from sse_server.boards import BoardStore, current_board_id, window_of
+from schemas.boards import GLOBAL
+from schemas.leaderboard import Window
+from sse_server.boards import BoardStore, Channel
 from sse_server.delivery import END, Subscriber, body
 from sse_server.metrics import SseMetrics
 from sse_server.personal import PersonalStandings
@@ -45,8 +46,9 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class Frame:
-    """One window's board, serialized once: ``body`` for ``GET /leaderboard``, ``event`` for SSE and
-    ``message``, the ASGI message carrying ``event`` (one dict shared by every client; servers only read it)."""
+    """One channel's board, serialized once: ``body`` for ``GET /leaderboard``, ``event`` for SSE and
+    ``message``, the ASGI message carrying ``event`` (one dict shared by every client; servers only read it).
+    ``board`` is the board key shown (``daily:2026-11-26``, ``mode-x/weekly:2026-W48``)."""
 
     seq: int
     window: Window
@@ -67,33 +69,36 @@ def should_send_initial(last_event_id: str | None, version: int) -> bool:
 
 
 class Broadcaster:
-    """Latest frame per window, the open streams per window, and what each stream lacks."""
+    """Latest frame per channel (board and window), the open streams per channel, and what each stream lacks."""
 
     def __init__(
         self, store: BoardStore, metrics: SseMetrics, clock: Callable[[], datetime] = utc_now,
         players: Callable[[str], int] = lambda _board: 0, personal: PersonalStandings | None = None,
     ) -> None:
         self.store = store
+        self.definitions = store.definitions
         self.is_final: Callable[[str], bool] = lambda _board: False  # set when finals are read (leaderboard-final)
         self.players = players  # board id -> its number of players (the rank index), for ``total_players``
         self.personal = personal
         self.metrics = metrics
         self.clock = clock
         self._seq = itertools.count()
-        self._subscribers: dict[Window, set[Subscriber]] = {w: set() for w in WINDOWS}
+        channels = [(b.name, w) for b in self.definitions for w in b.windows]
+        self._subscribers: dict[Channel, set[Subscriber]] = {c: set() for c in channels}
         self._pings = 0
         self._sent: Counter[Window] = Counter()  # events sent, added to the metric once per fan-out
         self.closed = False
         now = clock()
-        self._frames: dict[Window, Frame] = {w: self._build(w, now) for w in WINDOWS}
+        self._frames: dict[Channel, Frame] = {c: self._build(c, now) for c in channels}
 
-    def _build(self, window: Window, now: datetime) -> Frame:
-        snapshot = self.store.current(window, now)
-        board = current_board_id(window, now)
+    def _build(self, channel: Channel, now: datetime) -> Frame:
+        name, window = channel
+        snapshot = self.store.current(window, now, name)
+        board = self.definitions.current_key(name, window, now)
         # the rank index is fed by another topic and may be a batch behind the board: never fewer than its rows
         players = max(self.players(board), len(snapshot.data))
-        data: dict[str, Any] = {**snapshot.model_dump(mode="json"), **period_fields(board), "board": BOARD,
-                                "total_players": players}
+        data: dict[str, Any] = {**snapshot.model_dump(mode="json"), **period_fields(board, self.definitions),
+                                "board": name, "total_players": players}
         self.metrics.frames_built.labels(window).inc()
         event = encode_event(snapshot.version, orjson.dumps(data))
         return Frame(
@@ -101,33 +106,40 @@ class Broadcaster:
             body=data, event=event, message=body(event),
         )
 
-    def _publish(self, window: Window, now: datetime) -> None:
-        frame, old = self._build(window, now), self._frames[window]
+    def _publish(self, channel: Channel, now: datetime) -> None:
+        frame, old = self._build(channel, now), self._frames[channel]
         if (frame.board, frame.version, frame.body["data"]) == (old.board, old.version, old.body["data"]):
             return  # the same state under the same id (the worker's empty board of a period, after its stand-in)
-        self._frames[window] = frame
-        for sub in list(self._subscribers[window]):
+        self._frames[channel] = frame
+        for sub in list(self._subscribers[channel]):
             sub.offer()
         self._count_sent()
 
     def board_changed(self, board: str) -> None:
-        """The store's board ``board`` changed: publish it if a window currently shows it (or shows the empty
-        stand-in, whose version follows the highest version seen for the window)."""
-        window = window_of(board)
+        """The store's board key ``board`` changed: publish it if its channel currently shows it (or shows the
+        empty stand-in, whose version follows the highest version seen for the channel)."""
         now = self.clock()
-        if window is not None:
-            frame = self._frames[window]
-            stand_in = frame.board not in self.store.boards  # its version follows the window's highest
-            if stand_in or board == current_board_id(window, now):
-                self._publish(window, now)
+        try:
+            parts = self.definitions.parse(board)
+        except ValueError:
+            parts = None
+        if parts is not None:
+            channel = (parts.board.name, parts.window)
+            frame = self._frames[channel]
+            stand_in = frame.board not in self.store.boards  # its version follows the channel's highest
+            if stand_in or board == self.definitions.current_key(*channel, now):
+                self._publish(channel, now)
         self.sync(now)
 
     def sync(self, now: datetime | None = None) -> None:
-        """Follow period rollovers: a window whose current board id changed is republished."""
+        """Follow period rollovers: a channel whose current board key changed is republished."""
         now = now or self.clock()
-        for window in WINDOWS:
-            if self._frames[window].board != current_board_id(window, now):
-                self._publish(window, now)
+        for channel in self._frames:
+            self._sync(channel, now)
+
+    def _sync(self, channel: Channel, now: datetime) -> None:
+        if self._frames[channel].board != self.definitions.current_key(*channel, now):
+            self._publish(channel, now)
 
     def keeps(self, board: str) -> bool:
         """Whether a board (any period) is held: emitted by the worker and not removed (tombstone, retention)."""
@@ -138,23 +150,30 @@ class Broadcaster:
         snapshot = self.store.boards.get(board)
         if snapshot is None:
             return None
-        return {**snapshot.model_dump(mode="json"), **period_fields(board), "board": BOARD,
-                "total_players": self.players(board)}
+        return {**snapshot.model_dump(mode="json"), **period_fields(board, self.definitions),
+                "board": snapshot.board, "total_players": self.players(board)}
 
-    def periods(self, window: Window) -> list[dict[str, Any]]:
-        """The window's periods held (and the current one), newest first, with their bounds and final flag."""
+    def periods(self, window: Window, board: str = GLOBAL) -> list[dict[str, Any]]:
+        """The periods of the board's window held (and the current one), newest first, with their bounds and
+        final flag."""
         now = self.clock()
-        ids = {b for b in self.store.boards if window_of(b) == window} | {current_board_id(window, now)}
+        keys = {self.definitions.current_key(board, window, now)}
+        for key in self.store.boards:
+            parts = self.definitions.parse(key)  # held keys were parsed when applied
+            if parts.board.name == board and parts.window == window:
+                keys.add(key)
         out = []
-        for board in sorted(ids, key=lambda b: period_fields(b)["period_start"], reverse=True):
-            fields = period_fields(board)
-            out.append({"period": board.partition(":")[2], "start": fields["period_start"],
-                        "end": fields["period_end"], "final": self.is_final(board)})
+        for key in sorted(keys, key=lambda k: period_fields(k, self.definitions)["period_start"], reverse=True):
+            fields = period_fields(key, self.definitions)
+            out.append({"period": self.definitions.parse(key).period, "start": fields["period_start"],
+                        "end": fields["period_end"], "final": self.is_final(key)})
         return out
 
-    def frame(self, window: Window) -> Frame:
-        self.sync()
-        return self._frames[window]
+    def frame(self, window: Window, board: str = GLOBAL) -> Frame:
+        """The channel's current frame (republished first if its period has just rolled over)."""
+        channel = (board, window)
+        self._sync(channel, self.clock())
+        return self._frames[channel]
 
     def heartbeat(self) -> None:
         """Send every client one ``: ping`` comment (called every ``SCOREBOARD_SSE_HEARTBEAT_S``)."""
@@ -171,19 +190,20 @@ class Broadcaster:
             for sub in list(subs):
                 sub.close()
 
-    def client_count(self, window: Window | None = None) -> int:
-        windows = WINDOWS if window is None else (window,)
-        return sum(len(self._subscribers[w]) for w in windows)
+    def client_count(self, window: Window | None = None, board: str | None = None) -> int:
+        return sum(len(subs) for (name, w), subs in self._subscribers.items()
+                   if (window is None or w == window) and (board is None or name == board))
 
     def subscribe(self, window: Window, last_event_id: str | None, retry_ms: int, send: Send,
-                  user_id: str | None = None) -> Subscriber:
-        """Open a stream on ``send`` (the response has started): the ``retry:`` hint and the current board,
-        unless ``Last-Event-ID`` says the client has it, then every change until ``unsubscribe``; with
-        ``user_id``, that user's ``standing`` at once and whenever it moves (:mod:`sse_server.personal`)."""
-        frame = self.frame(window)
-        sub = Subscriber(window, send, self._due, user_id)
+                  user_id: str | None = None, board: str = GLOBAL) -> Subscriber:
+        """Open a stream of ``board``'s ``window`` on ``send`` (the response has started): the ``retry:`` hint
+        and the current board, unless ``Last-Event-ID`` says the client has it, then every change until
+        ``unsubscribe``; with ``user_id``, that user's ``standing`` at once and whenever it moves
+        (:mod:`sse_server.personal`)."""
+        frame = self.frame(window, board)
+        sub = Subscriber(window, send, self._due, user_id, board)
         sub.last_seq, sub.pings = frame.seq, self._pings
-        self._subscribers[window].add(sub)
+        self._subscribers[(board, window)].add(sub)
         self.metrics.clients.labels(window).inc()
         first = b"retry: %d\n\n" % retry_ms
         if should_send_initial(last_event_id, frame.version):
@@ -202,15 +222,16 @@ class Broadcaster:
         sub.stop()
         if self.personal is not None:
             self.personal.discard(sub)
-        if sub in self._subscribers[sub.window]:
-            self._subscribers[sub.window].discard(sub)
+        subs = self._subscribers[(sub.board, sub.window)]
+        if sub in subs:
+            subs.discard(sub)
             self.metrics.clients.labels(sub.window).dec()
 
     def _due(self, sub: Subscriber) -> Message | None:
         """What ``sub`` lacks now (marked as sent): the end, the latest frame, a ping, or nothing."""
         if sub.closing:
             return END
-        frame = self._frames[sub.window]
+        frame = self._frames[(sub.board, sub.window)]
         ping = sub.pings != self._pings
         sub.pings = self._pings
         standing, sub.standing_due = sub.standing_due or b"", None
@@ -237,8 +258,8 @@ async def send_heartbeats(broadcaster: Broadcaster, interval: float) -> None:
 
 
 async def follow_periods(broadcaster: Broadcaster, index: StandingsIndex | None = None, interval: float = 1.0) -> None:
-    """Republish the daily/weekly windows when the UTC day or ISO week rolls over, and forget the rank index's
-    boards past the retention (for the app's lifetime)."""
+    """Republish a board's windowed channels when its day, ISO week or month rolls over (in the board's zone),
+    and forget the rank index's boards past the retention (for the app's lifetime)."""
     while True:
         await asyncio.sleep(interval)
         broadcaster.sync()

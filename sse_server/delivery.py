@@ -1,6 +1,6 @@
 """``Subscriber``: one open SSE stream, written to without a task or a queue per client.
 
-The broadcaster calls :meth:`Subscriber.offer` on every client of a window when its frame changes (and on
+The broadcaster calls :meth:`Subscriber.offer` on every client of a channel when its frame changes (and on
 heartbeats and shutdown). ``offer`` asks the broadcaster what the client lacks (the latest frame, a ping, the
 end) and starts the ASGI ``send`` right there, *eagerly*: with uvicorn a send to a socket that takes the
 bytes finishes without suspending, so a delivery is one call and one socket write; no task wakes up and no
@@ -62,12 +62,13 @@ class _Resume:
 class Subscriber:
     """One open stream: its ASGI ``send``, what it was last sent, and whether a send is in flight."""
 
-    __slots__ = ("window", "send", "due", "last_seq", "pings", "busy", "pending", "closing", "done", "task",
-                 "user_id", "standing", "standing_due")
+    __slots__ = ("window", "board", "send", "due", "last_seq", "pings", "busy", "pending", "closing", "done",
+                 "task", "user_id", "standing", "standing_due")
 
     def __init__(self, window: Window, send: Send, due: Callable[[Subscriber], Message | None],
-                 user_id: str | None = None) -> None:
+                 user_id: str | None = None, board: str = "global") -> None:
         self.window = window
+        self.board = board  # the board followed (with ``window``: the stream's channel)
         self.user_id = user_id  # a personal stream: also sent this user's standing (sse_server.personal)
         self.standing: tuple[Any, Any] = (None, None)  # (rank, score) last sent
         self.standing_due: bytes | None = None  # a standing event not sent yet

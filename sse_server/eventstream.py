@@ -23,27 +23,29 @@ from sse_starlette.sse import AppStatus
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from schemas.leaderboard import WINDOWS, Window
+from schemas.boards import GLOBAL
+from schemas.leaderboard import Window
 from sse_server.admission import StreamAdmission, client_address
 from sse_server.broadcast import Broadcaster
 from sse_server.delivery import END
-from sse_server.standings_reads import BadParameter, check_user_id
+from sse_server.standings_reads import BadParameter, check_user_id, default_window
 
 PATH = "/leaderboard/stream"
 HEADERS = {"Cache-Control": "no-store", "Connection": "keep-alive", "X-Accel-Buffering": "no"}
 
 
 class EventStream(Response):
-    """``text/event-stream`` of ``window``'s boards; ends when the client goes away or the server stops. Refused
-    (``503``/``429`` with ``Retry-After``) past the stream caps (:mod:`sse_server.admission`)."""
+    """``text/event-stream`` of ``board``'s ``window``; ends when the client goes away or the server stops.
+    Refused (``503``/``429`` with ``Retry-After``) past the stream caps (:mod:`sse_server.admission`)."""
 
     media_type = "text/event-stream"
 
     def __init__(self, broadcaster: Broadcaster, admission: StreamAdmission, window: Window,
-                 last_event_id: str | None, retry_ms: int, user_id: str | None = None) -> None:
+                 last_event_id: str | None, retry_ms: int, user_id: str | None = None, board: str = GLOBAL) -> None:
         self.broadcaster = broadcaster
         self.admission = admission
         self.window = window
+        self.board = board
         self.user_id = user_id
         self.last_event_id = last_event_id
         self.retry_ms = retry_ms
@@ -67,7 +69,8 @@ class EventStream(Response):
         if scope.get("method") == "HEAD":  # headers only: an endless body would wedge the connection
             await send(END)
             return
-        sub = self.broadcaster.subscribe(self.window, self.last_event_id, self.retry_ms, send, self.user_id)
+        sub = self.broadcaster.subscribe(self.window, self.last_event_id, self.retry_ms, send, self.user_id,
+                                         self.board)
         try:  # after the response is complete (shutdown) receive() also says http.disconnect
             while (await receive())["type"] != "http.disconnect":
                 pass
@@ -87,30 +90,36 @@ class StreamFastPath:
     """ASGI middleware serving ``GET``/``HEAD /leaderboard/stream`` straight from the lifespan state, without
     the per-request layers of the framework (exception middleware, router, dependency solving, exit stacks),
     which an open stream would otherwise hold for its whole life: about 9 KB per client, measured with
-    tracemalloc. Only requests whose one parameter is a valid ``window`` (or none) are served here; anything
-    else goes on to the FastAPI route, which answers it exactly as before (400 for a bad window). Added
-    inside CORS, so CORS headers are applied as for every route."""
+    tracemalloc. Only requests whose parameters are at most one each of ``board`` (a board defined here),
+    ``window`` (one of that board's) and ``user_id`` (a valid one) are served here; anything else goes on to the
+    FastAPI route, which answers it exactly as before (400 for a bad window or board). Added inside CORS, so
+    CORS headers are applied as for every route."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        stream = self._stream(scope) if scope["type"] == "http" and scope["path"] == PATH else None
+        stream = self.stream_for(scope) if scope["type"] == "http" and scope["path"] == PATH else None
         if stream is None:
             await self.app(scope, receive, send)
         else:
             await stream(scope, receive, send)
 
     @staticmethod
-    def _stream(scope: Scope) -> EventStream | None:
+    def stream_for(scope: Scope) -> EventStream | None:
+        """The stream this request gets on the fast path; None: the route answers it."""
         model = scope.get("state", {}).get("model")
         if model is None or scope["method"] not in ("GET", "HEAD"):
             return None
         params = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-        if any(k not in ("window", "user_id") for k, _ in params):
-            return None  # board, period, anything else: the route decides (400 for what it cannot serve)
+        if any(k not in ("window", "user_id", "board") for k, _ in params):
+            return None  # period, anything else: the route decides (400 for what it cannot serve)
+        boards = [v for k, v in params if k == "board"]
+        if len(boards) > 1 or (boards and boards[0] not in model.boards):
+            return None
+        board = model.boards.get(boards[0] if boards else GLOBAL)
         windows = [v for k, v in params if k == "window"]
-        if len(windows) > 1 or (windows and windows[0] not in WINDOWS):
+        if len(windows) > 1 or (windows and windows[0] not in board.windows):
             return None
         users = [v for k, v in params if k == "user_id"]
         if len(users) > 1:
@@ -122,7 +131,7 @@ class StreamFastPath:
                 check_user_id(users[0])
             except (BadParameter, UnicodeDecodeError):
                 return None
-        window = cast(Window, windows[0] if windows else "alltime")
+        window = cast(Window, windows[0]) if windows else default_window(board)
         last_event_id = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"last-event-id"), None)
         return EventStream(model.broadcaster, model.admission, window, last_event_id, model.settings.sse_retry_ms,
-                           users[0] if users else None)
+                           users[0] if users else None, board.name)

@@ -54,12 +54,16 @@ class SseMetrics:
         self.finals_lag = Gauge(
             "scoreboard_sse_finals_lag", "records of leaderboard-final not read yet", registry=self.registry,
         )
+        self.board_status_lag = Gauge(
+            "scoreboard_sse_board_status_lag", "records of board-status not read yet", registry=self.registry,
+        )
         self.standings_records = Counter(
             "scoreboard_sse_standings_records", "user-standings records read, by outcome",
             ["outcome"], registry=self.registry,
         )
         self.ready = Gauge(
-            "scoreboard_sse_ready", "1 once the board and standings feeds have caught up with their logs",
+            "scoreboard_sse_ready",
+            "1 once every feed (boards, standings, finals, board status) has caught up with its log",
             registry=self.registry,
         )
         self._last_update: float | None = None

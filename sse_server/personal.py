@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from sse_server.delivery import Subscriber
-from sse_server.standings_reads import StandingsReads, resolve
+from sse_server.standings_reads import Scope, StandingsReads, resolve
 
 NOT_RANKED = (None, None)
 
@@ -36,6 +36,8 @@ class PersonalStandings:
         self.clock = clock
         self.subscribers: set[Subscriber] = set()
         self.dirty = False
+        self._scopes_at: datetime | None = None
+        self._scopes: dict[tuple[str, str], Scope] = {}
 
     def changed(self) -> None:
         """The index changed (a batch of ``user-standings``): the next tick looks at every personal stream."""
@@ -57,11 +59,11 @@ class PersonalStandings:
             return 0
         self.dirty = False
         now = self.clock()
-        cache: dict[tuple[str, str], tuple[tuple[Any, Any], bytes]] = {}
+        cache: dict[tuple[str, str, str], tuple[tuple[Any, Any], bytes]] = {}
         moved = 0
         for sub in list(self.subscribers):
             assert sub.user_id is not None  # noqa: S101 - only personal streams are added
-            ranks = self.reads.index.board(resolve(sub.window, None, "global", now).board_id)
+            ranks = self.reads.index.board(self._scope(sub, now).board_id)
             row = ranks.rank(sub.user_id) if ranks is not None else None
             if ((row.rank, row.score) if row is not None else NOT_RANKED) == sub.standing:
                 continue
@@ -70,12 +72,22 @@ class PersonalStandings:
             sub.offer()
         return moved
 
-    def _standing(self, sub: Subscriber, now: datetime, cache: dict[tuple[str, str], tuple[tuple[Any, Any], bytes]],
-                  ) -> tuple[tuple[Any, Any], bytes]:
+    def _scope(self, sub: Subscriber, now: datetime) -> Scope:
+        """The current period of the stream's board and window (asked once per channel and tick)."""
+        channel = (sub.board, sub.window)
+        if self._scopes_at != now:
+            self._scopes_at, self._scopes = now, {}
+        scope = self._scopes.get(channel)
+        if scope is None:
+            scope = self._scopes[channel] = resolve(sub.window, None, sub.board, now, self.reads.index.definitions)
+        return scope
+
+    def _standing(self, sub: Subscriber, now: datetime,
+                  cache: dict[tuple[str, str, str], tuple[tuple[Any, Any], bytes]]) -> tuple[tuple[Any, Any], bytes]:
         assert sub.user_id is not None  # noqa: S101 - only personal streams are asked
-        key = (sub.window, sub.user_id)
+        key = (sub.board, sub.window, sub.user_id)
         if key not in cache:
-            scope = resolve(sub.window, None, "global", now)
+            scope = self._scope(sub, now)
             body = self.reads.user(scope, sub.user_id, now)
             if body is None:
                 ranks = self.reads.index.board(scope.board_id)

@@ -1,11 +1,12 @@
-"""HTTP routes of the read/stream API: ``GET /leaderboard``, the SSE stream, health, readiness, metrics and the live
-page's configuration."""
+"""HTTP routes of the read/stream API: ``GET /leaderboard``, the SSE stream, ``GET /leaderboards``, health,
+readiness, metrics and the live page's configuration. Every read takes ``board=`` (default ``global``)."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Annotated, Literal
 from urllib.parse import parse_qsl
 
@@ -13,18 +14,19 @@ import orjson
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from schemas.boards import GLOBAL, Boards
 from schemas.leaderboard import Window
-from schemas.periods import period_for
-from schemas.standings import BOARD, BoardBody, PeriodsBody, RowsBody
+from schemas.standings import BoardBody, PeriodsBody, RowsBody
 from sse_server.admission import StreamAdmission
 from sse_server.board_feed import BoardFeed
+from sse_server.board_status import BoardStatusFeed, LeaderboardsBody, leaderboards
 from sse_server.broadcast import Broadcaster
 from sse_server.eventstream import EventStream
 from sse_server.metrics import SseMetrics
 from sse_server.settings import SseSettings
 from sse_server.standings_feed import StandingsFeed
-from sse_server.standings_reads import BadParameter, StandingsReads, check_user_id, resolve
-from sse_server.standings_routes import kept
+from sse_server.standings_reads import BadParameter, StandingsReads, check_user_id, is_current, resolve
+from sse_server.standings_routes import BOARD_HELP, PERIOD_HELP, WINDOW_HELP, kept
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class ReadModel:
     standings_feed: StandingsFeed
     ready: ReadyWhenAll
     admission: StreamAdmission
+    boards: Boards
+    board_status: BoardStatusFeed
 
 
 class ReadyWhenAll:
@@ -63,9 +67,10 @@ async def get_model(request: Request) -> ReadModel:  # async: sync dependencies 
 
 
 Model = Annotated[ReadModel, Depends(get_model)]
-WindowParam = Annotated[Window, Query(description="alltime, daily (current UTC day) or weekly (ISO week)")]
-PeriodParam = Annotated[str | None, Query(description="a past period still kept, e.g. 2026-11-26 or 2026-W48 "
-                                                      "(default: the current one)")]
+WindowParam = Annotated[Window | None, Query(description=WINDOW_HELP)]
+PeriodParam = Annotated[str | None, Query(description=PERIOD_HELP)]
+BoardParam = Annotated[str, Query(description=BOARD_HELP)]
+TAGS: list[str | Enum] = ["leaderboard"]
 NO_STORE = {"Cache-Control": "no-store"}
 PAGE_MAX = 100  # the largest page anywhere in the board
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
@@ -99,14 +104,14 @@ async def page_config(model: Model) -> Response:
                     media_type="application/json", headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/leaderboard", response_model=BoardBody | RowsBody,
+@router.get("/leaderboard", response_model=BoardBody | RowsBody, tags=TAGS,
             responses={400: {"description": "a bad parameter (the message names it)"}})
 async def leaderboard(
-    model: Model, window: WindowParam = "alltime",
+    model: Model, window: WindowParam = None,
     limit: Annotated[int | None, Query(description="rows (default 10, or SCOREBOARD_TOP_K when smaller)")] = None,
     offset: Annotated[int | None, Query(ge=0, description="0-based rank offset: a page anywhere in the board, "
                                                           "from the rank index")] = None,
-    board: Annotated[str, Query(description=f"the board ({BOARD!r})")] = BOARD,
+    board: BoardParam = GLOBAL,
     period: PeriodParam = None,
 ) -> Response:
     """Without ``offset``: the window's board, top ``limit`` rows (1..SCOREBOARD_TOP_K), ``version`` = the SSE
@@ -122,17 +127,18 @@ async def leaderboard(
         raise HTTPException(400, f"limit: must be between 1 and {most}")
     now = datetime.now(UTC)
     try:
-        scope = resolve(window, period, board, now)
+        scope = resolve(window, period, board, now, model.boards)
     except BadParameter as exc:
         raise HTTPException(400, str(exc)) from None
-    unknown = HTTPException(404, f"period {period!r} of {window} is unknown or no longer kept")
+    unknown = HTTPException(404, f"period {period!r} of {scope.window} is unknown or no longer kept")
     if not kept(model, scope, now):
         raise unknown
     if offset is not None:
         return Response(orjson.dumps(model.standings.page(scope, offset, limit, now)),
                         media_type="application/json", headers=NO_STORE)
-    current = scope.period == period_for(window, now)
-    body = model.broadcaster.frame(window).body if current else model.broadcaster.body_of(scope.board_id)
+    current = is_current(scope, now, model.boards)
+    body = model.broadcaster.frame(scope.window, scope.board).body if current else \
+        model.broadcaster.body_of(scope.board_id)
     if body is None:  # ranks of that period are kept, its board is not (removed from leaderboard-updates)
         raise unknown
     players = model.broadcaster.players(scope.board_id)  # now: a player who joined below the top counts already
@@ -140,23 +146,34 @@ async def leaderboard(
                     media_type="application/json", headers=NO_STORE)
 
 
-@router.get("/leaderboard/periods", response_model=PeriodsBody,
+@router.get("/leaderboard/periods", response_model=PeriodsBody, tags=TAGS,
             responses={400: {"description": "a bad parameter (the message names it)"}})
 async def periods(
-    model: Model, window: Annotated[Literal["daily", "weekly"], Query(description="daily or weekly")] = "daily",
-    board: Annotated[str, Query(description=f"the board ({BOARD!r})")] = BOARD,
+    model: Model,
+    window: Annotated[Literal["daily", "weekly", "monthly"],
+                      Query(description="daily, weekly or monthly: one the board has")] = "daily",
+    board: BoardParam = GLOBAL,
 ) -> Response:
-    """The window's periods still kept, newest first (the current one included): when each began and ends, and
-    whether its final standings are sealed (``leaderboard-final``)."""
+    """The window's periods still kept, newest first (the current one included): when each began and ends (in
+    the board's zone), and whether its final standings are sealed (``leaderboard-final``)."""
     try:
-        resolve(window, None, board, datetime.now(UTC))
+        scope = resolve(window, None, board, datetime.now(UTC), model.boards)
     except BadParameter as exc:
         raise HTTPException(400, str(exc)) from None
-    return Response(orjson.dumps({"data": model.broadcaster.periods(window)}), media_type="application/json",
-                    headers=NO_STORE)
+    return Response(orjson.dumps({"data": model.broadcaster.periods(scope.window, scope.board)}),
+                    media_type="application/json", headers=NO_STORE)
 
 
-@router.get("/leaderboard/stream",
+@router.get("/leaderboards", response_model=LeaderboardsBody, tags=TAGS)
+async def boards(model: Model) -> Response:
+    """Every board of the deployment (``SCOREBOARD_BOARDS_FILE``; ``global`` first): its definition, its windows
+    with their current periods (in the board's zone), and its fill from the audit log: ``live`` once the worker
+    follows live events on every source partition, else ``backfilling`` with ``progress`` (0..1)."""
+    return Response(orjson.dumps(leaderboards(model.boards, model.board_status, datetime.now(UTC))),
+                    media_type="application/json", headers=NO_STORE)
+
+
+@router.get("/leaderboard/stream", tags=TAGS,
             responses={200: {"description": "an endless text/event-stream: `leaderboard_update` events (and "
                                             "`standing` ones with `user_id`), `: ping` heartbeats",
                              "content": {"text/event-stream": {"schema": {"type": "string"}}}},
@@ -168,21 +185,21 @@ async def periods(
                                             "after `Retry-After` seconds (with jitter)", "headers": RETRY_AFTER}})
 async def leaderboard_stream(
     model: Model, request: Request,
-    window: WindowParam = "alltime",
+    window: WindowParam = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     user_id: Annotated[str | None, Query(description="also send this player's `standing` event (the "
                                                      "GET /leaderboard/users/{user_id} body) at connect and "
                                                      "whenever their rank or score changes")] = None,
-    board: Annotated[str, Query(description=f"the board ({BOARD!r})")] = BOARD,
+    board: BoardParam = GLOBAL,
     period: Annotated[str | None, Query(description="not accepted: a stream follows the current period")] = None,
 ) -> EventStream:
     """``text/event-stream`` of ``leaderboard_update`` events (``id:`` = version), one per board change; with
     ``user_id``, also ``standing`` events (no ``id:``). A past period does not change: read it with
     ``GET /leaderboard?period=``.
 
-    Requests with only ``window``, ``user_id`` and ``Last-Event-ID`` are served by a lean ASGI path before the
-    router (the same stream, less memory per client); this route answers the rest (``400`` for a bad window,
-    user_id, board or any period) and documents the endpoint."""
+    Requests with only ``board``, ``window``, ``user_id`` and ``Last-Event-ID`` are served by a lean ASGI path
+    before the router (the same stream, less memory per client); this route answers the rest (``400`` for a bad
+    window, user_id, board or any period) and documents the endpoint."""
     if period is not None:
         raise HTTPException(400, "period: a stream follows the current period; read a past one with "
                                  "GET /leaderboard?period=")
@@ -191,7 +208,7 @@ async def leaderboard_stream(
     except UnicodeDecodeError:
         raise HTTPException(400, "user_id: the query is not UTF-8") from None
     try:
-        resolve(window, None, board, datetime.now(UTC))
+        scope = resolve(window, None, board, datetime.now(UTC), model.boards)
     except BadParameter as exc:
         raise HTTPException(400, str(exc)) from None
     if user_id is not None:
@@ -199,5 +216,5 @@ async def leaderboard_stream(
             check_user_id(user_id)
         except BadParameter as exc:
             raise HTTPException(400, str(exc)) from None
-    return EventStream(model.broadcaster, model.admission, window, last_event_id, model.settings.sse_retry_ms,
-                       user_id)
+    return EventStream(model.broadcaster, model.admission, scope.window, last_event_id, model.settings.sse_retry_ms,
+                       user_id, scope.board)

@@ -1,10 +1,12 @@
 """Exact ranks of every user on every board, built from ``user-standings`` — the pure part (no I/O).
 
-Per board id one :class:`BoardRanks`: a ``sortedcontainers.SortedList`` of *rank keys* (an order-statistic
-list: insert, remove and position in O(log n)) and a dict user -> key. A rank key is one ``bytes`` object that
-sorts as the board's one ordering: 8 bytes of the score flipped (higher first), 8 bytes of ``since`` (earlier
-first), then the ``user_id`` in UTF-8, whose byte order is its code point order (the order of ``str``, the
-worker's tie-break). One object per user and board, compared in C, that also carries the user id: about
+Per board key (:mod:`schemas.boards`) one :class:`BoardRanks`: a ``sortedcontainers.SortedList`` of *rank keys*
+(an order-statistic list: insert, remove and position in O(log n)) and a dict user -> key. A rank key is one
+``bytes`` object that sorts as the board's one ordering: 8 bytes of the score — flipped on a ``desc`` board
+(higher first), as is on an ``asc`` one (lower first: fastest times, fewest moves) —, 8 bytes of ``since``
+(earlier first: ties go to who reached the score first), then the ``user_id`` in UTF-8, whose byte order is its
+code point order (the order of ``str``, the worker's tie-break). So a position is the rank the worker's top-K
+gives, whichever the board's order. One object per user and board, compared in C, that also carries the user id: about
 60-70 bytes plus a list slot, where a tuple of (score, since, user_id) cost about three times that
 (``python -m bench --only standings`` measures the bytes per user per board).
 
@@ -23,15 +25,24 @@ from typing import Any, Literal, NamedTuple
 import orjson
 from sortedcontainers import SortedList
 
-from schemas.periods import check_board_id, is_expired
+from schemas.boards import Boards
+from sse_server.boards import DEFAULT_BOARDS
 
 _FLIP = 2**63 - 1  # score s -> _FLIP - s: 0..2**64-1 for every signed 64-bit score, higher scores first
 _SHIFT = 2**63  # since t -> t + 2**63: unsigned, same order
 Outcome = Literal["applied", "removed", "invalid"]
 
 
-def rank_key(user_id: str, score: int, since: int) -> bytes:
-    return (_FLIP - score).to_bytes(8, "big") + (since + _SHIFT).to_bytes(8, "big") + user_id.encode()
+def rank_key(user_id: str, score: int, since: int, ascending: bool = False) -> bytes:
+    """The bytes whose order is the board's: score (descending, or ascending on an ``asc`` board), then
+    ``since``, then ``user_id``."""
+    head = score + _SHIFT if ascending else _FLIP - score
+    return head.to_bytes(8, "big") + (since + _SHIFT).to_bytes(8, "big") + user_id.encode()
+
+
+def score_of(key: bytes, ascending: bool = False) -> int:
+    head = int.from_bytes(key[:8], "big")
+    return head - _SHIFT if ascending else _FLIP - head
 
 
 class Row(NamedTuple):
@@ -40,16 +51,17 @@ class Row(NamedTuple):
     score: int
 
 
-def _row(rank: int, key: bytes) -> Row:
-    return Row(rank, key[16:].decode(), _FLIP - int.from_bytes(key[:8], "big"))
+def _row(rank: int, key: bytes, ascending: bool) -> Row:
+    return Row(rank, key[16:].decode(), score_of(key, ascending))
 
 
 class BoardRanks:
-    """Every user with a score on one board, in the board's order."""
+    """Every user with a score on one board, in the board's order (``ascending``: an ``asc`` board)."""
 
-    __slots__ = ("keys", "by_user", "unsorted")
+    __slots__ = ("keys", "by_user", "unsorted", "ascending")
 
-    def __init__(self) -> None:
+    def __init__(self, ascending: bool = False) -> None:
+        self.ascending = ascending
         self.keys: SortedList[bytes] = SortedList()
         self.by_user: dict[str, bytes] = {}
         self.unsorted = False  # True while bulk loading: ``keys`` is rebuilt from ``by_user`` by ``seal``
@@ -59,7 +71,7 @@ class BoardRanks:
 
     def upsert(self, user_id: str, score: int, since: int) -> bool:
         """Place the user; False when nothing changed."""
-        key = rank_key(user_id, score, since)
+        key = rank_key(user_id, score, since, self.ascending)
         old = self.by_user.get(user_id)
         if old == key:
             return False
@@ -88,21 +100,24 @@ class BoardRanks:
         if key is None:
             return None
         self.seal()
-        return _row(self.keys.bisect_left(key) + 1, key)
+        return _row(self.keys.bisect_left(key) + 1, key, self.ascending)
 
     def rows(self, start: int, stop: int) -> list[Row]:
         """Rows at 0-based positions ``start`` up to ``stop`` (fewer at the end)."""
         self.seal()
         start, stop = max(0, start), min(stop, len(self.keys))
-        return [_row(start + i + 1, key) for i, key in enumerate(self.keys.islice(start, stop))] if stop > start \
-            else []
+        if stop <= start:
+            return []
+        return [_row(start + i + 1, key, self.ascending) for i, key in enumerate(self.keys.islice(start, stop))]
 
 
 class StandingsIndex:
-    """Every board's :class:`BoardRanks` and every user's name; ``version`` names the state (one per batch)."""
+    """Every board's :class:`BoardRanks` and every user's name; ``version`` names the state (one per batch).
+    ``definitions``: the boards this process knows (keys of other boards are skipped, see :func:`_decode`)."""
 
-    def __init__(self, retention: timedelta) -> None:
+    def __init__(self, retention: timedelta, definitions: Boards = DEFAULT_BOARDS) -> None:
         self.retention = retention
+        self.definitions = definitions
         self.boards: dict[str, BoardRanks] = {}
         self.names: dict[str, str] = {}
         self.version = 0
@@ -136,7 +151,7 @@ class StandingsIndex:
             self.names.pop(user_id, None)
             return "removed", user_id
         try:
-            boards, username = _decode(user_id, value)
+            boards, username = _decode(user_id, value, self.definitions)
         except (ValueError, TypeError, KeyError) as exc:
             return "invalid", str(exc)[:300]
         for board_id, ranks in self.boards.items():
@@ -145,9 +160,9 @@ class StandingsIndex:
         for board_id, (score, since) in boards.items():
             board = self.boards.get(board_id)
             if board is None:
-                if is_expired(board_id, now, self.retention):
+                if self.definitions.is_expired(board_id, now, self.retention):
                     continue
-                board = self.boards[board_id] = BoardRanks()
+                board = self.boards[board_id] = BoardRanks(self.definitions.parse(board_id).board.ascending)
                 board.unsorted = self.bulk
             board.upsert(user_id, score, since)
         if username is None:
@@ -164,15 +179,17 @@ class StandingsIndex:
 
     def prune(self, now: datetime) -> list[str]:
         """Forget boards whose period (plus the retention) is over; returns their ids."""
-        gone = [b for b in self.boards if is_expired(b, now, self.retention)]
+        gone = [b for b in self.boards if self.definitions.is_expired(b, now, self.retention)]
         for board_id in gone:
             del self.boards[board_id]
         return gone
 
 
-def _decode(user_id: str, value: bytes) -> tuple[dict[str, tuple[int, int]], str | None]:
+def _decode(user_id: str, value: bytes, definitions: Boards) -> tuple[dict[str, tuple[int, int]], str | None]:
     """A ``user-standings`` value checked by hand (a million of them are read at start): ValueError with the
-    reason when it is not one."""
+    reason when it is not one. The key of a board this process does not define (``<board>/...``: a board removed
+    from the file, or added by a worker that was deployed first) is skipped, not the record: the user's other
+    boards stay right."""
     try:
         raw: Any = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
@@ -189,10 +206,13 @@ def _decode(user_id: str, value: bytes) -> tuple[dict[str, tuple[int, int]], str
         raise ValueError("boards is not an object")
     out: dict[str, tuple[int, int]] = {}
     for board_id, standing in boards.items():
+        name = board_id.rpartition("/")[0]
+        if name and name not in definitions:
+            continue
         try:
-            check_board_id(board_id)
+            definitions.parse(board_id)
         except ValueError as exc:
-            raise ValueError(f"boards: {exc}") from None
+            raise ValueError(f"boards: {board_id[:100]!r} is not a board id: {exc}") from None
         score, since = standing["score"], standing["since"]
         if type(score) is not int or type(since) is not int:
             raise ValueError(f"boards.{board_id}: score and since must be integers")

@@ -3,7 +3,9 @@
 Every body names the state it reflects (``version``: the index's, one per applied batch) and the board
 (``window``, ``period``, ``board``, ``total_players``); each answer is computed in one step of the event loop,
 so the rows of one body are all of the same version. Pure functions of the index and the clock: the routes
-(:mod:`sse_server.standings_routes`) only parse parameters and encode.
+(:mod:`sse_server.standings_routes`) only parse parameters and encode. A request names a board (``board=``,
+default ``global``) and one of its windows; periods and their bounds are the board's, in its time zone
+(:class:`schemas.boards.Boards`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 
+from schemas.boards import GLOBAL, Board, Boards
 from schemas.events import check_characters
 from schemas.leaderboard import Window
-from schemas.periods import board_id, period_bounds, period_for, period_start
-from schemas.standings import BOARD
+from sse_server.boards import DEFAULT_BOARDS
 from sse_server.standings import BoardRanks, Row, StandingsIndex
 
 _TIMESTAMP = TypeAdapter(datetime)  # the timestamp format of every other body (LeaderboardSnapshot)
@@ -29,10 +31,14 @@ def iso(moment: datetime) -> Any:
     return _TIMESTAMP.dump_python(moment, mode="json")
 
 
-@lru_cache(maxsize=1024)
-def period_fields(board_id: str) -> dict[str, Any]:
-    """``period_start`` and ``period_end`` (the next reset) of a board, ISO-8601 UTC; null for ``alltime``."""
-    bounds = period_bounds(board_id)
+EXAMPLES = {"daily": "2026-11-26", "weekly": "2026-W48", "monthly": "2026-11"}
+
+
+@lru_cache(maxsize=4096)
+def period_fields(board_id: str, boards: Boards = DEFAULT_BOARDS) -> dict[str, Any]:
+    """``period_start`` and ``period_end`` (the next reset) of a board key, ISO-8601 UTC, from the board's zone;
+    null for ``alltime``."""
+    bounds = boards.bounds(board_id)
     return {"period_start": iso(bounds[0]) if bounds else None, "period_end": iso(bounds[1]) if bounds else None}
 
 
@@ -45,25 +51,45 @@ class Scope(NamedTuple):
 
     window: Window
     period: str | None
-    board_id: str  # the key of leaderboard-updates and of user-standings' boards: alltime, daily:..., weekly:...
+    board_id: str  # the board key of leaderboard-updates and user-standings: alltime, daily:..., mode-x/weekly:...
+    board: str = GLOBAL  # the board's name
 
 
-def resolve(window: Window, period: str | None, board: str, now: datetime) -> Scope:
-    """The board of ``window`` in ``period`` (default: the current one) on ``board``; ``BadParameter`` if none."""
-    if board != BOARD:
-        raise BadParameter(f"board: unknown board {board!r} (this deployment has one board, {BOARD!r})")
+def default_window(board: Board) -> Window:
+    """The window a request without ``window=`` means: ``alltime``, or the board's first when it has none."""
+    return "alltime" if "alltime" in board.windows else board.windows[0]
+
+
+def resolve(window: Window | None, period: str | None, board: str, now: datetime,
+            boards: Boards = DEFAULT_BOARDS) -> Scope:
+    """The board of ``window`` (default: :func:`default_window`) in ``period`` (default: the current one, in the
+    board's zone) on ``board``; ``BadParameter`` for an unknown board, a window the board does not have or a
+    period that is none."""
+    try:
+        found = boards.get(board)
+    except ValueError as exc:
+        raise BadParameter(f"board: {exc}") from None
+    if window is None:
+        window = default_window(found)
+    if window not in found.windows:
+        raise BadParameter(f"window: board {found.name!r} has the windows {', '.join(found.windows)}, "
+                           f"not {window[:40]!r}")
     if period is None:
-        period = period_for(window, now)
+        period = found.period(window, now)
     elif window == "alltime":
         raise BadParameter("period: the alltime window has no periods")
     else:
         try:
-            if period_start(board_id(window, period)) is None:
-                raise ValueError(period)
+            boards.parse(found.key(window, period))
         except ValueError:
-            example = "2026-11-26" if window == "daily" else "2026-W48"
-            raise BadParameter(f"period: {period!r} is not a {window} period (e.g. {example!r})") from None
-    return Scope(window, period, board_id(window, period))
+            raise BadParameter(f"period: {period[:40]!r} is not a {window} period (e.g. "
+                               f"{EXAMPLES.get(window, '')!r})") from None
+    return Scope(window, period, found.key(window, period), found.name)
+
+
+def is_current(scope: Scope, now: datetime, boards: Boards = DEFAULT_BOARDS) -> bool:
+    """Whether ``scope`` is its board's current period (in the board's zone)."""
+    return scope.period == boards.get(scope.board).period(scope.window, now)
 
 
 def check_user_id(user_id: str, name: str = "user_id") -> str:
@@ -91,7 +117,8 @@ class StandingsReads:
         self.index = index
 
     def meta(self, scope: Scope, ranks: BoardRanks | None, now: datetime) -> dict[str, Any]:
-        return {"window": scope.window, "period": scope.period, **period_fields(scope.board_id), "board": BOARD,
+        return {"window": scope.window, "period": scope.period,
+                **period_fields(scope.board_id, self.index.definitions), "board": scope.board,
                 "total_players": len(ranks) if ranks is not None else 0, "version": self.index.version,
                 "timestamp": iso(now)}
 

@@ -24,11 +24,11 @@ from pydantic import BaseModel
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from schemas.leaderboard import WINDOWS, Window
-from schemas.periods import period_for
+from schemas.boards import GLOBAL
+from schemas.leaderboard import ALL_WINDOWS, Window
 from schemas.runtime.docs import SchemaRef, extend_openapi
-from schemas.standings import BOARD, FriendsBody, RowsBody, UserStandingBody
-from sse_server.standings_reads import BadParameter, StandingsReads, check_user_id, parse_ids, resolve
+from schemas.standings import FriendsBody, RowsBody, UserStandingBody
+from sse_server.standings_reads import BadParameter, StandingsReads, check_user_id, is_current, parse_ids, resolve
 from sse_server.standings_reads import Scope as BoardScope
 
 JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
@@ -69,8 +69,8 @@ class Param:
 
 
 def _window(raw: str) -> Window:
-    if raw not in WINDOWS:
-        raise ValueError(f"must be one of {', '.join(WINDOWS)}")
+    if raw not in ALL_WINDOWS:
+        raise ValueError(f"must be one of {', '.join(ALL_WINDOWS)} (one the board has)")
     return raw  # narrowed to Window by the membership test
 
 
@@ -83,12 +83,13 @@ def _radius(raw: str) -> int:
     return radius
 
 
-WINDOW = Param("window", "query", {"type": "string", "enum": list(WINDOWS), "default": "alltime"},
-               "alltime, daily (UTC day) or weekly (ISO week)", _window, "alltime")
-PERIOD = Param("period", "query", {"type": "string"}, "a past period still kept, e.g. 2026-11-26 or 2026-W48 "
-               "(default: the current one)")
-BOARD_PARAM = Param("board", "query", {"type": "string", "default": BOARD},
-                    f"the board ({BOARD!r}: the one board of this deployment)", default=BOARD)
+WINDOW_HELP = ("alltime, daily (a day), weekly (an ISO week) or monthly, in the board's time zone; one the board "
+               "has (GET /leaderboards). Default: alltime, or the board's first window when it has no alltime")
+BOARD_HELP = "the board (GET /leaderboards lists them); an unknown one is 400"
+PERIOD_HELP = "a past period still kept, e.g. 2026-11-26, 2026-W48 or 2026-11 (default: the current one)"
+WINDOW = Param("window", "query", {"type": "string", "enum": list(ALL_WINDOWS)}, WINDOW_HELP, _window)
+PERIOD = Param("period", "query", {"type": "string"}, PERIOD_HELP)
+BOARD_PARAM = Param("board", "query", {"type": "string", "default": GLOBAL}, BOARD_HELP, default=GLOBAL)
 USER = Param("user_id", "path", {"type": "string", "minLength": 1, "maxLength": 128}, "the player",
              check_user_id, required=True)
 RADIUS = Param("radius", "query", {"type": "integer", "minimum": 0, "maximum": 50, "default": 5},
@@ -124,8 +125,8 @@ class Lookup:
         try:
             raw = self._raw(scope)
             values = {p.name: p.value(raw.get(p.name)) for p in self.params}
-            board = resolve(values["window"], values["period"], values["board"], now)
             model = scope["state"]["model"]
+            board = resolve(values["window"], values["period"], values["board"], now, model.boards)
             if not kept(model, board, now):
                 raise Answer(404, f"period {board.period!r} of {board.window} is unknown or no longer kept")
             return 200, self.handler(model.standings, values, board, now)
@@ -164,7 +165,7 @@ class Lookup:
 
 def kept(model: Any, board: BoardScope, now: datetime) -> bool:
     """The current period, or a past one the read side still holds (a board or ranks): else ``404``."""
-    return (board.period == period_for(board.window, now) or model.broadcaster.keeps(board.board_id)
+    return (is_current(board, now, model.boards) or model.broadcaster.keeps(board.board_id)
             or model.standings.index.board(board.board_id) is not None)
 
 

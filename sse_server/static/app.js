@@ -13,12 +13,19 @@
 // connect and whenever the player's rank or score moves. Each standing is shown at once; the neighbours are
 // refreshed with GET leaderboard/around/<id>, coalesced: one request at a time, at most one per AROUND_GAP_MS.
 //
+// Boards: GET leaderboards lists the deployment's boards; with more than one, a picker chooses the board (kept in
+// ?board=, absent for `global`), the stream is opened again with board=<name>, and the window tabs are that board's
+// windows (all-time, daily, weekly, monthly).
+//
 // The title and accent colour come from GET page-config.json (SCOREBOARD_PAGE_TITLE, SCOREBOARD_PAGE_ACCENT), set
 // as text and as a CSS custom property.
 "use strict";
 
 (() => {
-  const WINDOWS = ["alltime", "daily", "weekly"];
+  const DEFAULT_BOARD = "global";
+  const DEFAULT_WINDOWS = ["alltime", "daily", "weekly"]; // the global board's, until GET leaderboards says
+  const WINDOW_LABELS = { alltime: "All-time", daily: "Daily", weekly: "Weekly", monthly: "Monthly" };
+  const BOARD_NAME = /^[a-z0-9-]{1,64}$/;
   const LABELS = { connecting: "Connecting", live: "Live", reconnecting: "Reconnecting" };
   const AROUND_RADIUS = 3;
   const AROUND_GAP_MS = 400; // at most ~2.5 neighbour refreshes a second, however fast standings arrive
@@ -46,7 +53,10 @@
   const standingEl = document.getElementById("findme-standing");
   const aroundEl = document.getElementById("findme-around");
   const aroundRows = document.getElementById("findme-rows");
-  const tabs = Array.from(document.querySelectorAll("[data-window]"));
+  const tabsEl = document.getElementById("tabs");
+  const pickerEl = document.getElementById("board-picker");
+  const boardSelect = document.getElementById("board");
+  const boardOrderEl = document.getElementById("board-order");
   const numbers = new Intl.NumberFormat();
   const percent = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
   const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
@@ -57,7 +67,11 @@
   let source = null;
   let retryTimer = null;
   let failures = 0; // fatal stream errors in a row: the next start-over waits longer (see connect)
-  let current = WINDOWS.includes(location.hash.slice(1)) ? location.hash.slice(1) : "alltime";
+  let boards = null; // GET leaderboards' data: [{board, definition: {windows, order, ...}, ...}], null before
+  const fromQuery = new URLSearchParams(location.search).get("board");
+  let board = fromQuery !== null && BOARD_NAME.test(fromQuery) ? fromQuery : DEFAULT_BOARD;
+  let windows = DEFAULT_WINDOWS;
+  let current = Object.hasOwn(WINDOW_LABELS, location.hash.slice(1)) ? location.hash.slice(1) : "alltime";
   let shown = null; // the board last rendered for this window
   let seen = null; // Map user_id -> {rank, score}: what the viewer last saw settle; null before the first board
   const marks = new Map(); // user_id -> {since, until, rank, score}: players shown as changed against `seen`
@@ -118,16 +132,23 @@
 
   // ---- the board -------------------------------------------------------------------------------------------
 
-  function describe(board) {
-    if (board.window === "daily") return `Today · ${board.period}`;
-    if (board.window === "weekly") return `This week · ${board.period.replace("-W", " · week ")}`;
-    return "All-time leaderboard";
+  function describe(body) {
+    const prefix = body.board && body.board !== DEFAULT_BOARD ? `${body.board} · ` : "";
+    if (body.window === "daily") return `${prefix}Today · ${body.period}`;
+    if (body.window === "weekly") return `${prefix}This week · ${body.period.replace("-W", " · week ")}`;
+    if (body.window === "monthly") return `${prefix}This month · ${body.period}`;
+    return `${prefix}All-time leaderboard`;
   }
 
   function where(windowName) {
     if (windowName === "daily") return "today";
     if (windowName === "weekly") return "this week";
+    if (windowName === "monthly") return "this month";
     return "on the all-time board";
+  }
+
+  function boardQuery() {
+    return board === DEFAULT_BOARD ? "" : `&board=${encodeURIComponent(board)}`;
   }
 
   function cell(tag, className, text) {
@@ -388,7 +409,8 @@
       const today = new Date().toDateString() === resetAt.toDateString();
       resetAtEl.dateTime = resetAt.toISOString();
       resetAtEl.textContent = `at ${(today ? clock : dayClock).format(resetAt)}`;
-      resetEl.title = `The ${current === "weekly" ? "week" : "day"} ends ${fullDate.format(resetAt)} (your time)`;
+      const span = current === "weekly" ? "week" : current === "monthly" ? "month" : "day";
+      resetEl.title = `The ${span} ends ${fullDate.format(resetAt)} (your time)`;
     }
     tickReset();
   }
@@ -455,7 +477,7 @@
   }
 
   function showStanding(body) {
-    if (body.user_id !== me || body.window !== current) return;
+    if (body.user_id !== me || body.window !== current || (body.board ?? DEFAULT_BOARD) !== board) return;
     standing = body;
     const who = nameOf(body);
     who.title = titleOf(body);
@@ -508,7 +530,7 @@
     around.last = performance.now();
     const asked = generation;
     const url = `leaderboard/around/${encodeURIComponent(me)}?window=${encodeURIComponent(current)}` +
-                `&radius=${AROUND_RADIUS}`;
+                `${boardQuery()}&radius=${AROUND_RADIUS}`;
     fetch(url, { cache: "no-store", headers: { Accept: "application/json" } })
       .then(async (response) => {
         if (asked !== generation) return;
@@ -539,7 +561,7 @@
     if (source) source.close();
     setStatus("connecting");
     const personal = me === null ? "" : `&user_id=${encodeURIComponent(me)}`;
-    const es = new EventSource(`leaderboard/stream?window=${encodeURIComponent(current)}${personal}`);
+    const es = new EventSource(`leaderboard/stream?window=${encodeURIComponent(current)}${boardQuery()}${personal}`);
     source = es;
     es.onopen = () => { if (source === es) { failures = 0; setStatus("live"); } };
     es.addEventListener("leaderboard_update", (event) => {
@@ -575,7 +597,9 @@
     rowEls.clear();
     clearTimeout(sweepTimer);
     sweepTimer = null;
-    for (const tab of tabs) tab.setAttribute("aria-selected", String(tab.dataset.window === windowName));
+    for (const tab of tabsEl.querySelectorAll("[data-window]")) {
+      tab.setAttribute("aria-selected", String(tab.dataset.window === windowName));
+    }
     rowsEl.replaceChildren();
     emptyEl.hidden = true;
     tieNoteEl.hidden = true;
@@ -608,10 +632,76 @@
     follow(null);
     findInput.focus();
   });
-  for (const tab of tabs) tab.addEventListener("click", () => select(tab.dataset.window));
+  tabsEl.addEventListener("click", (event) => {
+    const tab = event.target.closest("[data-window]");
+    if (tab !== null) select(tab.dataset.window);
+  });
   window.addEventListener("hashchange", () => {
     const w = location.hash.slice(1);
-    if (WINDOWS.includes(w) && w !== current) select(w);
+    if (windows.includes(w) && w !== current) select(w);
+  });
+
+  // ---- boards --------------------------------------------------------------------------------------------
+
+  function buildTabs() {
+    const buttons = windows.map((w) => {
+      const tab = cell("button", "", WINDOW_LABELS[w] || w);
+      tab.setAttribute("role", "tab");
+      tab.dataset.window = w;
+      tab.setAttribute("aria-selected", String(w === current));
+      return tab;
+    });
+    tabsEl.replaceChildren(...buttons);
+  }
+
+  function definitionOf(name) {
+    const found = (boards || []).find((b) => b.board === name);
+    return found ? found.definition : null;
+  }
+
+  function showOrder() {
+    const definition = definitionOf(board);
+    boardOrderEl.textContent = definition && definition.order === "asc" ? "Lowest score ranks first" : "";
+  }
+
+  // Show `name`'s windows and open its stream (on the window shown, when the board has it).
+  function chooseBoard(name) {
+    const definition = definitionOf(name);
+    board = definition === null ? DEFAULT_BOARD : name;
+    windows = definition === null ? DEFAULT_WINDOWS : definition.windows;
+    boardSelect.value = board;
+    const url = new URL(location.href);
+    if (board === DEFAULT_BOARD) url.searchParams.delete("board");
+    else url.searchParams.set("board", board);
+    if (url.href !== location.href) history.replaceState(null, "", url);
+    showOrder();
+    buildTabs();
+    select(windows.includes(current) ? current : windows.includes("alltime") ? "alltime" : windows[0]);
+  }
+
+  function showBoards(list) {
+    boards = list;
+    boardSelect.replaceChildren(...list.map((b) => {
+      const option = cell("option", "", b.board);
+      option.value = b.board;
+      return option;
+    }));
+    pickerEl.hidden = list.length < 2;
+  }
+
+  // The board list; null when it could not be read (the page then shows the global board).
+  function loadBoards() {
+    return fetch("leaderboards", { cache: "no-store", headers: { Accept: "application/json" } })
+      .then((response) => {
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        return response.json();
+      })
+      .then((body) => { showBoards(body.data); return body.data; })
+      .catch((error) => { console.warn("boards not loaded, the global board is shown:", error); return null; });
+  }
+
+  boardSelect.addEventListener("change", () => {
+    if (boardSelect.value !== board) chooseBoard(boardSelect.value);
   });
 
   const fromUrl = new URLSearchParams(location.search).get("me");
@@ -621,5 +711,16 @@
   findInput.value = me ?? "";
   findClear.hidden = me === null;
   loadConfig();
-  select(current);
+  if (board === DEFAULT_BOARD) { // the default board's windows are known: no wait for the board list
+    if (!windows.includes(current)) current = "alltime";
+    buildTabs();
+    select(current);
+    loadBoards().then((list) => {
+      const definition = list === null ? null : definitionOf(board);
+      if (definition !== null && definition.windows.join() !== windows.join()) chooseBoard(board);
+      else showOrder();
+    });
+  } else {
+    loadBoards().then(() => chooseBoard(board));
+  }
 })();

@@ -73,3 +73,24 @@ def test_every_service_names_a_bad_setting_without_a_traceback(module: str, sett
     done = run(module, no_broker_env(**{setting: value}))
     assert done.returncode == 2
     assert f"{module}: invalid settings: {setting}" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("boards", "reason"), [
+    ("wins:\n  actions: [no_such_action]\n", "board 'wins': actions: 'no_such_action' is not in the action catalog"),
+    ("wins:\n  timezone: Mars/Olympus\n", "board 'wins': timezone:"),
+    ("wins:\n  windows: [hourly]\n", "board 'wins': windows.0:"),
+])
+def test_the_read_api_refuses_to_start_with_an_invalid_boards_file(tmp_path: Path, boards: str, reason: str) -> None:
+    path = tmp_path / "boards.yaml"
+    path.write_text(boards)
+    done = run("sse_server", no_broker_env(SCOREBOARD_BOARDS_FILE=str(path)))
+    assert done.returncode == 2
+    assert f"sse_server: configuration error: boards file {path}: {reason}" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_the_read_api_refuses_to_start_without_its_boards_file(tmp_path: Path) -> None:
+    done = run("sse_server", no_broker_env(SCOREBOARD_BOARDS_FILE=str(tmp_path / "missing.yaml")))
+    assert done.returncode == 2
+    assert "sse_server: configuration error: cannot read boards file" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
