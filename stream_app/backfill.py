@@ -89,6 +89,8 @@ class BoardFill(BoardGate):
         self.consumer: Any = None
         self.seen: OrderedDict[str, int] = OrderedDict()  # event key -> broker ms of its last application (fill)
         self.changes: list[UserChange] = []
+        self.announced: set[int] = set()  # partitions whose live boards went to board-status in this generation
+        self.announced_in: object = None
 
     # -- the gate (hot path: once per event) --
     def live(self, partition: int, offset: int, counting: tuple[tuple[Board, int], ...],
@@ -132,6 +134,7 @@ class BoardFill(BoardGate):
     # -- the fill (a timer: chunks under the apply lock, a time budget per tick) --
     async def tick(self, owned: list[int], budget_s: float = 0.5) -> None:
         deadline = time.monotonic() + budget_s
+        await self._announce(owned)
         work = [(p, b) for p in sorted(owned) for b in self.pending(p)[:1]]
         if not work:
             if self.consumer is not None:
@@ -146,6 +149,27 @@ class BoardFill(BoardGate):
                     done = await self._chunk(partition, board)
                 if done:
                     break
+
+    async def _announce(self, owned: list[int]) -> None:
+        """Every live board of a partition newly owned goes to ``board-status`` once per assignment (the adopted
+        ``global`` board's marker is written then too), so readers see every board live, not only filled ones."""
+        if self.announced_in != self.generation():
+            self.announced_in, self.announced = self.generation(), set()
+        added = False
+        async with self.ingestor.lock:
+            for partition in owned:
+                if partition in self.announced:
+                    continue
+                if self.loaded_in.get(partition) != self.generation():
+                    self._load(partition)
+                for board in self.boards:
+                    marker = self.markers[partition].get(board.name)
+                    if marker is not None and marker.live is not None:
+                        self._mark(partition, board, marker, marker.at)
+                        added = True
+                self.announced.add(partition)
+            if added:
+                await self.ingestor.batches.send()
 
     async def _chunk(self, partition: int, board: Board) -> bool:
         """Apply one chunk of the partition to ``board``; True once the board is live there."""

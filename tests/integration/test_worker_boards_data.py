@@ -5,7 +5,7 @@ audit log, equal to what it would have been had it existed from the start."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -112,57 +112,75 @@ async def test_a_board_added_later_is_filled_from_the_audit_log_while_events_flo
     bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
     start_worker: Callable[..., Supervisor], tmp_path: Path,
 ) -> None:
-    topics = await make_topics(partitions=3)
-    src = topics.names.score_events
-    env = files(tmp_path, None)
-    worker = start_worker(topics, **env)
+    """Deployment A gets the board after 1,500 events and 300 more arrive while it fills; deployment B has had it
+    from the start and sees the same events. Every user's standing on the board — score and when it was reached,
+    what ranks ties — is the same on both, and so is the top."""
+    later, start = await make_topics(partitions=3), await make_topics(partitions=3)
+    board = "wins: {actions: [win_match], windows: [alltime, daily], timezone: Pacific/Auckland}\n"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    worker = start_worker(later, data_dir=tmp_path / "a" / "data", **files(tmp_path / "a", None))
+    start_worker(start, data_dir=tmp_path / "b" / "data", name="from-start", **files(tmp_path / "b", board))
     users = [f"u{i:03d}" for i in range(60)]
-    actions = ["win_match", "daily_login"]
+    base = datetime.now(UTC) - timedelta(seconds=30)
+
+    def event(i: int, user: str, action: str, event_id: str) -> bytes:
+        occurred = (base + timedelta(milliseconds=i)).isoformat()  # the same times in both deployments
+        return orjson.dumps({"user_id": user, "action_id": action, "event_id": event_id, "occurred_at": occurred})
+
+    async def both(value: bytes, user: str) -> None:
+        for topics in (later, start):
+            await producer.send(topics.names.score_events, value, key=user.encode())
+
     sent: list[tuple[str, str]] = []
-    for i in range(1_500):  # before the board exists
-        user, action = users[(i * 7) % len(users)], actions[1 if i % 3 == 0 else 0]
-        await producer.send(src, orjson.dumps({"user_id": user, "action_id": action, "event_id": f"a{i}"}),
-                            key=user.encode())
+    for i in range(1_500):  # before A has the board
+        user, action = users[(i * 7) % len(users)], ("daily_login" if i % 3 == 0 else "win_match")
+        await both(event(i, user, action, f"a{i}"), user)
         sent.append((user, action))
     retry_user, retry_action = sent[1]  # a client's retry of event a1: answered again, counted once
-    await producer.send_and_wait(src, orjson.dumps({"user_id": retry_user, "action_id": retry_action,
-                                                    "event_id": "a1"}), key=retry_user.encode())
-    await consume_until(bootstrap, topics.names.applied, lambda rs: len(rs) >= 1_501, timeout=120)
+    await both(event(1, retry_user, retry_action, "a1"), retry_user)
+    await producer.flush()
+    await consume_until(bootstrap, later.names.applied, lambda rs: len(rs) >= 1_501, timeout=120)
     worker.stop()
 
-    start_worker(topics, **files(tmp_path, "wins: {actions: [win_match], windows: [alltime]}\n"))
+    start_worker(later, data_dir=tmp_path / "a" / "data", **files(tmp_path / "a", board))
     for i in range(300):  # while it fills
         user = users[(i * 11) % len(users)]
-        await producer.send(src, orjson.dumps({"user_id": user, "action_id": "win_match", "event_id": f"b{i}"}),
-                            key=user.encode())
+        await both(event(2_000 + i, user, "win_match", f"b{i}"), user)
         sent.append((user, "win_match"))
     await producer.flush()
     totals: dict[str, int] = {}
     for user, action in sent:
         if action == "win_match":
             totals[user] = totals.get(user, 0) + 25
-    want = sorted(totals.items(), key=lambda kv: -kv[1])[:3]  # top scores (ties: checked by score only below)
 
-    def filled(rs: list[ConsumerRecord[bytes, bytes]]) -> bool:
-        snap = latest(rs, "wins/alltime")
-        return snap is not None and [s for _, s in ranking(snap)][:3] == [s for _, s in want]
-
-    await consume_until(bootstrap, topics.names.leaderboard_updates, filled, timeout=120)
-    standings = await consume_until(bootstrap, topics.names.user_standings,
-                                    lambda rs: _wins(rs) == totals, timeout=120)
-    assert _wins(standings) == totals  # every user's board total, exactly once: the fill and the live path
-    status = await consume_until(bootstrap, topics.names.board_status,
+    reference = await consume_until(bootstrap, start.names.user_standings,
+                                    lambda rs: {u: s for u, (s, _) in _wins(rs).items()} == totals, timeout=120)
+    want = _wins(reference)
+    filled = await consume_until(bootstrap, later.names.user_standings, lambda rs: _wins(rs) == want, timeout=120)
+    assert _wins(filled) == want  # score and since of every user: as if the board had existed from the start
+    status = await consume_until(bootstrap, later.names.board_status,
                                  lambda rs: _live(rs, "wins") == set(range(3)), timeout=60)
-    assert _live(status, "wins") == set(range(3))
+    assert _live(status, "wins") == set(range(3)) and _live(status, "global") == set(range(3))
+
+    def final(rs: list[ConsumerRecord[bytes, bytes]]) -> bool:
+        top = ranking(latest(rs, "wins/alltime"))
+        return len(top) == min(len(totals), 100) and all(want[u][0] == s for u, s in top)
+
+    top_a = latest(await consume_until(bootstrap, later.names.leaderboard_updates, final), "wins/alltime")
+    top_b = latest(await consume_until(bootstrap, start.names.leaderboard_updates, final), "wins/alltime")
+    assert ranking(top_a) == ranking(top_b)  # the same order, ties included
 
 
-def _wins(records: list[ConsumerRecord[bytes, bytes]]) -> dict[str, int]:
+def _wins(records: list[ConsumerRecord[bytes, bytes]]) -> dict[str, tuple[int, int]]:
+    """Each user's (score, since) on the wins board, from the latest ``user-standings`` record per user."""
     last: dict[bytes, bytes] = {r.key: r.value for r in records if r.key is not None and r.value is not None}
     out = {}
     for value in last.values():
         standing = orjson.loads(value)
         if "wins/alltime" in standing["boards"]:
-            out[standing["user_id"]] = standing["boards"]["wins/alltime"]["score"]
+            held = standing["boards"]["wins/alltime"]
+            out[standing["user_id"]] = (held["score"], held["since"])
     return out
 
 

@@ -13,9 +13,11 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.catalog import ActionCatalog
 from stream_app.app import create_app
+from stream_app.backfill import BoardFill
 from stream_app.faust_internals import app_tasks, consumer_driver, subscribed
 from stream_app.faust_internals.batch_consumer import BatchConsumer, BatchTransport
 from stream_app.faust_internals.same_loop import SameLoopConsumer
+from stream_app.moderator import Moderator
 from stream_app.record_batches import RecordBatches
 from stream_app.settings import WorkerSettings
 
@@ -33,7 +35,7 @@ def test_batch_agents_and_timer_are_registered_explicitly(tmp_path: Path) -> Non
     assert app.conf.broker_max_poll_records == 1234  # one fetch is one batch
     assert set(worker.handlers) == {"wire-score-events", "wire-leaderboard-candidates", "wire-moderation"}
     moderate = worker.handlers["wire-moderation"]  # applies a fetch of commands, then stage 1
-    moderator = next(c.cell_contents for c in moderate.__closure__ or () if c.cell_contents is not worker.stage1)
+    moderator = next(c.cell_contents for c in moderate.__closure__ or () if isinstance(c.cell_contents, Moderator))
     assert moderator.results_topic == "wire-moderation-results" and moderator.source_topic == "wire-moderation"
     ingest = worker.handlers["wire-score-events"]  # applies a fetch, then hands the changed users to stage 1
     assert {cell.cell_contents for cell in ingest.__closure__ or ()} == {worker.ingestor, worker.stage1, worker.metrics}
@@ -45,7 +47,8 @@ def test_batch_agents_and_timer_are_registered_explicitly(tmp_path: Path) -> Non
     assert {"wire-score-events", "wire-leaderboard-candidates"} <= names  # Faust subscribes and acks them
     assert all(topic.acks for topic in subscribed(app))  # Faust tracks and commits their offsets
     assert not app.agents  # no per-message Faust agents
-    assert len(app_tasks(app)) == 4  # the partition, period, lag and dead-letter log timers
+    assert len(app_tasks(app)) == 5  # the partition, period, lag, dead-letter log and board fill timers
+    assert isinstance(worker.ingestor.gate, BoardFill)  # boards not live yet are kept off the live path
     # what /metrics counts: the ingestor's decisions, dead letters by kind, boards emitted
     assert worker.metrics.ingestor is worker.ingestor
     assert worker.ingestor.dead.counted == worker.metrics.dead_letter
