@@ -139,7 +139,10 @@ def register_fill_timer(app: Any, source_topic: str, fill: BoardFill, stage1: Lo
         if app.rebalancing or app.in_recovery:
             return
         owned = [tp.partition for tp in app.assignor.assigned_actives() if tp.topic == source_topic]
-        await fill.tick(owned)
+        try:
+            await fill.tick(owned, still=lambda: not (app.rebalancing or app.in_recovery))
+        except Exception:  # a rebalance under a chunk, a broker away: the markers say where the next tick resumes
+            log.exception("boards: filling stopped for now; it resumes from its markers")
         changes = fill.take_changes()
         if changes:
             await stage1.on_changes(changes)

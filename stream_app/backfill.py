@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -132,7 +133,10 @@ class BoardFill(BoardGate):
         return [b for b in self.boards if (m := markers.get(b.name)) is None or m.live is None]
 
     # -- the fill (a timer: chunks under the apply lock, a time budget per tick) --
-    async def tick(self, owned: list[int], budget_s: float = 0.5) -> None:
+    async def tick(self, owned: list[int], budget_s: float = 0.5, still: Callable[[], bool] = lambda: True,
+                   ) -> None:
+        """Announce live boards, then fill the first pending board of each owned partition for up to ``budget_s``,
+        a chunk at a time, while ``still()`` (no rebalance began)."""
         deadline = time.monotonic() + budget_s
         await self._announce(owned)
         work = [(p, b) for p in sorted(owned) for b in self.pending(p)[:1]]
@@ -142,7 +146,7 @@ class BoardFill(BoardGate):
                 await consumer.stop()
             return
         for partition, board in work:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and still():
                 async with self.ingestor.lock:
                     if self.loaded_in.get(partition) != self.generation():
                         self._load(partition)
