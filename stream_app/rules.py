@@ -78,10 +78,16 @@ def invalid_reason(value: bytes) -> str:
     return "value is not valid JSON for an event"  # accepted by orjson but not by pydantic's stricter parser
 
 
+def _when(event: ScoreEvent, at_ms: int) -> str:
+    """The event time as a refusal names it (worked out only for a refusal)."""
+    return event.occurred_at.isoformat() if event.occurred_at else str(at_ms)
+
+
 class RecordRules:
     def __init__(self, catalog: ActionCatalog, retention_ms: int, grace_ms: int, boards: Boards | None = None) -> None:
         self.catalog = catalog
         self.boards = boards if boards is not None else Boards.default(catalog)
+        self._counting: dict[str, tuple[tuple[Board, int], ...]] = {}
         self.retention_ms = retention_ms
         self.grace_ms = grace_ms
         self._partition_of: dict[tuple[bytes, int], int] = {}
@@ -129,30 +135,40 @@ class RecordRules:
             problem = value_range.problem(event.value)
             if problem:
                 return problem
-            points, x = 0, event.value
+            points = 0
+            counting = tuple((board, event.value) for board in self.boards.counting(event.action_id))
         elif event.value is not None:
             return f"action {event.action_id!r} has catalog points: a value is not allowed"
         else:
-            x = points
+            counting = self._counting.get(event.action_id) or self._points_counting(event.action_id, points)
         if message.timestamp_type != LOG_APPEND_TIME:
             return ("record timestamp was set by the producer: score-events must have "
                     "message.timestamp.type=LogAppendTime (scoreboard-topics sets it)")
         now_ms = int(message.timestamp * 1000)
         at_ms = now_ms if event.occurred_at is None else int(event.occurred_at.timestamp() * 1000)
-        when = event.occurred_at.isoformat() if event.occurred_at else str(at_ms)
         if at_ms < YEAR_2000_MS:
-            return f"occurred_at {when} is before 2000: not a plausible event time"
+            return f"occurred_at {_when(event, at_ms)} is before 2000: not a plausible event time"
         if at_ms > now_ms + self.grace_ms:
-            return (f"occurred_at {when} is more than {self.grace_ms // 1000} s after the broker's time of the "
-                    "record (SCOREBOARD_PERIOD_GRACE_S)")
-        counting = tuple((board, x) for board in self.boards.counting(event.action_id))
-        first = min((end for board, _ in counting if (end := board.first_end(at_ms)) is not None), default=None)
+            return (f"occurred_at {_when(event, at_ms)} is more than {self.grace_ms // 1000} s after the broker's "
+                    "time of the record (SCOREBOARD_PERIOD_GRACE_S)")
+        first: tuple[int, str] | None = None
+        for board, _ in counting:
+            end = board.first_end(at_ms)
+            if end is not None and (first is None or end < first):
+                first = end
         if first is not None:
             end_ms, key = first
             if end_ms + self.retention_ms <= now_ms:
-                return (f"occurred_at {when} is before the oldest period still kept "
+                return (f"occurred_at {_when(event, at_ms)} is before the oldest period still kept "
                         f"(SCOREBOARD_PERIOD_RETENTION_DAYS={self.retention_ms // DAY_MS})")
             if end_ms + self.grace_ms <= now_ms:
-                return (f"period closed: occurred_at {when} is in {key}, sealed at its end plus the grace "
-                        f"(SCOREBOARD_PERIOD_GRACE_S={self.grace_ms // 1000}); the event counts nowhere")
+                return (f"period closed: occurred_at {_when(event, at_ms)} is in {key}, sealed at its end plus the "
+                        f"grace (SCOREBOARD_PERIOD_GRACE_S={self.grace_ms // 1000}); the event counts nowhere")
         return Accepted(event, points, now_ms, at_ms, counting)
+
+    def _points_counting(self, action_id: str, points: int) -> tuple[tuple[Board, int], ...]:
+        """A points action's boards and its points on each (the same for every event of it: kept)."""
+        counting = tuple((board, points) for board in self.boards.counting(action_id))
+        if len(self._counting) < 100_000:
+            self._counting[action_id] = counting
+        return counting
