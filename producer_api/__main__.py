@@ -2,7 +2,7 @@
 
 HTTP runs on uvicorn's httptools protocol with a deadline on receiving a request and a bound on its headers
 (``schemas.runtime.uvicorn_internals``, ``SCOREBOARD_HTTP_REQUEST_TIMEOUT_S``/``SCOREBOARD_HTTP_MAX_HEADER_BYTES``).
-A configuration problem (no API keys outside dev, a bad catalog file, a bad value, a broker refusing the TLS
+A configuration problem (no API keys outside dev, a bad catalog or boards file, a bad value, a broker refusing the TLS
 handshake or the SASL login) prints one clear line and exits 2, without a traceback.
 """
 
@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from producer_api.app import create_app
 from producer_api.settings import ApiSettings
+from schemas.boards import BoardsError
 from schemas.catalog import CatalogError
 from schemas.runtime.kafka import refused_at_start
 from schemas.runtime.uvicorn_internals import bounded_httptools
@@ -33,7 +34,7 @@ def main() -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         app = create_app(settings)
-    except CatalogError as exc:
+    except (CatalogError, BoardsError) as exc:  # BoardsError names the board and the field
         print(f"producer_api: {exc}", file=sys.stderr)
         return 2
     refused = refused_at_start(settings)

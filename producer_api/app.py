@@ -6,6 +6,10 @@ The lifespan starts the listeners first (the reply listener positioned at the en
 ``score-events-dlq``, the moderation listener at the end of ``moderation-results``), then the producer, so the
 app only serves once no answer can be missed. ``with_broker=False`` builds the same HTTP
 layer with no Kafka clients, for tests of what happens before any Kafka use (auth, limits, validation, catalog).
+
+The boards (``SCOREBOARD_BOARDS_FILE``) are loaded with the catalog, before anything else: the write API needs them
+for the admin ledger (``board=``, periods in the board's zone), and a file every other service would refuse must
+stop this one too, with the same sentence, rather than let events in that no board can take.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from producer_api.scores import ScoresEndpoint
 from producer_api.scores_doc import document as document_scores
 from producer_api.settings import ApiSettings
 from producer_api.state import ApiState
+from schemas.boards import Boards
 from schemas.catalog import ActionCatalog
 from schemas.runtime.docs import ASSETS_URL, DOCS_URL, serve_docs
 
@@ -39,10 +44,13 @@ PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
 def create_app(
-    settings: ApiSettings, *, catalog: ActionCatalog | None = None, with_broker: bool = True
+    settings: ApiSettings, *, catalog: ActionCatalog | None = None, boards: Boards | None = None,
+    with_broker: bool = True,
 ) -> FastAPI:
-    """Build the app; the catalog is loaded now, so a bad file fails here (``CatalogError``), not later."""
+    """Build the app; the catalog and the boards are loaded now, so a bad file fails here (``CatalogError``,
+    ``BoardsError``), not later."""
     catalog = catalog if catalog is not None else ActionCatalog.load(settings.actions_file)
+    boards = boards if boards is not None else Boards.load(settings.boards_file, catalog)
     metrics = ApiMetrics()
 
     @asynccontextmanager
@@ -53,7 +61,7 @@ def create_app(
             log.warning("no SCOREBOARD_ADMIN_KEYS: %s", "the admin routes take the fixed dev admin key (id dev-admin)"
                         if settings.env == "dev" else "the admin routes (/admin/...) answer 404")
         if not with_broker:
-            yield {"api": ApiState(settings, catalog, metrics, None, None)}
+            yield {"api": ApiState(settings, catalog, boards, metrics, None, None)}
             return
         async with AsyncExitStack() as stack:
             replies = ReplyListener(settings, metrics)
@@ -65,9 +73,9 @@ def create_app(
             event_log = EventLog(settings)
             stack.push_async_callback(event_log.stop)
             await event_log.start()
-            log.info("producer_api: ready (%d actions, %d API keys, %d admin keys, topic %s)",
-                     len(catalog), len(settings.api_keys), len(settings.admin_keys), event_log.topic)
-            yield {"api": ApiState(settings, catalog, metrics, event_log, replies, moderation_results)}
+            log.info("producer_api: ready (%d actions, %d boards, %d API keys, %d admin keys, topic %s)",
+                     len(catalog), len(boards), len(settings.api_keys), len(settings.admin_keys), event_log.topic)
+            yield {"api": ApiState(settings, catalog, boards, metrics, event_log, replies, moderation_results)}
 
     app = FastAPI(
         title="Scoreboard write API",

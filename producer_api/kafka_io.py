@@ -83,6 +83,8 @@ def encode_request(score: ScoreRequest, event_id: str, occurred_at: datetime) ->
     if score.username is not None:
         value["username"] = score.username
     value["occurred_at"] = occurred_at
+    if score.value is not None:
+        value["value"] = score.value
     return score.user_id.encode(), orjson.dumps(value)
 
 

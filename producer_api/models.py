@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 EVENT_ID = "idem-3f1c9a27d5e84b0c6a1f2e9d7b5c3a1e0f9d8c7b"
 
@@ -53,10 +53,20 @@ class BadRequestBody(BaseModel):
     errors: list[Problem]
 
 
-class ActionsBody(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"actions": {"win_match": 25, "find_secret": 100}}]})
+class ValueRangeBody(BaseModel):
+    """A value action's catalog entry: its events carry a ``value`` in ``min..max`` (both included)."""
 
-    actions: dict[str, int]
+    min: int
+    max: int
+
+
+class ActionsBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"actions": {
+        "win_match": 25, "find_secret": 100, "lap_time_ms": {"min": 1, "max": 3600000}}}]})
+
+    actions: dict[str, int | ValueRangeBody] = Field(description=(
+        "action_id -> its points (a points action), or the range of the `value` its events must carry (a value "
+        "action, which counts only on boards with `value: true`)"))
 
 
 class NotWrittenBody(BaseModel):

@@ -43,10 +43,11 @@ from producer_api.moderation_answers import (
 )
 from producer_api.moderation_results import settle
 from producer_api.state import ApiState, State
+from schemas.boards import GLOBAL, Board, Boards
 from schemas.events import UserId, check_characters
 from schemas.leaderboard import Window
 from schemas.moderation import MAX_LEDGER, MAX_REASON, Action, LedgerEntry, ModerationCommand
-from schemas.periods import board_id, period_bounds, period_for, period_start
+from schemas.periods import first_day
 from schemas.runtime.docs import SchemaRef, extend_openapi
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class CommandFailedBody(BaseModel):
 
 class LedgerBody(BaseModel):
     user_id: str
+    board: str
     window: Window
     period: str | None
     data: list[LedgerEntry] = Field(description="the applied events that make up the score there, newest first")
@@ -145,7 +147,8 @@ def respond(state: ApiState, cmd: ModerationCommand, answer: Answer) -> Response
 
 
 def _value(cmd: ModerationCommand) -> bytes:
-    return cmd.model_dump_json(exclude_none=True).encode()
+    """The record's value: the fields set, and the board only on a ledger (the one command that names one)."""
+    return cmd.model_dump_json(exclude_none=True, exclude=None if cmd.action == "ledger" else {"board"}).encode()
 
 
 async def record_for_user(state: ApiState, cmd: ModerationCommand) -> int | Answer:
@@ -252,36 +255,56 @@ async def revert(event_id: EventIdPath, body: ReasonBody, admin: AdminKey, state
         state.moderation.discard(cmd.command_id)
 
 
-def ledger_period(window: Window, period: str | None) -> str | None:
-    """The period asked for (default: the current one), as the read API's ``period``; ``BadRequest`` if bad."""
-    if period is None:
-        return period_for(window, datetime.now(UTC))
-    if window == "alltime":
-        raise BadRequest("period: the alltime window has no periods",
-                         [problem(("query", "period"), "the alltime window has no periods", "value_error")])
+PERIOD_EXAMPLES = {"daily": "2026-11-26", "weekly": "2026-W48", "monthly": "2026-11"}
+
+
+def _bad_query(name: str, message: str) -> BadRequest:
+    return BadRequest(f"{name}: {message}", [problem(("query", name), message, "value_error")])
+
+
+def ledger_board(boards: Boards, name: str, window: Window) -> Board:
+    """The board asked for, with ``window`` one of its windows; ``BadRequest`` naming what is wrong."""
     try:
-        if period_start(board_id(window, period)) is None:
-            raise ValueError(period)
+        board = boards.get(name)
+    except ValueError as exc:
+        raise _bad_query("board", str(exc)) from None
+    if window not in board.windows:
+        raise _bad_query("window", f"board {board.name!r} has no {window} window (its windows: "
+                                   f"{', '.join(board.windows)})")
+    return board
+
+
+def ledger_period(board: Board, window: Window, period: str | None) -> str | None:
+    """The period asked for (default: the current one in the board's zone), as the read API's ``period``;
+    ``BadRequest`` if bad."""
+    if period is None:
+        return board.period(window, datetime.now(UTC))
+    if window == "alltime":
+        raise _bad_query("period", "the alltime window has no periods")
+    try:
+        first_day(window, period)
     except ValueError:
-        example = "2026-11-26" if window == "daily" else "2026-W48"
-        message = f"{period!r} is not a {window} period (e.g. {example!r})"
-        raise BadRequest(f"period: {message}", [problem(("query", "period"), message, "value_error")]) from None
+        raise _bad_query("period", f"{period[:40]!r} is not a {window} period (e.g. "
+                                   f"{PERIOD_EXAMPLES[window]!r})") from None
     return period
 
 
-def ledger_period_out_of_range(cmd: ModerationCommand, revert_days: int) -> Answer | None:
+def ledger_period_out_of_range(cmd: ModerationCommand, boards: Boards, revert_days: int) -> Answer | None:
     """A period that has not begun is unknown (404, as on the read API); one that ended before the revert horizon
-    has no ledger any more (410). Told here, without asking the worker (it would answer an empty list)."""
-    bounds = period_bounds(board_id(cmd.window or "alltime", cmd.period)) if cmd.period else None
+    has no ledger any more (410). Told here, without asking the worker (it would answer an empty list). Bounds
+    are the board's: its periods are local days, weeks and months of its zone."""
+    window = cmd.window or "alltime"
+    bounds = None if cmd.period is None else boards.bounds(boards.get(cmd.board).key(window, cmd.period))
     if bounds is None:
         return None
     start, end = bounds
     now = datetime.now(UTC)
+    where = f"{window}" if cmd.board == GLOBAL else f"{window} of board {cmd.board!r}"
     if start > now:
-        return Answer(404, {"detail": f"period {cmd.period!r} of {cmd.window} has not begun",
+        return Answer(404, {"detail": f"period {cmd.period!r} of {where} has not begun",
                             "command_id": cmd.command_id}, "unknown_period")
     if end < now - timedelta(days=revert_days):
-        return Answer(410, {"detail": f"period {cmd.period!r} of {cmd.window} ended before the revert horizon "
+        return Answer(410, {"detail": f"period {cmd.period!r} of {where} ended before the revert horizon "
                                       f"(SCOREBOARD_REVERT_DAYS={revert_days} days)", "command_id": cmd.command_id},
                       "past_horizon")
     return None
@@ -291,8 +314,8 @@ def ledger_period_out_of_range(cmd: ModerationCommand, revert_days: int) -> Answ
             summary="The applied events that make up a user's score on a board, newest first",
             responses={
                 200: documented("The events, newest first (`data` is empty for a user with none there)", LedgerBody),
-                404: documented("No such board or period for this user (the worker's message), or the admin routes "
-                                "are off", CommandErrorBody | ErrorBody),
+                404: documented("No such period for this user (the worker's message, or a period that has not "
+                                "begun), or the admin routes are off", CommandErrorBody | ErrorBody),
                 410: documented("That period is past the revert horizon", CommandErrorBody),
                 422: documented("The stream worker refused the request (`detail` is its reason)", CommandErrorBody),
                 504: documented("The stream worker did not answer within SCOREBOARD_MODERATION_TIMEOUT_MS (nothing "
@@ -302,16 +325,22 @@ def ledger_period_out_of_range(cmd: ModerationCommand, revert_days: int) -> Answ
             })
 async def ledger(
     user_id: UserIdPath, admin: AdminKey, state: State,
-    window: Annotated[Window, Query(description="alltime, daily or weekly")] = "alltime",
-    period: Annotated[str | None, Query(description="a period of a daily/weekly window still kept, e.g. 2026-11-26 "
-                                                    "or 2026-W48 (default: the current one)")] = None,
+    window: Annotated[Window, Query(description="alltime, daily, weekly or monthly: one of the board's windows")
+                      ] = "alltime",
+    period: Annotated[str | None, Query(description="a period of the window within the revert horizon, in the "
+                                                    "board's zone, e.g. 2026-11-26, 2026-W48 or 2026-11 (default: "
+                                                    "the current one)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LEDGER, description="at most this many events")] = 100,
+    board: Annotated[str, Query(max_length=64, description="a board of SCOREBOARD_BOARDS_FILE")] = GLOBAL,
 ) -> Response:
-    """Each entry: `event_id`, `action_id`, `points`, `occurred_at`, `reverted`; within the revert horizon. The
-    request is recorded on `moderation` like every admin action, and answered by the worker owning the user."""
-    cmd = command("ledger", admin, user_id=user_of(user_id), window=window, period=ledger_period(window, period),
-                  limit=limit)
-    out_of_range = ledger_period_out_of_range(cmd, state.settings.revert_days)
+    """Each entry: `event_id`, `action_id`, `points` (what it scored on the board: its points, or its value on a
+    value board), `occurred_at`, `reverted`; within the revert horizon. An unknown board, or a window the board does
+    not have, is `400`. The request is recorded on `moderation` like every admin action, and answered by the worker
+    owning the user."""
+    chosen = ledger_board(state.boards, board, window)
+    cmd = command("ledger", admin, user_id=user_of(user_id), window=window,
+                  period=ledger_period(chosen, window, period), limit=limit, board=chosen.name)
+    out_of_range = ledger_period_out_of_range(cmd, state.boards, state.settings.revert_days)
     if out_of_range is not None:
         return respond(state, cmd, out_of_range)
     if state.moderation is None:

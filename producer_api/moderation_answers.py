@@ -93,8 +93,8 @@ def ledger_answer(command: ModerationCommand, results: Sequence[ModerationResult
         return None
     if found.status in ("applied", "unchanged"):
         events = [e.model_dump(mode="json") for e in found.events or ()]
-        return Answer(200, {"user_id": command.user_id, "window": command.window, "period": command.period,
-                            "data": events}, "listed")
+        return Answer(200, {"user_id": command.user_id, "board": command.board, "window": command.window,
+                            "period": command.period, "data": events}, "listed")
     detail = found.detail or {"not_found": "no such board or period for this user",
                               "expired": "that period is past the revert horizon",
                               "already_reverted": "unexpected answer"}.get(found.status, "refused by the worker")

@@ -9,10 +9,12 @@ An event is answered either by its ``score-applied`` record (applied: the new to
 the ``x-event-id`` header, else by the ``event_id`` of its value (the original record).
 
 Several waiters may share an event id (concurrent repeats of one Idempotency-Key); all of them get the answer.
-Each waiter also knows the ``action_id`` it sent, and an answer naming another action is not its answer: one
-Idempotency-Key sent concurrently for two actions is one event id, applied for one action and refused
-("idempotency key reused") for the other, and each request must get its own outcome. Each waiter is removed
-when its request ends, answered or not.
+Each waiter also knows the ``action_id`` and the ``value`` it sent, and an answer naming another action or another
+value is not its answer: one Idempotency-Key sent concurrently for two actions (or one value action with two
+values) is one event id, applied for one and refused ("idempotency key reused") for the other, and each request
+must get its own outcome. A dead letter names both (it is the original record); a ``score-applied`` record names
+the action, and the value when the worker puts it there (an optional ``value``, read here if present): an answer
+silent about the value matches every value. Each waiter is removed when its request ends, answered or not.
 """
 
 from __future__ import annotations
@@ -45,9 +47,26 @@ class Refused:
     event_id: str
     reason: str
     action_id: str | None = None  # of the dead record, when its value says
+    value: int | None = None  # of the dead record (None: it has none, or its value does not say)
 
 
-Reply = ScoreApplied | Refused
+class Applied(ScoreApplied):
+    """A ``score-applied`` record as read here: plus the event's ``value``, when the worker names it."""
+
+    value: int | None = None
+
+
+Reply = Applied | Refused
+Sent = tuple[str | None, int | None]  # what a waiting request sent: (action_id, value)
+
+
+def answers(sent: Sent, action_id: str | None, value: int | None) -> bool:
+    """Whether an answer naming ``action_id`` and ``value`` (None: not said) is the answer to a request that sent
+    ``sent``: the same action and value, as far as either side says."""
+    sent_action, sent_value = sent
+    if sent_action is None or action_id is None:
+        return True
+    return sent_action == action_id and (value is None or value == sent_value)
 
 
 def _text(value: bytes) -> str:
@@ -63,18 +82,21 @@ def refusal_of(headers: Sequence[tuple[str, bytes]] | None, value: bytes | None)
     found = dict(headers or ())
     event_id = _text(found["x-event-id"]) if "x-event-id" in found else None
     action_id: str | None = None
+    dead_value: int | None = None
     if value:
         with suppress(orjson.JSONDecodeError):
             raw = orjson.loads(value)
             if isinstance(raw, dict):
                 action = raw.get("action_id")
                 action_id = action if isinstance(action, str) else None
+                number = raw.get("value")
+                dead_value = number if isinstance(number, int) and not isinstance(number, bool) else None
                 if event_id is None and isinstance(raw.get("event_id"), str):
                     event_id = raw["event_id"]
     if not event_id:
         return None
     reason = _text(found.get("x-dlq-reason", b"")).strip()[:MAX_REASON] or NO_REASON
-    return Refused(event_id, reason, action_id)
+    return Refused(event_id, reason, action_id, dead_value)
 
 
 class ReplyListener(AnswerTail):
@@ -85,8 +107,8 @@ class ReplyListener(AnswerTail):
         super().__init__(settings, (settings.topics.applied, settings.topics.dlq))
         self.topic, self.dlq_topic = self.topics
         self._metrics = metrics
-        # event id -> {waiter: the action_id its request sent}
-        self._waiters: dict[str, dict[asyncio.Future[Reply], str | None]] = {}
+        # event id -> {waiter: the action_id and value its request sent}
+        self._waiters: dict[str, dict[asyncio.Future[Reply], Sent]] = {}
 
     @property
     def pending(self) -> int:
@@ -100,10 +122,11 @@ class ReplyListener(AnswerTail):
             for record in records:
                 self.resolve_applied(record.value)
 
-    def register(self, event_id: str, action_id: str | None = None) -> asyncio.Future[Reply]:
+    def register(self, event_id: str, action_id: str | None = None, value: int | None = None
+                 ) -> asyncio.Future[Reply]:
         """Call before producing the event; always pair with ``discard``."""
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(event_id, {})[future] = action_id
+        self._waiters.setdefault(event_id, {})[future] = (action_id, value)
         self._metrics.pending_replies.inc()
         return future
 
@@ -126,22 +149,22 @@ class ReplyListener(AnswerTail):
 
     def resolve_applied(self, value: bytes | None) -> None:
         try:
-            applied = ScoreApplied.model_validate_json(value or b"")
+            applied = Applied.model_validate_json(value or b"")
         except ValidationError:
             self._metrics.bad_replies.inc()
             log.warning("unreadable record on %s ignored", self.topic)
             return
-        self._answer(applied.event_id, applied.action_id, applied)
+        self._answer(applied.event_id, applied.action_id, applied.value, applied)
 
     def resolve_dead_letter(self, headers: Sequence[tuple[str, bytes]] | None, value: bytes | None) -> None:
         if not self._waiters:
             return
         refused = refusal_of(headers, value)
         if refused is not None:
-            self._answer(refused.event_id, refused.action_id, refused)
+            self._answer(refused.event_id, refused.action_id, refused.value, refused)
 
-    def _answer(self, event_id: str, action_id: str | None, reply: Reply) -> None:
-        """Resolve the waiters of ``event_id`` whose request sent ``action_id`` (all of them if either is unknown)."""
+    def _answer(self, event_id: str, action_id: str | None, value: int | None, reply: Reply) -> None:
+        """Resolve the waiters of ``event_id`` whose request sent ``action_id`` and ``value`` (see ``answers``)."""
         for future, sent in self._waiters.get(event_id, {}).items():
-            if not future.done() and (sent is None or action_id is None or sent == action_id):
+            if not future.done() and answers(sent, action_id, value):
                 future.set_result(reply)

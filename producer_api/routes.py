@@ -15,10 +15,11 @@ from producer_api.state import State
 
 router = APIRouter()
 
-@router.get("/actions", summary="The action catalog: action_id -> points", response_model=ActionsBody,
+@router.get("/actions", summary="The action catalog: action_id -> points, or {min, max} for a value action",
+            response_model=ActionsBody,
             responses={401: documented("Missing or invalid `X-API-KEY`", ErrorBody)})
 async def get_actions(_: ApiKey, state: State) -> ActionsBody:
-    return ActionsBody(actions=state.catalog.as_dict())
+    return ActionsBody.model_validate({"actions": state.catalog.as_dict()})
 
 
 @router.get("/healthz", summary="The process is up and can write (a producer could be started)",

@@ -1,6 +1,10 @@
-"""Reading a ``POST /scores`` request: content type, JSON body, ``Idempotency-Key``, ``Prefer``.
+"""Reading a ``POST /scores`` request: content type, JSON body, ``Idempotency-Key``, ``Prefer``, and the
+``value`` against the action's catalog entry.
 
-Every problem raises ``BadRequest`` (400) with a readable message; nothing here touches Kafka.
+Every problem raises ``BadRequest`` (400) with a readable message; nothing here touches Kafka. A ``value`` is a
+field of the body whose validity depends on the catalog (required and within the range for a value action, not
+allowed for a points action): a bad one is a 400 like any invalid field, decided before anything is logged, so the
+worker's own check of it (a dead letter) only ever meets direct producers.
 
 Idempotency is scoped by (API key id, ``user_id``, ``Idempotency-Key``): the event id is a keyed hash of the three
 (``producer_api.auth.EventIds``), so one key sent for two users is two events. A request without an
@@ -16,6 +20,7 @@ import orjson
 from pydantic import ValidationError
 
 from producer_api.errors import BadRequest, from_pydantic, problem, summary
+from schemas.catalog import ActionCatalog
 from schemas.events import ScoreRequest
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -51,6 +56,27 @@ def parse_score_request(body: bytes) -> ScoreRequest:
     except ValidationError as exc:
         errors = from_pydantic(exc.errors(include_url=False, include_input=False), ("body",))
         raise BadRequest(summary("invalid request body", errors), errors) from None
+
+
+def _bad_value(message: str, type_: str) -> BadRequest:
+    return BadRequest(f"invalid request body: value: {message}", [problem(("body", "value"), message, type_)])
+
+
+def check_value(score: ScoreRequest, catalog: ActionCatalog) -> None:
+    """``BadRequest`` unless ``score.value`` fits its action (an action in ``catalog``): present and within the
+    range for a value action, absent for a points action."""
+    value_range = catalog.value_range(score.action_id)
+    if value_range is None:
+        if score.value is not None:
+            raise _bad_value(f"not allowed: action {score.action_id!r} has catalog points (only value actions, "
+                             "{min, max} in the catalog, take a value)", "value_not_allowed")
+        return
+    if score.value is None:
+        raise _bad_value(f"required: action {score.action_id!r} is a value action (an integer in "
+                         f"{value_range.min}..{value_range.max})", "missing")
+    if not value_range.min <= score.value <= value_range.max:
+        raise _bad_value(f"{score.value} is outside the range of action {score.action_id!r}: "
+                         f"{value_range.min}..{value_range.max}", "value_out_of_range")
 
 
 def check_idempotency_key(value: str | None) -> str | None:

@@ -2,7 +2,8 @@
 
 Before it, the app's middlewares (``producer_api.middleware``) have checked the key (401), the rate limit (429),
 the ``Idempotency-Key`` (400; generated if absent, echoed on every answer from then on) and a declared body size
-(413). Here: other headers, body size while reading, JSON and fields (400) -> catalog (422) -> produce,
+(413). Here: other headers, body size while reading, JSON and fields (400) -> catalog (422; then the ``value``
+against the action's entry: 400) -> produce,
 acknowledged by the broker (503 if nothing was written; 504 if the record was sent but not acknowledged: the
 outcome is unknown) -> wait, bounded, for the event's answer: ``score-applied`` (200) or its dead letter (422,
 refused by the worker); past the bound, 202.
@@ -87,9 +88,15 @@ class ScoresEndpoint:
         except BodyTooLarge:
             await send_json(send, 413, self.too_large)
             return
-        if state.catalog.points(score.action_id) is None:
-            await send_json(send, 422, orjson.dumps({"detail": f"unknown action_id '{score.action_id}'"}))
-            return
+        if score.value is not None or state.catalog.points(score.action_id) is None:  # else: a points action
+            if score.action_id not in state.catalog:
+                await send_json(send, 422, orjson.dumps({"detail": f"unknown action_id '{score.action_id}'"}))
+                return
+            try:
+                score_request.check_value(score, state.catalog)
+            except BadRequest as exc:
+                await send_json(send, 400, _bad_request(exc))
+                return
 
         event_log, replies, metrics = state.event_log, state.replies, state.metrics
         if event_log is None or replies is None:
@@ -99,7 +106,7 @@ class ScoresEndpoint:
         key, value = encode_request(score, event_id, datetime.now(UTC))
 
         # registered before producing, so the answer cannot pass it by
-        waiter = None if respond_async else replies.register(event_id, score.action_id)
+        waiter = None if respond_async else replies.register(event_id, score.action_id, score.value)
         try:
             try:
                 await event_log.produce(key, value)

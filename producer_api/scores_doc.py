@@ -37,24 +37,27 @@ HEADERS: tuple[tuple[str, str], ...] = (
     ("Idempotency-Key",
      f"1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters. Scoped by (API key id, `user_id`, key): within 24 h the "
      "same key for the same user applies once and repeats answer as the first did; the same key for another "
-     "`action_id` is refused (422). Without it one is generated; every answer carries the key in its "
+     "`action_id` or `value` is refused (422). Without it one is generated; every answer carries the key in its "
      "`Idempotency-Key` header, to retry with after a timeout or a 5xx"),
     ("Prefer", "`respond-async`: answer 202 as soon as the event is durably logged"),
 )
 
 # status -> (description, the body model(s), response headers)
 RESPONSES: dict[int, tuple[str, tuple[type[BaseModel], ...], dict[str, Any]]] = {
-    200: ("Applied: the user's new all-time total, and the event id", (ScoreAppliedBody,), RETRY_WITH),
+    200: ("Applied: the user's new all-time total on the `global` board (a value action's event, which counts on "
+          "value boards only, leaves it as it was), and the event id", (ScoreAppliedBody,), RETRY_WITH),
     202: ("Accepted and durably logged; not applied within the wait bound, or `Prefer: respond-async` was sent",
           (AcceptedBody,), RETRY_WITH),
     400: ("Malformed JSON, wrong content type, or an invalid field or header (the answer carries "
-          "`Idempotency-Key` unless that header itself is the problem)", (BadRequestBody,), RETRY_WITH),
+          "`Idempotency-Key` unless that header itself is the problem). That includes `value`: required for a "
+          "value action (`{min, max}` in the catalog, see `GET /actions`) and within its range, both ends "
+          "included; not allowed for a points action", (BadRequestBody,), RETRY_WITH),
     401: ("Missing or invalid `X-API-KEY` (checked before the body is read)", (ErrorBody,), {}),
     413: ("Request body larger than SCOREBOARD_MAX_BODY_BYTES", (ErrorBody,), RETRY_WITH),
     422: ("Not applied, for one of two reasons. Without `event_id`: the `action_id` is not in the action "
           "catalog, and nothing was logged. With `event_id`: the event was logged but the stream worker "
           "refused it, and `detail` is its reason, e.g. the Idempotency-Key was already used for this user "
-          "with another `action_id` (\"idempotency key reused ...\"), or the user's total would leave the "
+          "with another `action_id` or `value` (\"idempotency key reused ...\"), or the user's total would leave the "
           "signed 64-bit range. Either way the score did not change.", (ErrorBody, RefusedBody), RETRY_WITH),
     429: ("The API key's rate limit (SCOREBOARD_RATE_LIMIT) is exceeded: nothing was read or logged; "
           "wait `Retry-After` seconds", (ErrorBody,), RETRY_LATER),

@@ -1,5 +1,5 @@
-"""What the lifespan holds for the routes: the catalog, the metrics and the Kafka clients (the producer, the reply
-listener, the moderation results listener).
+"""What the lifespan holds for the routes: the catalog, the boards, the metrics and the Kafka clients (the producer,
+the reply listener, the moderation results listener).
 
 The Kafka clients are None only in an app built with ``with_broker=False`` (HTTP-layer tests), where every
 request that would need the event log answers 503.
@@ -17,6 +17,7 @@ from producer_api.metrics import ApiMetrics
 from producer_api.moderation_results import ModerationResults
 from producer_api.replies import ReplyListener
 from producer_api.settings import ApiSettings
+from schemas.boards import Boards
 from schemas.catalog import ActionCatalog
 
 
@@ -24,6 +25,7 @@ from schemas.catalog import ActionCatalog
 class ApiState:
     settings: ApiSettings
     catalog: ActionCatalog
+    boards: Boards
     metrics: ApiMetrics
     event_log: EventLog | None
     replies: ReplyListener | None

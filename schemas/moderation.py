@@ -9,6 +9,10 @@ event id) and only the partition whose journal holds the event acts on it; the o
 
 ``moderation-results`` carries one answer per command and partition (key: the command id), read by the write API
 to answer the admin's request (404, 410, ``already_reverted``, the ledger).
+
+A ledger names its board (``board``, default ``global``; a board of ``SCOREBOARD_BOARDS_FILE``) with the window and
+period: the write API has checked it against the same boards file, and the worker lists only the events that
+count on that board's period, in the board's zone.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.boards import GLOBAL
 from schemas.events import UserId
 from schemas.leaderboard import Window
 
@@ -43,6 +48,7 @@ class ModerationCommand(BaseModel):
     window: Window | None = Field(None, description="ledger: the board window (default alltime)")
     period: str | None = Field(None, max_length=16, description="ledger: the period of a daily/weekly window")
     limit: int | None = Field(None, ge=1, le=MAX_LEDGER, description="ledger: at most this many events")
+    board: str = Field(GLOBAL, pattern=r"^[a-z0-9-]{1,64}$", description="ledger: the board (default global)")
 
     @model_validator(mode="after")
     def _names_its_target(self) -> ModerationCommand:

@@ -38,7 +38,8 @@ class CommonSettings(BaseSettings):
       SCOREBOARD_ACTIONS_FILE     action catalog file (default: the shipped example)
       SCOREBOARD_BOARDS_FILE      the boards (YAML, ``schemas.boards``; default: none, one ``global`` board summing
                                   every points action over alltime, daily and weekly in UTC). Every service reads
-                                  the same file and refuses to start on an invalid one, naming board and field
+                                  the same file and refuses to start on an invalid one, naming board and field;
+                                  empty means unset
       SCOREBOARD_KAFKA_CONNECT_TIMEOUT  seconds to keep retrying the broker at start (default 60)
       SCOREBOARD_LOG_LEVEL        logging level (default INFO)
       SCOREBOARD_AUDIT_RETENTION_MS  retention of ``score-events``, the audit log (default -1: forever)
@@ -103,6 +104,15 @@ class CommonSettings(BaseSettings):
         if isinstance(value, str):
             default = "PLAINTEXT" if info.field_name == "kafka_security_protocol" else None
             return value.strip().upper() or default
+        return value
+
+    @field_validator("boards_file", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: Any) -> Any:
+        """``SCOREBOARD_BOARDS_FILE=`` (empty, as a compose file's ``${SCOREBOARD_BOARDS_FILE:-}`` gives) means
+        unset: the default boards, not a file named ``.``."""
+        if isinstance(value, str) and not value.strip():
+            return None
         return value
 
     @model_validator(mode="after")

@@ -6,12 +6,18 @@ command looks like on ``moderation`` is tests/integration/test_api_moderation.py
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 
 from producer_api.app import create_app
+from producer_api.moderation import ledger_period_out_of_range
 from producer_api.settings import DEV_ADMIN_KEY
+from schemas.boards import Boards
+from schemas.catalog import ActionCatalog
+from schemas.moderation import ModerationCommand
 from tests.fixtures.api import KEY1, api_settings, asgi_client
 
 pytestmark = pytest.mark.asgi
@@ -87,7 +93,12 @@ async def test_an_admin_path_nothing_serves_is_404_with_or_without_the_key() -> 
     ("POST", "/admin/events/a%0Ab/revert", {"reason": "x"}, "event_id: Value error, must not contain control"),
     ("POST", "/admin/events/e-1/revert", {"reason": "a\u0000b"}, "reason: Value error, must not contain control"),
     ("POST", "/admin/users/u-1/ban", {"reason": "x \u202e y"}, "reason: Value error, must not contain bidi"),
-    ("GET", "/admin/users/u-1/events?window=monthly", None, "window: Input should be 'alltime', 'daily' or"),
+    ("GET", "/admin/users/u-1/events?window=yearly", None, "window: Input should be 'alltime', 'daily', 'weekly'"),
+    ("GET", "/admin/users/u-1/events?window=monthly", None, "window: board 'global' has no monthly window (its "
+                                                            "windows: alltime, daily, weekly)"),
+    ("GET", "/admin/users/u-1/events?board=speed", None, "board: unknown board 'speed'; boards: global"),
+    ("GET", "/admin/users/u-1/events?board=Global", None, "board: unknown board 'Global'"),
+    ("GET", f"/admin/users/u-1/events?board={'b' * 65}", None, "board: String should have at most 64 characters"),
     ("GET", "/admin/users/u-1/events?window=daily&period=2026-13-01", None, "period: '2026-13-01' is not a daily"),
     ("GET", "/admin/users/u-1/events?window=weekly&period=2026-12-01", None, "period: '2026-12-01' is not a weekly"),
     ("GET", "/admin/users/u-1/events?period=2026-12-01", None, "period: the alltime window has no periods"),
@@ -171,3 +182,68 @@ async def test_a_ledger_period_not_begun_is_404_and_one_past_the_horizon_410(per
         response = await client.get("/admin/users/u-1/events", params={"window": window, "period": period},
                                     headers=ADMIN)
     assert response.status_code == status and words in response.json()["detail"], response.text
+
+
+# --- the ledger of a board of SCOREBOARD_BOARDS_FILE ---------------------------------------------------------------
+
+BOARDS = """
+versus: {actions: [win_match], windows: [alltime, daily]}
+fastest-lap-eu: {actions: [lap_time_ms], aggregation: min, value: true, timezone: Europe/Berlin,
+                 windows: [alltime, monthly]}
+"""
+
+
+@pytest.fixture
+def boards_app(tmp_path: Path) -> FastAPI:
+    catalog = tmp_path / "actions.yaml"
+    catalog.write_text("win_match: 25\nlap_time_ms: {min: 1, max: 3600000}\n")
+    boards = tmp_path / "boards.yaml"
+    boards.write_text(BOARDS)
+    return admin_app(actions_file=catalog, boards_file=boards)
+
+
+@pytest.mark.parametrize(("query", "problem"), [
+    ({"board": "speed"}, "board: unknown board 'speed'; boards: global, versus, fastest-lap-eu"),
+    ({"board": "versus", "window": "weekly"}, "window: board 'versus' has no weekly window (its windows: alltime, "
+                                              "daily)"),
+    ({"board": "fastest-lap-eu", "window": "daily"}, "window: board 'fastest-lap-eu' has no daily window"),
+    ({"board": "fastest-lap-eu", "window": "monthly", "period": "2026-11-26"},
+     "period: '2026-11-26' is not a monthly period (e.g. '2026-11')"),
+    ({"board": "fastest-lap-eu", "period": "2026-11"}, "period: the alltime window has no periods"),
+])
+async def test_the_ledger_of_an_unknown_board_or_a_window_it_lacks_is_400(boards_app: FastAPI,
+                                                                          query: dict[str, str], problem: str) -> None:
+    async with asgi_client(boards_app) as client:
+        response = await client.get("/admin/users/u-1/events", params=query, headers=ADMIN)
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"] == problem or response.json()["detail"].startswith(problem), response.text
+    assert response.json()["errors"][0]["loc"][0] == "query"
+
+
+@pytest.mark.parametrize(("query", "status"), [
+    ({"board": "versus"}, 503), ({"board": "versus", "window": "daily", "period": "2000-01-01"}, 410),
+    ({"board": "fastest-lap-eu", "window": "monthly"}, 503),
+    ({"board": "fastest-lap-eu", "window": "monthly", "period": "2099-01"}, 404),
+])
+async def test_a_ledger_of_a_board_window_it_has_passes_validation(boards_app: FastAPI, query: dict[str, str],
+                                                                   status: int) -> None:
+    """Past validation the request needs the worker: 503 here (no broker), or the period's own 404/410."""
+    async with asgi_client(boards_app) as client:
+        response = await client.get("/admin/users/u-1/events", params=query, headers=ADMIN)
+    assert response.status_code == status, response.text
+    if status == 404:
+        assert response.json()["detail"] == "period '2099-01' of monthly of board 'fastest-lap-eu' has not begun"
+
+
+def test_a_monthly_period_is_bounded_in_the_boards_zone() -> None:
+    """The horizon check uses the board's bounds: November 2026 in Berlin begins at 23:00 UTC the day before."""
+    catalog = ActionCatalog({"win_match": 25}, {})
+    boards = Boards.parse_definitions({"eu": {"actions": ["win_match"], "timezone": "Europe/Berlin",
+                                              "windows": ["monthly"]}}, catalog, "test")
+    assert boards.bounds("eu/monthly:2026-11") == (datetime(2026, 10, 31, 23, tzinfo=UTC),
+                                                   datetime(2026, 11, 30, 23, tzinfo=UTC))
+    cmd = ModerationCommand(command_id="c", action="ledger", user_id="u", admin_key_id="ops", board="eu",
+                            requested_at=datetime.now(UTC), window="monthly", period="2000-01")
+    answer = ledger_period_out_of_range(cmd, boards, revert_days=90)
+    assert answer is not None and answer.status == 410
+    assert answer.body["detail"].startswith("period '2000-01' of monthly of board 'eu' ended before")

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from producer_api.app import create_app
+from schemas.catalog import ActionCatalog, ValueRange
 from tests.fixtures.api import KEY1, KEY2, api_settings, asgi_client
 
 pytestmark = pytest.mark.asgi
@@ -135,6 +136,77 @@ async def test_post_scores_is_validated_in_full_before_the_event_log_is_needed()
     assert "nothing was written" in valid.json()["detail"]
     assert valid.headers["content-type"] == "application/json" and valid.headers["retry-after"] == "1"
     assert 'scoreboard_api_requests_total{code="503",method="POST",route="/scores"} 1.0' in metrics
+
+
+# --- value actions: the `value` checked against the action's catalog entry ------------------------------------------
+
+VALUE_CATALOG = ActionCatalog({"win_match": 25}, {"lap_time_ms": ValueRange(min=1, max=3_600_000),
+                                                  "rating": ValueRange(min=-5, max=-5)})
+
+
+@pytest.mark.parametrize(("body", "problem", "kind"), [
+    ({"user_id": "u1", "action_id": "lap_time_ms"},
+     "value: required: action 'lap_time_ms' is a value action (an integer in 1..3600000)", "missing"),
+    ({"user_id": "u1", "action_id": "lap_time_ms", "value": 0},
+     "value: 0 is outside the range of action 'lap_time_ms': 1..3600000", "value_out_of_range"),
+    ({"user_id": "u1", "action_id": "lap_time_ms", "value": 3_600_001},
+     "value: 3600001 is outside the range of action 'lap_time_ms': 1..3600000", "value_out_of_range"),
+    ({"user_id": "u1", "action_id": "rating", "value": -4},
+     "value: -4 is outside the range of action 'rating': -5..-5", "value_out_of_range"),
+    ({"user_id": "u1", "action_id": "win_match", "value": 7},
+     "value: not allowed: action 'win_match' has catalog points (only value actions, {min, max} in the catalog, "
+     "take a value)", "value_not_allowed"),
+    ({"user_id": "u1", "action_id": "win_match", "value": None},  # null is "no value": a points request
+     None, None),
+    ({"user_id": "u1", "action_id": "lap_time_ms", "value": 12.5}, "value: Input should be a valid integer",
+     "int_type"),
+    ({"user_id": "u1", "action_id": "lap_time_ms", "value": "12"}, "value: Input should be a valid integer",
+     "int_type"),
+    ({"user_id": "u1", "action_id": "lap_time_ms", "value": 2**63}, "value: Input should be less than or equal to",
+     "less_than_equal"),
+])
+async def test_a_value_is_required_in_range_for_value_actions_and_refused_for_points_actions(
+    body: dict[str, object], problem: str | None, kind: str | None,
+) -> None:
+    app = create_app(api_settings(), catalog=VALUE_CATALOG, with_broker=False)
+    async with asgi_client(app) as client:
+        response = await client.post("/scores", json=body, headers={"x-api-key": KEY1, "idempotency-key": "o-1"})
+    if problem is None:
+        assert response.status_code == 503, response.text  # valid: only the (absent) event log is missing
+        return
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith(f"invalid request body: {problem}"), response.text
+    assert [(e["loc"], e["type"]) for e in response.json()["errors"]] == [(["body", "value"], kind)]
+    assert response.headers["idempotency-key"] == "o-1"
+
+
+@pytest.mark.parametrize(("action", "value"), [("lap_time_ms", 1), ("lap_time_ms", 3_600_000), ("rating", -5)])
+async def test_a_value_at_either_end_of_the_range_is_accepted(action: str, value: int) -> None:
+    app = create_app(api_settings(), catalog=VALUE_CATALOG, with_broker=False)
+    async with asgi_client(app) as client:
+        response = await client.post("/scores", json={"user_id": "u1", "action_id": action, "value": value},
+                                     headers={"x-api-key": KEY1})
+    assert response.status_code == 503 and response.json()["status"] == "not_written", response.text
+
+
+async def test_an_unknown_action_with_a_value_is_still_422_unknown_action() -> None:
+    app = create_app(api_settings(), catalog=VALUE_CATALOG, with_broker=False)
+    async with asgi_client(app) as client:
+        response = await client.post("/scores", json={"user_id": "u1", "action_id": "fly", "value": 3},
+                                     headers={"x-api-key": KEY1})
+    assert response.status_code == 422 and response.json() == {"detail": "unknown action_id 'fly'"}
+
+
+async def test_get_actions_shows_points_actions_as_points_and_value_actions_with_their_range() -> None:
+    app = create_app(api_settings(), catalog=VALUE_CATALOG, with_broker=False)
+    async with asgi_client(app) as client:
+        response = await client.get("/actions", headers={"x-api-key": KEY1})
+        schema = (await client.get("/openapi.json")).json()
+    assert response.status_code == 200
+    assert response.json() == {"actions": {"win_match": 25, "lap_time_ms": {"min": 1, "max": 3_600_000},
+                                           "rating": {"min": -5, "max": -5}}}
+    entry = schema["components"]["schemas"]["ActionsBody"]["properties"]["actions"]["additionalProperties"]
+    assert entry == {"anyOf": [{"type": "integer"}, {"$ref": "#/components/schemas/ValueRangeBody"}]}
 
 
 # --- the Idempotency-Key response header ------------------------------------------------------------------

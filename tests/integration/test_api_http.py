@@ -229,7 +229,8 @@ def test_get_actions_lists_the_catalog(api: httpx.Client) -> None:
     assert response.status_code == 200
     assert response.json() == {"actions": {
         "complete_level_1": 10, "complete_level_5": 50, "daily_login": 5, "win_match": 25, "find_secret": 100,
-        "report_abuse_confirmed": -20,
+        "report_abuse_confirmed": -20, "lap_time_ms": {"min": 1, "max": 3600000},
+        "match_score": {"min": 0, "max": 1000000}, "skill_rating": {"min": 0, "max": 5000},
     }}
 
 
@@ -270,7 +271,8 @@ def test_openapi_lists_the_real_status_codes(api: httpx.Client) -> None:
         assert "Retry-After" in post["responses"][status]["headers"]
     ref = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     body_schema = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
-    assert set(body_schema["properties"]) == {"user_id", "action_id", "username"}
+    assert set(body_schema["properties"]) == {"user_id", "action_id", "username", "value"}
+    assert "value action" in body_schema["properties"]["value"]["anyOf"][0]["description"]
     assert body_schema["required"] == ["user_id", "action_id"]
     assert body_schema["additionalProperties"] is False
     assert {p["name"] for p in post["parameters"]} >= {"idempotency-key", "prefer"}

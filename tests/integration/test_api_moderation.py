@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
@@ -14,10 +16,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
-from schemas.moderation import ModerationCommand, ModerationResult
+from schemas.moderation import LedgerEntry, ModerationCommand, ModerationResult
+from schemas.periods import period_for
 from tests.fixtures.api import KEY1
 from tests.fixtures.kafka import Topics, consume_until
-from tools.supervisor import Supervisor
+from tools.supervisor import ROOT, Supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -117,3 +120,40 @@ async def test_the_listener_hands_moderation_results_to_the_waiting_request(
     assert answer.status_code == 202
     assert answer.json() == {"status": "reverted", "event_id": "idem-xyz", "user_id": "u-9", "points": 25,
                              "command_id": command_id}
+
+
+async def test_a_ledger_names_its_board_and_the_period_current_in_the_boards_zone(
+    bootstrap: str, make_topics: MakeTopics, start_api: StartApi, producer: AIOKafkaProducer
+) -> None:
+    """``board=`` goes onto the ledger command (a ban's record names none), the default period is the month current
+    in the board's zone (Europe/Berlin), and the worker's answer (written here as the worker would) is the body."""
+    topics = await make_topics(2)
+    _, url = start_api(topics, SCOREBOARD_ADMIN_KEYS=f"ops:{ADMIN_KEY}", SCOREBOARD_MODERATION_TIMEOUT_MS="30000",
+                       SCOREBOARD_BOARDS_FILE=str(ROOT / "schemas" / "boards.example.yaml"))
+    berlin = ZoneInfo("Europe/Berlin")
+    async with httpx.AsyncClient(base_url=url, timeout=60.0) as client:
+        months = {period_for("monthly", datetime.now(UTC), berlin)}
+        request = asyncio.create_task(client.get("/admin/users/u-led/events", headers=ADMIN,
+                                                 params={"board": "fastest-lap-eu", "window": "monthly"}))
+        recorded = await consume_until(bootstrap, topics.names.moderation, lambda recs: len(recs) >= 1)
+        months.add(period_for("monthly", datetime.now(UTC), berlin))
+        ledger = _commands(recorded)[0][2]
+        assert (ledger.action, ledger.board, ledger.window, ledger.user_id) == (
+            "ledger", "fastest-lap-eu", "monthly", "u-led")
+        assert ledger.period in months
+        assert orjson.loads(recorded[0].value)["board"] == "fastest-lap-eu"
+        entry = LedgerEntry(event_id="idem-l1", action_id="lap_time_ms", points=61234, reverted=False,
+                            occurred_at=datetime(2026, 11, 26, 12, tzinfo=UTC))
+        result = ModerationResult(command_id=ledger.command_id, partition=recorded[0].partition, status="applied",
+                                  user_id="u-led", events=[entry])
+        await producer.send_and_wait(topics.names.moderation_results, result.model_dump_json().encode(),
+                                     key=ledger.command_id.encode(), partition=recorded[0].partition)
+        answer = await request
+        ban = await client.post("/admin/users/u-led/ban", json={"reason": "bots"}, headers=ADMIN)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"user_id": "u-led", "board": "fastest-lap-eu", "window": "monthly",
+                             "period": ledger.period, "data": [entry.model_dump(mode="json")]}
+    assert ban.status_code == 202
+    both = await consume_until(bootstrap, topics.names.moderation, lambda recs: len(recs) >= 2)
+    banned = next(orjson.loads(r.value) for r in both if orjson.loads(r.value)["action"] == "ban")
+    assert "board" not in banned

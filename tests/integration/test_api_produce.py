@@ -69,6 +69,31 @@ async def test_the_record_omits_absent_optional_fields(bootstrap: str, shared_ap
     assert "username" not in value and None not in value.values()
 
 
+async def test_a_value_actions_record_carries_the_value_and_a_bad_value_logs_nothing(
+    bootstrap: str, shared_api: SharedApi
+) -> None:
+    """``lap_time_ms`` is a value action of the shipped catalog (``{min: 1, max: 3600000}``)."""
+    async with httpx.AsyncClient(base_url=shared_api.url, timeout=30.0) as client:
+        headers = {**JSON, **ASYNC, "x-api-key": KEY1}
+        refused = [await client.post("/scores", content=orjson.dumps(body), headers=headers) for body in (
+            {"user_id": "vic", "action_id": "lap_time_ms"}, {"user_id": "vic", "action_id": "lap_time_ms", "value": 0},
+            {"user_id": "vic", "action_id": "win_match", "value": 5})]
+        response = await client.post("/scores", content=b'{"user_id": "vic", "action_id": "lap_time_ms", '
+                                                         b'"value": 61234}', headers=headers)
+        last = await client.post("/scores", content=b'{"user_id": "vic", "action_id": "win_match"}', headers=headers)
+    assert [r.status_code for r in refused] == [400, 400, 400]
+    assert response.status_code == 202 and last.status_code == 202, response.text
+    event_id, last_id = response.json()["event_id"], last.json()["event_id"]
+    records = await consume_until(
+        bootstrap, shared_api.topics.names.score_events,
+        lambda recs: any(orjson.loads(r.value).get("event_id") == last_id for r in recs),
+    )
+    mine = [orjson.loads(r.value) for r in records if r.key == b"vic"]
+    assert [(v["event_id"], v["action_id"], v.get("value")) for v in mine] == [
+        (event_id, "lap_time_ms", 61234), (last_id, "win_match", None)]  # the 400s logged nothing
+    assert set(mine[0]) == {"user_id", "action_id", "event_id", "occurred_at", "value"}
+
+
 def test_the_event_id_is_scoped_by_api_key_user_and_idempotency_key(shared_api: SharedApi) -> None:
     with httpx.Client(base_url=shared_api.url, timeout=30.0) as client:
         def post(key: str, idem: str | None, user: str = "carol") -> tuple[str, str]:

@@ -19,13 +19,14 @@ from aiokafka import AIOKafkaProducer
 from stream_app.scoring import SCORE_MAX
 from tests.fixtures.api import KEY1, KEY2
 from tests.fixtures.kafka import Topics, seed_user_state
-from tools.supervisor import Supervisor
+from tools.supervisor import ROOT, Supervisor
 
 pytestmark = pytest.mark.integration
 
 StartApi = Callable[..., tuple[Supervisor, str]]
 MakeTopics = Callable[..., Awaitable[Topics]]
 POINTS = 50  # complete_level_5 in the shipped catalog
+BOARDS_EXAMPLE = ROOT / "schemas" / "boards.example.yaml"
 WAIT = "60000"  # the wait bound: generous, so a slow machine answers 200, not 202
 
 
@@ -169,6 +170,33 @@ async def test_an_idempotency_key_reused_for_another_action_is_refused_by_the_wo
         assert new_score(await post(client, "uma")) == 2 * POINTS  # the refused event changed nothing
         metrics = (await client.get("/metrics")).text
     assert 'scoreboard_api_replies_total{outcome="refused"} 1.0' in metrics
+
+
+async def test_a_value_event_answers_the_global_total_and_a_key_reused_with_another_value_is_422(
+    make_topics: MakeTopics, start_api: StartApi, start_worker: Callable[..., Supervisor]
+) -> None:
+    """With the example boards (``lap_time_ms`` counts on ``fastest-lap-eu`` only): ``new_score`` stays the global
+    all-time total, and one Idempotency-Key sent again with another value is the worker's refusal, answered 422."""
+    topics = await make_topics()
+    start_worker(topics, SCOREBOARD_BOARDS_FILE=str(BOARDS_EXAMPLE))
+    _, url = start_api(topics, SCOREBOARD_REPLY_TIMEOUT_MS=WAIT, SCOREBOARD_BOARDS_FILE=str(BOARDS_EXAMPLE))
+
+    async def lap(idem: str, value: int) -> httpx.Response:
+        return await client.post("/scores", content=orjson.dumps(
+            {"user_id": "val", "action_id": "lap_time_ms", "value": value}),
+            headers={"content-type": "application/json", "x-api-key": KEY1, "idempotency-key": idem})
+
+    async with httpx.AsyncClient(base_url=url, timeout=120.0) as client:
+        assert new_score(await post(client, "val")) == POINTS
+        first = await lap("lap-1", 61_234)
+        assert new_score(first) == POINTS  # counted on the value board, not on global
+        reused = await lap("lap-1", 59_000)
+        assert reused.status_code == 422, reused.text
+        assert reused.json() == {"event_id": first.json()["event_id"], "detail": (
+            "idempotency key reused for user 'val' with another value (61234 first, now 59000); use a new "
+            "Idempotency-Key")}
+        again = await lap("lap-1", 61_234)
+        assert new_score(again) == POINTS and again.json()["event_id"] == first.json()["event_id"]
 
 
 async def test_an_event_taking_the_total_past_64_bits_is_refused_with_422_and_the_total_kept(

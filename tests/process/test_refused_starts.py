@@ -58,6 +58,31 @@ def test_refuses_to_start_with_a_missing_catalog(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(("boards", "words"), [
+    ("fastest-lap: {aggregation: fastest}\n", "board 'fastest-lap': aggregation: Input should be 'sum', 'max', "),
+    ("eu: {timezone: Europe/Atlantis}\n", "board 'eu': timezone: Value error, 'Europe/Atlantis' is not an IANA"),
+    ("speed: {actions: [fly_to_moon]}\n", "board 'speed': actions: 'fly_to_moon' is not in the action catalog"),
+    ("Speed: {}\n", "board id 'Speed' must match [a-z0-9-]{1,64}"),
+])
+def test_refuses_to_start_with_an_invalid_boards_file_naming_board_and_field(
+    tmp_path: Path, boards: str, words: str,
+) -> None:
+    path = tmp_path / "boards.yaml"
+    path.write_text(boards)
+    result = run("producer_api", no_broker_env(SCOREBOARD_API_KEYS="k", SCOREBOARD_BOARDS_FILE=str(path)))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"producer_api: boards file {path}: {words}"), result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_refuses_to_start_with_a_missing_boards_file(tmp_path: Path) -> None:
+    result = run("producer_api", no_broker_env(SCOREBOARD_API_KEYS="k",
+                                               SCOREBOARD_BOARDS_FILE=str(tmp_path / "missing.yaml")))
+    assert result.returncode == 2
+    assert f"producer_api: cannot read boards file {tmp_path / 'missing.yaml'}" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 def test_a_bad_setting_is_named_and_its_value_not_echoed() -> None:
     result = run("producer_api", no_broker_env(SCOREBOARD_API_KEYS="k", SCOREBOARD_API_PORT="port-eighty"))
     assert result.returncode == 2

@@ -25,9 +25,9 @@ def headers(**values: str) -> list[tuple[str, bytes]]:
     return [(name.replace("_", "-"), value.encode()) for name, value in values.items()]
 
 
-def applied(event_id: str, action_id: str = "win_match", new_score: int = 25) -> bytes:
+def applied(event_id: str, action_id: str = "win_match", new_score: int = 25, **extra: int) -> bytes:
     return orjson.dumps({"event_id": event_id, "user_id": "u1", "action_id": action_id, "points": 25,
-                         "new_score": new_score, "applied_at": datetime(2026, 11, 26, tzinfo=UTC)})
+                         "new_score": new_score, "applied_at": datetime(2026, 11, 26, tzinfo=UTC), **extra})
 
 
 def test_the_event_id_header_wins_over_the_value() -> None:
@@ -88,6 +88,51 @@ async def test_one_key_sent_concurrently_for_two_actions_gets_each_request_its_o
         assert logins.result() == Refused("idem-9", "idempotency key reused", "daily_login")
         listener.discard("idem-9", wins)
         listener.discard("idem-9", logins)
+
+
+def test_a_dead_letter_names_the_value_of_the_dead_record() -> None:
+    lap = {**EVENT, "action_id": "lap_time_ms", "value": 61_234}
+    assert refusal_of(headers(x_dlq_reason="r"), orjson.dumps(lap)) == Refused("idem-abc", "r", "lap_time_ms", 61_234)
+    for odd in (True, "61234", 1.5):  # not an integer: the value says nothing
+        refused = refusal_of(headers(x_dlq_reason="r"), orjson.dumps({**lap, "value": odd}))
+        assert refused == Refused("idem-abc", "r", "lap_time_ms", None)
+
+
+@pytest.mark.parametrize("worker_names_the_value", [True, False])
+async def test_one_key_sent_concurrently_with_two_values_gets_each_request_its_own_outcome(
+    worker_names_the_value: bool,
+) -> None:
+    """Same event id and value action, two values: the dead letter (the original record, value and all) answers
+    only the request that sent its value; the applied answer answers the other, and — when score-applied names the
+    value — only it, in either order."""
+    listener = ReplyListener(api_settings(), ApiMetrics())
+    reason = "idempotency key reused for user 'u1' with another value (10 first, now 20); use a new Idempotency-Key"
+    extra = {"value": 10} if worker_names_the_value else {}
+    orders = (True, False) if worker_names_the_value else (True,)  # silent about the value: refusal first only
+    for refusal_first in orders:
+        ten, twenty = listener.register("idem-7", "lap_time_ms", 10), listener.register("idem-7", "lap_time_ms", 20)
+        answers = [
+            lambda: listener.resolve_dead_letter(
+                headers(x_dlq_reason=reason, x_event_id="idem-7"),
+                orjson.dumps({**EVENT, "event_id": "idem-7", "action_id": "lap_time_ms", "value": 20})),
+            lambda: listener.resolve_applied(applied("idem-7", "lap_time_ms", 0, **extra)),
+        ]
+        for answer in answers if refusal_first else reversed(answers):
+            answer()
+        assert ten.result().new_score == 0  # type: ignore[union-attr]
+        assert twenty.result() == Refused("idem-7", reason, "lap_time_ms", 20)
+        listener.discard("idem-7", ten)
+        listener.discard("idem-7", twenty)
+
+
+async def test_an_applied_answer_naming_another_value_is_not_the_answer() -> None:
+    listener = ReplyListener(api_settings(), ApiMetrics())
+    waiter = listener.register("idem-8", "lap_time_ms", 20)
+    listener.resolve_applied(applied("idem-8", "lap_time_ms", 0, value=10))
+    assert not waiter.done()
+    listener.resolve_applied(applied("idem-8", "lap_time_ms", 0, value=20))
+    assert waiter.done()
+    listener.discard("idem-8", waiter)
 
 
 async def test_a_dead_letter_of_unknown_action_answers_every_waiter_of_its_event() -> None:

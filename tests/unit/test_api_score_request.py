@@ -158,6 +158,17 @@ def test_the_fast_record_encoding_is_byte_for_byte_the_model_encoding(username: 
     assert encode_request(score, "e1", when) == encode(event)
 
 
+@pytest.mark.parametrize("value", [1, 0, -7, 2**63 - 1])
+def test_a_value_goes_onto_the_record_byte_for_byte_as_the_model_encodes_it(value: int) -> None:
+    when = datetime(2026, 11, 26, 12, 0, 1, tzinfo=UTC)
+    score = ScoreRequest(user_id="u-1", action_id="lap_time_ms", username="Ada", value=value)
+    event = ScoreEvent(user_id="u-1", action_id="lap_time_ms", event_id="e1", username="Ada", occurred_at=when,
+                       value=value)
+    key, record = encode_request(score, "e1", when)
+    assert (key, record) == encode(event)
+    assert orjson.loads(record)["value"] == value and ScoreEvent.model_validate_json(record).value == value
+
+
 def test_the_produced_record_has_the_name_in_nfc_and_the_user_id_as_sent() -> None:
     score = parse_score_request('{"user_id": "Zoe\u0308", "action_id": "a", "username": "Zoe\u0308"}'.encode())
     key, value = encode_request(score, "e1", datetime(2026, 11, 26, tzinfo=UTC))

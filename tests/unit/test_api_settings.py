@@ -36,6 +36,18 @@ def test_keys_from_a_dotenv_file_are_split_stripped_and_empties_dropped(tmp_path
     assert [k.get_secret_value() for k in settings.api_keys] == ["k-one-0123456789", "a:k-two-0123456789"]
 
 
+@pytest.mark.parametrize(("line", "expected"), [
+    ("SCOREBOARD_BOARDS_FILE=\n", None), ("SCOREBOARD_BOARDS_FILE=  \n", None), ("", None),
+    ("SCOREBOARD_BOARDS_FILE=/etc/scoreboard/boards.yaml\n", Path("/etc/scoreboard/boards.yaml")),
+])
+def test_an_empty_boards_file_setting_means_unset(tmp_path: Path, line: str, expected: Path | None) -> None:
+    """``${SCOREBOARD_BOARDS_FILE:-}`` in a compose file gives an empty string: the default boards, not ``.``."""
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"SCOREBOARD_ENV=dev\n{line}")
+    assert CodeOnlyApiSettings(_env_file=env_file).boards_file == expected
+    assert api_settings(boards_file="").boards_file is None
+
+
 def test_defaults_match_the_contract() -> None:
     settings = api_settings()
     assert (settings.api_host, settings.api_port) == ("127.0.0.1", 8000)

@@ -88,7 +88,7 @@ def test_the_ledger_is_the_owning_partitions_events_newest_first() -> None:
     assert ledger_answer(LEDGER, [result(0, "not_here", "c2")]) is None
     answer = ledger_answer(LEDGER, [result(1, "applied", "c2", events=entries)])
     assert answer is not None and answer.status == 200
-    assert answer.body == {"user_id": "u-1", "window": "daily", "period": "2026-12-01", "data": [
+    assert answer.body == {"user_id": "u-1", "board": "global", "window": "daily", "period": "2026-12-01", "data": [
         {"event_id": "e2", "action_id": "win_match", "points": 25, "occurred_at": "2026-12-01T12:00:00Z",
          "reverted": False},
         {"event_id": "e1", "action_id": "win_match", "points": 25, "occurred_at": "2026-12-01T12:00:00Z",

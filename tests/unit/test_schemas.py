@@ -13,7 +13,8 @@ import pytest
 from pydantic import ValidationError
 
 from schemas import export
-from schemas.catalog import EXAMPLE_CATALOG, ActionCatalog, CatalogError
+from schemas.boards import Boards
+from schemas.catalog import EXAMPLE_CATALOG, ActionCatalog, CatalogError, ValueRange
 from schemas.events import BIDI_MESSAGE, ScoreEvent, ScoreRequest, check_characters
 from schemas.periods import board_id, check_board_id, day_period, expires_at, is_expired, period_bounds, week_period
 
@@ -125,6 +126,21 @@ def test_example_catalog_loads() -> None:
     catalog = ActionCatalog.load(EXAMPLE_CATALOG)
     assert catalog.points("complete_level_5") == 50
     assert catalog.points("nope") is None
+
+
+def test_example_boards_load_against_the_example_catalog() -> None:
+    """schemas/boards.example.yaml (the README's example) is valid with the shipped catalog, and the catalog's
+    value actions leave the default ``global`` board as it was: only points actions count there."""
+    catalog = ActionCatalog.load(EXAMPLE_CATALOG)
+    boards = Boards.load(EXAMPLE_CATALOG.with_name("boards.example.yaml"), catalog)
+    assert {b.name: (b.aggregation, b.ascending, b.value) for b in boards} == {
+        "global": ("sum", False, False), "campaign": ("sum", False, False), "versus": ("sum", False, False),
+        "best-match": ("max", False, True), "fastest-lap-eu": ("min", True, True), "rating": ("latest", False, True)}
+    assert boards.get("fastest-lap-eu").definition.timezone == "Europe/Berlin"
+    assert "monthly" in boards.get("fastest-lap-eu").windows
+    assert [b.name for b in boards.counting("lap_time_ms")] == ["fastest-lap-eu"]
+    assert [b.name for b in boards.counting("win_match")] == ["global", "versus"]
+    assert catalog.value_range("lap_time_ms") == ValueRange(min=1, max=3_600_000)
 
 
 @pytest.mark.parametrize(
