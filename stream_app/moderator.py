@@ -207,7 +207,7 @@ class Moderator:
         window = command.window or "alltime"
         # the board asked for: all-time, or a period of the window (the one current when asked, if none is named)
         try:
-            definition = self.boards.get(getattr(command, "board", None) or "global")
+            definition = self.boards.get(command.board)
         except ValueError as exc:
             return Answer("refused", str(exc), user_id)
         board = definition.key(window, command.period or definition.period(window, command.requested_at))
