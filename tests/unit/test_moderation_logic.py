@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.boards import Boards
-from schemas.catalog import ActionCatalog
+from schemas.catalog import ActionCatalog, ValueRange
 from schemas.moderation import ModerationCommand
 from stream_app.idempotency import EventRecord, owner_key, owner_prefix
 from stream_app.reverts import revert_event
@@ -75,3 +75,26 @@ def test_a_command_must_name_its_target_properly(fields: dict[str, object]) -> N
     with pytest.raises(ValidationError):
         ModerationCommand.model_validate({"command_id": "c", "admin_key_id": "ops",
                                           "requested_at": "2026-12-01T00:00:00Z", **fields})
+
+
+def test_a_revert_on_max_min_and_latest_boards_works_the_score_out_again_from_the_journal() -> None:
+    catalog = ActionCatalog({"win_match": 25}, {"lap": ValueRange(min=1, max=10_000)})
+    boards = Boards.parse_definitions({
+        "best": {"actions": ["lap"], "value": True, "aggregation": "max", "windows": ["alltime"]},
+        "fast": {"actions": ["lap"], "value": True, "aggregation": "min", "windows": ["alltime"]},
+        "last": {"actions": ["lap"], "value": True, "aggregation": "latest", "windows": ["alltime"]},
+        "total": {"actions": ["lap"], "value": True, "windows": ["alltime"]}}, catalog, "test")
+    laps = [EventRecord(1, 0, 0, WHEN, "lap", WHEN, None, 300), EventRecord(2, 0, 0, WHEN, "lap", WHEN + 1, None, 900),
+            EventRecord(3, 0, 0, WHEN, "lap", WHEN + 2, None, 500)]
+    state = UserState(3, None, {"best/alltime": (900, WHEN + 1), "fast/alltime": (300, WHEN),
+                                "last/alltime": (500, WHEN + 2), "total/alltime": (1_700, WHEN + 2)})
+    after, changed = revert_event(state, laps[1], boards, 7, lambda: laps)  # the best lap is reverted
+    assert dict(after.boards) == {"best/alltime": (500, WHEN + 2), "fast/alltime": (300, WHEN),
+                                  "last/alltime": (500, WHEN + 2), "total/alltime": (800, WHEN + 2)}
+    assert sorted(changed) == ["best/alltime", "total/alltime"]  # the fastest and the latest did not hold it
+    marked = [r._replace(reverted_by="c1") if r.offset == 2 else r for r in laps]
+    after, _ = revert_event(after, laps[2], boards, 8, lambda: marked)  # then the latest: back to the first
+    assert dict(after.boards)["last/alltime"] == (300, WHEN) and dict(after.boards)["best/alltime"] == (300, WHEN)
+    after, changed = revert_event(after, laps[0], boards, 9, list)  # no lap left: off those boards
+    assert "best/alltime" not in after.boards and "last/alltime" not in after.boards
+    assert after.boards["total/alltime"][0] == 0  # a sum board keeps the user at 0
