@@ -12,12 +12,12 @@ from collections.abc import Callable
 from sse_server.boards import ApplyResult, BoardStore
 from sse_server.metrics import SseMetrics
 from sse_server.settings import SseSettings
-from sse_server.tail import Record, TopicTail
+from sse_server.tail import Record, TailFeed, TopicTail
 
 log = logging.getLogger(__name__)
 
 
-class BoardFeed:
+class BoardFeed(TailFeed):
     def __init__(self, settings: SseSettings, store: BoardStore, on_change: Callable[[str], None],
                  metrics: SseMetrics) -> None:
         self.settings = settings
@@ -25,10 +25,7 @@ class BoardFeed:
         self.store = store
         self.on_change = on_change
         self.metrics = metrics
-        self.tail = TopicTail(settings, self.topic, self.handle_batch, metrics.consumer_lag, self._caught_up)
-        self.caught_up = self.tail.caught_up
-        self.run = self.tail.run
-        self.mark_caught_up = self.tail.mark_caught_up
+        self.follow(TopicTail(settings, self.topic, self.handle_batch, metrics.consumer_lag, self._caught_up))
 
     def _caught_up(self) -> None:
         log.info("sse: caught up with %s (%d boards)", self.topic, len(self.store.boards))

@@ -24,7 +24,7 @@ from schemas.leaderboard import Window
 from sse_server.metrics import SseMetrics
 from sse_server.settings import SseSettings
 from sse_server.standings_reads import iso, period_fields
-from sse_server.tail import Record, TopicTail
+from sse_server.tail import Record, TailFeed, TopicTail
 
 log = logging.getLogger(__name__)
 ALMOST = 0.9999  # the most a board not yet live shows
@@ -104,18 +104,15 @@ def parse_key(key: bytes | None) -> tuple[str, int]:
     return name, int(partition)
 
 
-class BoardStatusFeed:
+class BoardStatusFeed(TailFeed):
     """The latest :class:`BoardProgress` per (board, source partition), from ``board-status``."""
 
     def __init__(self, settings: SseSettings, boards: Boards, metrics: SseMetrics) -> None:
         self.boards = boards
         self.partitions = settings.partitions
         self.progress: dict[tuple[str, int], BoardProgress] = {}
-        self.tail = TopicTail(settings, settings.topics.board_status, self.handle_batch, metrics.board_status_lag,
-                              lambda: log.info("sse: board fill: %s", {b.name: self.fill(b)[0] for b in boards}))
-        self.caught_up = self.tail.caught_up
-        self.run = self.tail.run
-        self.mark_caught_up = self.tail.mark_caught_up
+        self.follow(TopicTail(settings, settings.topics.board_status, self.handle_batch, metrics.board_status_lag,
+                              lambda: log.info("sse: board fill: %s", {b.name: self.fill(b)[0] for b in boards})))
 
     def handle_batch(self, records: list[Record]) -> None:
         for key, value, where in records:

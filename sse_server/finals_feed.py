@@ -11,19 +11,16 @@ import logging
 from schemas.standings import PeriodFinal
 from sse_server.metrics import SseMetrics
 from sse_server.settings import SseSettings
-from sse_server.tail import Record, TopicTail
+from sse_server.tail import Record, TailFeed, TopicTail
 
 log = logging.getLogger(__name__)
 
 
-class FinalsFeed:
+class FinalsFeed(TailFeed):
     def __init__(self, settings: SseSettings, metrics: SseMetrics) -> None:
         self.sealed: set[str] = set()
-        self.tail = TopicTail(settings, settings.topics.finals, self.handle_batch, metrics.finals_lag,
-                              lambda: log.info("sse: %d sealed periods", len(self.sealed)))
-        self.caught_up = self.tail.caught_up
-        self.run = self.tail.run
-        self.mark_caught_up = self.tail.mark_caught_up
+        self.follow(TopicTail(settings, settings.topics.finals, self.handle_batch, metrics.finals_lag,
+                              lambda: log.info("sse: %d sealed periods", len(self.sealed))))
 
     def handle_batch(self, records: list[Record]) -> None:
         for key, value, where in records:

@@ -15,23 +15,20 @@ from datetime import UTC, datetime
 from sse_server.metrics import SseMetrics
 from sse_server.settings import SseSettings
 from sse_server.standings import StandingsIndex
-from sse_server.tail import Record, TopicTail
+from sse_server.tail import Record, TailFeed, TopicTail
 
 log = logging.getLogger(__name__)
 
 
-class StandingsFeed:
+class StandingsFeed(TailFeed):
     def __init__(self, settings: SseSettings, index: StandingsIndex, metrics: SseMetrics,
                  on_change: Callable[[], None] = lambda: None) -> None:
         self.topic = settings.topics.user_standings
         self.index = index
         self.metrics = metrics
         self.on_change = on_change
-        self.tail = TopicTail(settings, self.topic, self.handle_batch, metrics.standings_lag, self._caught_up,
-                              max_records=10_000)
-        self.caught_up = self.tail.caught_up
-        self.run = self.tail.run
-        self.mark_caught_up = self.tail.mark_caught_up
+        self.follow(TopicTail(settings, self.topic, self.handle_batch, metrics.standings_lag, self._caught_up,
+                              max_records=10_000))
 
     def _caught_up(self) -> None:
         self.index.seal()

@@ -99,3 +99,16 @@ class TopicTail:
             if highwater is not None:
                 lag += max(0, highwater - await consumer.position(tp))
         self.lag.set(lag)
+
+
+class TailFeed:
+    """A read model fed by one :class:`TopicTail`: the tail's ``run``, ``caught_up`` and ``mark_caught_up`` are
+    the feed's own (the app starts and waits on feeds, not on their tails)."""
+
+    tail: TopicTail
+
+    def follow(self, tail: TopicTail) -> None:
+        self.tail = tail
+        self.caught_up = tail.caught_up
+        self.run = tail.run
+        self.mark_caught_up = tail.mark_caught_up
