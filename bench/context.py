@@ -47,7 +47,7 @@ class Sizes:
     personal_clients: int        # personal-stream clients (bench 8)
     personal_rate: int           # board changes/s for them
     personal_seconds: float
-    kstreams_events: int         # backlog worked off by our worker, then by the Kafka Streams baseline (bench 6)
+    kstreams_events: int         # backlog worked off by our worker, then by the Kafka Streams baseline (bench 10)
     kstreams_users: int
     kstreams_latency_users: int  # timed users (≤ the top K: each always on both boards)
     kstreams_rate: int           # events/s reaching both side by side while latency is timed

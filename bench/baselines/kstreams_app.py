@@ -1,4 +1,4 @@
-"""Bench 6's Kafka Streams baseline (``bench/baselines/kstreams/``, Java 17): build it with Maven, configure it,
+"""Bench 10's Kafka Streams baseline (``bench/baselines/kstreams/``, Java 17): build it with Maven, configure it,
 start it.
 
 Why a build step in the bench: the baseline must run from a fresh clone with nothing installed by hand but Java 17

@@ -52,7 +52,7 @@ import org.apache.kafka.streams.state.StoreBuilder;
 import org.apache.kafka.streams.state.Stores;
 
 /**
- * Bench 6's baseline: Scoreboard's worker job done the idiomatic Kafka Streams way, under exactly_once_v2.
+ * Bench 10's baseline: Scoreboard's worker job done the idiomatic Kafka Streams way, under exactly_once_v2.
  *
  * <p>Why it exists: a team choosing a Kafka-native leaderboard compares our Python worker with Kafka Streams, so
  * bench/kstreams_bench.py runs this app on the same score-events records as our worker and compares events/s,
