@@ -50,7 +50,7 @@ class Sizes:
     kstreams_events: int         # backlog worked off by our worker, then by the Kafka Streams baseline (bench 10)
     kstreams_users: int
     kstreams_latency_users: int  # timed users (≤ the top K: each always on both boards)
-    kstreams_rate: int           # events/s reaching both side by side while latency is timed
+    kstreams_rate: int           # events/s to each system (alone) while its latency is timed
     kstreams_seconds: float
 
 

@@ -10,22 +10,22 @@ per-user all-time, UTC-day and ISO-week totals, event-id dedup, an exact two-sta
 each board, as JSON in our ``leaderboard-updates`` shape, to an output topic of its own.
 
 One run, on one ``score-events`` topic (6 partitions), each system in its own consumer group and **each alone**
-(one after the other: side by side, the JVM's transactions every 100 ms and our worker fought over the same two
-cores and the broker, and our worker's tail grew ~3× in a trial run, which measured the neighbour, not the code):
+(one after the other: side by side on two cores and one broker, each one's figures would measure the other too):
 
 1. N events over U users are produced (``bench.worker_bench.make_events``, as bench 1: event id, ``occurred_at``).
 2. Our worker starts (as in bench 1) and then the Kafka Streams app (application.id of its own), each on the whole
    topic from its start. For each, **throughput**: CPU-seconds from ready (``/readyz`` 200: ours once partitions
    are assigned and tables recovered, theirs once ``KafkaStreams`` is RUNNING; both polled every 0.1 s) to the
    moment a ``read_committed`` reader receives the all-time board equal to the expected top K (computed here from
-   everything produced); events/s over that window. Then **latency**: L fresh users are seeded above every other
-   user (so all of them are on the top-K board), then ``rate`` events/s for ``seconds`` go round robin over them,
-   +10 points each. Event j of user u is *in* a board once the board shows u with at least seed + 10·j points; its
-   latency runs from its ``score-events`` broker timestamp (``LogAppendTime``) to the wall-clock moment the
-   ``read_committed`` reader received the first such board (for Kafka Streams: only once its transaction commits,
-   which is when anyone can read it). One clock, one machine; the first second is warm-up. Our worker is then
-   stopped, so the app's backlog is N plus our latency phase's events, and its expected board includes our timed
-   users.
+   everything produced); events/s over that window; and both again over the steady part, 20 % to 90 % of the
+   backlog worked off (``Sampler``: without the JIT's warm-up or our first batches). Then **latency**: L fresh
+   users are seeded above every other user (so all of them are on the top-K board), then ``rate`` events/s for
+   ``seconds`` go round robin over them, +10 points each. Event j of user u is *in* a board once the board shows
+   u with at least seed + 10·j points; its latency runs from its ``score-events`` broker timestamp
+   (``LogAppendTime``) to the wall-clock moment the ``read_committed`` reader received the first such board (for
+   Kafka Streams: only once its transaction commits, which is when anyone can read it). One clock, one machine;
+   the first second is warm-up. Our worker is then stopped, so the app's backlog is N plus our latency phase's
+   events, and its expected board includes our timed users.
 """
 
 from __future__ import annotations
@@ -145,6 +145,7 @@ class BoardWatcher:
         done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if future in done:
             return future.result()
+        self._conditions.remove((condition, future))
         if self._task in done:
             self._task.result()  # the reader failed: raise its error
         raise TimeoutError(f"{self.topic}: no board {what} within {timeout:.0f}s "
