@@ -47,18 +47,27 @@ class Sizes:
     personal_clients: int        # personal-stream clients (bench 8)
     personal_rate: int           # board changes/s for them
     personal_seconds: float
+    kstreams_events: int         # backlog worked off by our worker, then by the Kafka Streams baseline (bench 10)
+    kstreams_users: int
+    kstreams_latency_users: int  # timed users (≤ the top K: each always on both boards)
+    kstreams_rate: int           # events/s to each system (alone) while its latency is timed
+    kstreams_seconds: float
 
 
 FULL = Sizes(worker_events=100_000, worker_users=10_000, ingest_start_rate=500, ingest_max_rate=20_000,
              ingest_step_s=4.0, e2e_rate=1000, e2e_clients=1000, e2e_users=10, e2e_seconds=12.0,
              fanout_counts=(1000, 2000, 5000, 10_000), fanout_seconds=6.0, fanout_rows=100, ryw_probes=200,
              standings_users=1_000_000, standings_flow_rate=1000, standings_start_rate=1000, standings_step_s=5.0,
-             personal_clients=1000, personal_rate=10, personal_seconds=30.0)
+             personal_clients=1000, personal_rate=10, personal_seconds=30.0,
+             kstreams_events=100_000, kstreams_users=10_000, kstreams_latency_users=50, kstreams_rate=500,
+             kstreams_seconds=10.0)
 SMOKE = Sizes(worker_events=600, worker_users=60, ingest_start_rate=50, ingest_max_rate=100,
               ingest_step_s=1.0, e2e_rate=50, e2e_clients=5, e2e_users=5, e2e_seconds=2.0,
               fanout_counts=(10, 20), fanout_seconds=2.0, fanout_rows=10, ryw_probes=5,
               standings_users=300, standings_flow_rate=20, standings_start_rate=50, standings_step_s=1.0,
-              personal_clients=10, personal_rate=5, personal_seconds=2.0)
+              personal_clients=10, personal_rate=5, personal_seconds=2.0,
+              kstreams_events=600, kstreams_users=60, kstreams_latency_users=10, kstreams_rate=50,
+              kstreams_seconds=2.0)
 
 
 @dataclass

@@ -126,3 +126,19 @@ def test_bench_smoke_boards_runs_one_and_six_boards_on_the_same_events(bootstrap
     data = boards["data"]
     assert data["one_board"]["global_board_final"] and data["six_boards"]["global_board_final"]
     assert data["bare_consumer"]["records"] == data["events"]
+
+
+def test_bench_smoke_kstreams_runs_both_systems_on_the_same_events(bootstrap: str, tmp_path: Path) -> None:
+    # the baseline's jars are built by `make bench-deps` (a prerequisite of `make test`); built here otherwise
+    result = run_smoke(bootstrap, tmp_path, "kstreams")["kstreams"]
+    data = result["data"]
+    assert data["build"]["how"] in {"up to date", "offline", "online"}
+    for label in ("ours", "kstreams"):
+        figures = data[label]
+        assert figures["startup_s"] > 0 and figures["events_per_s"] > 0 and figures["boards_received"] > 0, label
+        latency = figures["latency"]
+        assert latency["delivered"] == 1.0 and latency["caught_up"], label
+        assert 0 <= latency["p50_ms"] <= latency["p99_ms"], label
+    # tiny sizes: our worker may work off the backlog before its /readyz answers (CPU after it ~0); the JVM may not
+    assert data["kstreams"]["events_per_cpu_s"] > 0 and data["kstreams"]["events"] > data["events"]
+    assert len(result["rows"]) == 7 and result["rows"][0]["figure"].startswith("events per CPU-second")
