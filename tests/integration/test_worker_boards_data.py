@@ -188,3 +188,32 @@ def _live(records: list[ConsumerRecord[bytes, bytes]], board: str) -> set[int]:
     last = {r.key: r.value for r in records if r.key is not None and r.value is not None}
     progress = [BoardProgress.model_validate_json(v) for v in last.values()]
     return {p.partition for p in progress if p.board == board and p.live}
+
+
+async def test_a_boards_period_is_sealed_with_its_own_final_in_its_order(
+    bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
+    start_worker: Callable[..., Supervisor], tmp_path: Path,
+) -> None:
+    """Finals per board: yesterday's ``fastest`` day is sealed on ``leaderboard-final`` under its own key, lowest
+    first, beside the global day (the grace is set so that yesterday closes seconds after the test starts)."""
+    topics = await make_topics(partitions=3)
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    grace = int((now - midnight).total_seconds()) + 20
+    yesterday = midnight - timedelta(hours=6)
+    day = (midnight - timedelta(days=1)).date().isoformat()
+    env = files(tmp_path, "fastest: {actions: [lap_ms], aggregation: min, value: true, windows: [daily]}\n")
+    start_worker(topics, SCOREBOARD_PERIOD_GRACE_S=str(grace), **env)
+    src = topics.names.score_events
+    laps = [("ann", 9_000), ("bob", 7_000), ("cat", 7_000), ("ann", 6_500), ("bob", 8_000)]
+    for i, (user, ms) in enumerate(laps):
+        await send(producer, src, user, "lap_ms", f"l{i}", value=ms,
+                   occurred_at=(yesterday + timedelta(seconds=i)).isoformat())
+    key = f"fastest/daily:{day}"
+    finals = await consume_until(bootstrap, topics.names.finals,
+                                 lambda rs: any(r.key == key.encode() for r in rs), timeout=90)
+    (final,) = [orjson.loads(r.value) for r in finals if r.key == key.encode()]
+    assert (final["board"], final["board_id"], final["window"], final["period"]) == ("fastest", key, "daily", day)
+    assert [(r["rank"], r["user_id"], r["score"]) for r in final["data"]] == [
+        (1, "ann", 6_500), (2, "bob", 7_000), (3, "cat", 7_000)]  # bob reached 7,000 first
+    assert final["total_players"] == 3
