@@ -30,7 +30,7 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from schemas.catalog import ActionCatalog
+from schemas.catalog import ActionCatalog, load_yaml, one_line
 from schemas.events import ActionId
 from schemas.leaderboard import WINDOWS, Window
 from schemas.periods import bounds_in, first_day, period_for
@@ -301,11 +301,11 @@ class Boards:
             return cls.default(catalog)
         path = Path(path)
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = load_yaml(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise BoardsError(f"cannot read boards file {path}: {exc.strerror or exc}") from exc
         except yaml.YAMLError as exc:
-            raise BoardsError(f"boards file {path} is not valid YAML/JSON: {exc}") from exc
+            raise BoardsError(f"boards file {path} is not valid YAML/JSON: {one_line(exc)}") from exc
         if not isinstance(raw, dict) or not raw:
             raise BoardsError(f"boards file {path} must map board ids to definitions at the top level")
         return cls.parse_definitions(raw, catalog, str(path))
@@ -319,8 +319,8 @@ class Boards:
             try:
                 definition = BoardDefinition.model_validate(body if body is not None else {})
             except ValidationError as exc:
-                problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'definition'}: {e['msg']}"
-                                     for e in exc.errors())
+                problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'definition'}: "
+                                     f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
                 raise BoardsError(f"boards file {source}: board {name!r}: {problems}") from None
             problem = _catalog_problem(definition, catalog)
             if problem:

@@ -50,6 +50,35 @@ class ValueRange(BaseModel):
         return None
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML would keep the last one silently: a
+    board or action pasted twice would drop the first without a word)."""
+
+
+def _unique_mapping(loader: _UniqueKeys, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
+    seen: set[object] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, str | int | float | bool):  # an unhashable key is refused by construct_mapping
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"{key!r} is given twice", key_node.start_mark)
+            seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+_UniqueKeys.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def load_yaml(text: str) -> object:
+    """A YAML (or JSON) document with the safe loader, a key given twice refused (``yaml.YAMLError``)."""
+    return yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 - a SafeLoader subclass: no arbitrary objects
+
+
+def one_line(exc: Exception) -> str:
+    """A parser's message (several lines, with a caret) as one line."""
+    return " ".join(str(exc).split())
+
+
 class CatalogError(ValueError):
     """The catalog file is missing, unreadable or not a mapping of action ids to integer points."""
 
@@ -91,11 +120,11 @@ class ActionCatalog:
     def load(cls, path: Path | str) -> ActionCatalog:
         path = Path(path)
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is a subset of YAML
+            raw = load_yaml(path.read_text(encoding="utf-8"))  # JSON is a subset of YAML
         except OSError as exc:
             raise CatalogError(f"cannot read action catalog {path}: {exc.strerror or exc}") from exc
         except yaml.YAMLError as exc:
-            raise CatalogError(f"action catalog {path} is not valid YAML/JSON: {exc}") from exc
+            raise CatalogError(f"action catalog {path} is not valid YAML/JSON: {one_line(exc)}") from exc
         if not isinstance(raw, dict):
             raise CatalogError(f"action catalog {path} must map action_id to integer points at the top level")
         if not raw:

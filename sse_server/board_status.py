@@ -131,7 +131,7 @@ class BoardStatusFeed(TailFeed):
 
     def fill(self, board: Board) -> tuple[Literal["live", "backfilling"], float, list[dict[str, Any]]]:
         """(status, progress, per partition) of ``board`` for its current definition."""
-        done = total = 0
+        done = 0.0
         live = True
         rows: list[dict[str, Any]] = []
         for partition in range(self.partitions):
@@ -141,12 +141,12 @@ class BoardStatusFeed(TailFeed):
                 rows.append({"partition": partition, "live": False, "at": None, "end": None})
                 continue
             live = live and record.live
-            done += record.end if record.live else min(record.at, record.end)
-            total += record.end
+            done += 1.0 if record.live else (min(record.at, record.end) / record.end if record.end else 0.0)
             rows.append({"partition": partition, "live": record.live, "at": record.at, "end": record.end})
         if live:
             return "live", 1.0, rows
-        return "backfilling", min(ALMOST, round(done / total, 4)) if total else 0.0, rows
+        # each partition's share done (an unreported one: nothing), averaged: never 1.0 before every one is live
+        return "backfilling", min(ALMOST, round(done / self.partitions, 4)) if self.partitions else 0.0, rows
 
 
 def leaderboards(boards: Boards, feed: BoardStatusFeed, now: datetime) -> dict[str, Any]:

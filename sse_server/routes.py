@@ -150,13 +150,17 @@ async def leaderboard(
             responses={400: {"description": "a bad parameter (the message names it)"}})
 async def periods(
     model: Model,
-    window: Annotated[Literal["daily", "weekly", "monthly"],
-                      Query(description="daily, weekly or monthly: one the board has")] = "daily",
+    window: Annotated[Literal["daily", "weekly", "monthly"] | None,
+                      Query(description="daily, weekly or monthly: one the board has (default: its first of "
+                                        "them; daily on global)")] = None,
     board: BoardParam = GLOBAL,
 ) -> Response:
     """The window's periods still kept, newest first (the current one included): when each began and ends (in
     the board's zone), and whether its final standings are sealed (``leaderboard-final``)."""
     try:
+        if window is None:  # the board's first windowed window (an unknown board is refused by resolve)
+            found = model.boards.by_name.get(board)
+            window = next((w for w in found.windows if w != "alltime"), "daily") if found else "daily"
         scope = resolve(window, None, board, datetime.now(UTC), model.boards)
     except BadParameter as exc:
         raise HTTPException(400, str(exc)) from None

@@ -133,13 +133,13 @@ class BoardFill(BoardGate):
         return [b for b in self.boards if (m := markers.get(b.name)) is None or m.live is None]
 
     # -- the fill (a timer: chunks under the apply lock, a time budget per tick) --
-    async def tick(self, owned: list[int], budget_s: float = 0.5, still: Callable[[], bool] = lambda: True,
+    async def tick(self, owned: list[int], budget_s: float = 0.3, still: Callable[[], bool] = lambda: True,
                    ) -> None:
-        """Announce live boards, then fill the first pending board of each owned partition for up to ``budget_s``,
-        a chunk at a time, while ``still()`` (no rebalance began)."""
+        """Announce live boards, then fill the pending boards of the owned partitions for up to ``budget_s`` (less
+        than the timer's interval), a chunk at a time, while ``still()`` (no rebalance began)."""
         deadline = time.monotonic() + budget_s
         await self._announce(owned)
-        work = [(p, b) for p in sorted(owned) for b in self.pending(p)[:1]]
+        work = [(p, b) for p in sorted(owned) for b in self.pending(p)]
         if not work:
             if self.consumer is not None:
                 consumer, self.consumer = self.consumer, None
@@ -180,13 +180,6 @@ class BoardFill(BoardGate):
         from aiokafka import TopicPartition
 
         store = self.ingestor.store
-        marker = self.markers[partition].get(board.name)
-        if marker is None:
-            self._strip(partition, board)
-            marker = Marker(board.fingerprint)
-            self._mark(partition, board, marker, 0)
-            await self.ingestor.batches.send()
-            log.info("boards: filling %s in partition %d from the audit log", board.name, partition)
         topic = self.ingestor.topics.score_events.get_topic_name()
         tp = TopicPartition(topic, partition)
         if self.consumer is None:
@@ -194,6 +187,14 @@ class BoardFill(BoardGate):
         if tp not in self.consumer.assignment():
             self.consumer.assign([tp])
         end = (await self.consumer.end_offsets([tp]))[tp]
+        marker = self.markers[partition].get(board.name)
+        if marker is None:
+            self._strip(partition, board)
+            marker = Marker(board.fingerprint)
+            self._mark(partition, board, marker, end)
+            await self.ingestor.batches.send()
+            log.info("boards: filling %s in partition %d from the audit log (%d records)", board.name, partition,
+                     end)
         if marker.at >= end and marker.at >= self.processed.get(partition, 0):
             live = Marker(board.fingerprint, marker.at, marker.at)
             self._mark(partition, board, live, end)

@@ -174,9 +174,10 @@ class Moderator:
         if record is None:
             return Answer("not_found", user_id=user_id, event_id=event_id)
         state = self._state(partition, user_id, users)
-        done = Answer("applied", user_id=user_id, event_id=event_id, points=record.points)
+        scored = record.points if record.value is None else record.value  # a value event: its value
+        done = Answer("applied", user_id=user_id, event_id=event_id, points=scored)
         if record.reverted_by is not None and record.reverted_by != command.command_id:
-            return Answer("already_reverted", user_id=user_id, event_id=event_id, points=record.points)
+            return Answer("already_reverted", user_id=user_id, event_id=event_id, points=scored)
         if offset <= state.mod_offset:  # a replay: the state already has it
             return done
         if record.reverted_by is None and now_ms - record.at_ms > self.horizon_ms:
