@@ -22,13 +22,14 @@ import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal, NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from schemas.catalog import ActionCatalog, load_yaml, one_line
 from schemas.events import ActionId
@@ -39,6 +40,11 @@ GLOBAL = "global"
 Aggregation = Literal["sum", "max", "min", "latest"]
 Order = Literal["desc", "asc"]
 QUARTER_HOUR_MS = 900_000  # the cache slot of an event time's keys (Board.keys_at)
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 class BoardsError(ValueError):
@@ -55,7 +61,14 @@ class BoardDefinition(BaseModel):
     order: Order | None = None
     windows: tuple[Window, ...] = Field(WINDOWS, min_length=1)
     timezone: str = "UTC"
-    value: bool = False
+    value: StrictBool = False
+
+    @field_validator("actions")
+    @classmethod
+    def _actions_once(cls, actions: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if actions is not None and len(set(actions)) != len(actions):
+            raise ValueError("an action is listed twice")
+        return actions
 
     @field_validator("windows")
     @classmethod
@@ -67,11 +80,16 @@ class BoardDefinition(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, name: str) -> str:
+        """A zone of the IANA database by its name — not ``localtime`` (each host's own: services on two hosts
+        would cut periods at different times)."""
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{name!r} is not an IANA time zone (e.g. Europe/Berlin, America/Los_Angeles)") \
                 from None
+        if name == "localtime" or name not in _zone_names():
+            raise ValueError(f"{name!r} is not an IANA time zone name (e.g. Europe/Berlin); a host's local time "
+                             "would differ between hosts")
         return name
 
 

@@ -177,7 +177,7 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog, boards: Boards 
     # 1c: a board not live in a partition (added to the boards file later) is filled there from the audit log
     fill = BoardFill(ingestor, boards, lambda: fill_consumer(client_options(settings)), settings.topics.board_status,
                      stage1.processed, generation)
-    ingestor.gate = fill
+    ingestor.gate = moderator.gate = fill
     register_fill_timer(app, settings.topics.score_events, fill, stage1)
     register_boards(app, handlers, topics.candidates, stage2)  # every worker's lists -> 3
     # 5: at a period's end + grace, once every partition is applied past it, its final goes to leaderboard-final;

@@ -126,6 +126,17 @@ class BoardFill(BoardGate):
         known = [live for live in lives if live is not None]
         self.all_live_from[partition] = max(known, default=0) if len(known) == len(self.boards) else None
 
+    def counted(self, partition: int, offset: int, board: Board, state: UserState) -> bool:
+        """Whether the event at ``offset`` is on ``board`` for this user now: applied by the live path (the board
+        live there from before it), or already by the fill (the user's fill offset has passed it). A revert takes
+        an event off those boards only: a fill that has not reached it yet skips it, as it is marked reverted."""
+        if self.loaded_in.get(partition) != self.generation():
+            self._load(partition)
+        marker = self.markers[partition].get(board.name)
+        if marker is not None and marker.live is not None and offset >= marker.live:
+            return True
+        return state.fill.get(board.name, -1) >= offset
+
     def pending(self, partition: int) -> list[Board]:
         if self.loaded_in.get(partition) != self.generation():
             self._load(partition)
@@ -205,7 +216,11 @@ class BoardFill(BoardGate):
             self.consumer.seek(tp, marker.at)
         fetched = await self.consumer.getmany(tp, timeout_ms=1000, max_records=CHUNK)
         records = [r for r in fetched.get(tp, []) if r.offset >= marker.at]
-        if not records:
+        if not records:  # past the last record, only transaction markers (or aborted records) may be left
+            position = await self.consumer.position(tp)
+            if position > marker.at:
+                self._mark(partition, board, Marker(board.fingerprint, min(position, end)), end)
+                await self.ingestor.batches.send()
             return False
         users: Pending = {}
         partitions = await self.ingestor.batches.partition_count(topic)
@@ -294,10 +309,12 @@ class BoardFill(BoardGate):
 
 
 async def fill_consumer(options: dict[str, Any]) -> Any:
+    """The fill's group-less consumer: committed records only, like the live path (an aborted transaction's
+    records count nowhere; its end is the last stable offset, so an open transaction is waited for)."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(**options, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
-                                isolation_level="read_uncommitted", max_partition_fetch_bytes=4 * 1024 * 1024)
+                                isolation_level="read_committed", max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()
     return consumer
 

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import orjson
 from pydantic import ValidationError
 
-from schemas.boards import Boards
+from schemas.boards import Board, Boards
 from schemas.moderation import LedgerEntry, ModerationCommand, ModerationResult
 from stream_app.dlq import DeadLetters
 from stream_app.idempotency import EVENT, EVENT_KEY_SEP, EventRecord, event_key, owner_prefix
@@ -46,6 +46,13 @@ from stream_app.tables import USER, PartitionStore, prefixed_items
 log = logging.getLogger(__name__)
 
 DEFAULT_LEDGER = 100
+
+
+class EveryBoard:
+    """Every board holds every applied event (no board is being filled)."""
+
+    def counted(self, partition: int, offset: int, board: Board, state: UserState) -> bool:
+        return True
 
 
 class Answer(NamedTuple):
@@ -64,6 +71,7 @@ class Moderator:
                  standings_topic: str, dead_letters: DeadLetters, settings: WorkerSettings, boards: Boards) -> None:
         self.source_topic = source_topic
         self.boards = boards
+        self.gate: Any = EveryBoard()  # which boards hold an event yet (stream_app.backfill's fill, in the app)
         self.store = store
         self.batches = batches
         self.results_topic = results_topic
@@ -184,8 +192,11 @@ class Moderator:
             return Answer("expired", f"applied more than {self.horizon_ms // 86_400_000} days ago", user_id,
                           event_id)
         try:
+            counted_state = state
             state, boards = revert_event(state, record, self.boards, offset,
-                                         lambda: self._journal(partition, user_id))
+                                         lambda: self._journal(partition, user_id),
+                                         lambda board: self.gate.counted(partition, record.offset, board,
+                                                                         counted_state))
         except ScoreOutOfRange as exc:
             return Answer("refused", str(exc), user_id, event_id)
         marked = self.marked[(partition, key)] = record._replace(reverted_by=command.command_id)

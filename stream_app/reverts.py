@@ -27,10 +27,12 @@ def scores_of(record: EventRecord, boards: Boards) -> tuple[tuple[Board, int], .
 
 
 def revert_event(state: UserState, record: EventRecord, boards: Boards, mod_offset: int,
-                 journal: Callable[[], Iterable[EventRecord]]) -> tuple[UserState, list[str]]:
+                 journal: Callable[[], Iterable[EventRecord]],
+                 counted: Callable[[Board], bool] = lambda board: True) -> tuple[UserState, list[str]]:
     """The user's state without ``record``'s event, and the keys that changed. ``journal`` yields the user's other
-    journal records (asked only when a ``max``/``min``/``latest`` score must be worked out again)."""
-    counting = scores_of(record, boards)
+    journal records (asked only when a ``max``/``min``/``latest`` score must be worked out again); ``counted``
+    says whether the event is on a board yet (a board being filled from the audit log may not have reached it)."""
+    counting = tuple((board, x) for board, x in scores_of(record, boards) if counted(board))
     state, changed = revert_sum(state, counting, record.occurred, mod_offset)
     held = dict(state.boards)
     others: list[EventRecord] | None = None
@@ -47,8 +49,8 @@ def revert_event(state: UserState, record: EventRecord, boards: Boards, mod_offs
             for other in others:
                 if key not in board.keys_at(other.occurred):
                     continue
-                for counted, y in scores_of(other, boards):
-                    if counted is board:
+                for scored_on, y in scores_of(other, boards):
+                    if scored_on is board:
                         value = combine(board.aggregation, value, y, other.occurred) or value
             if value is None:
                 del held[key]

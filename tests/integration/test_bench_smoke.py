@@ -103,7 +103,8 @@ def test_bench_smoke_standings_produces_figures_for_both_designs(bootstrap: str,
     data = standings["data"]
     assert data["seed"]["records"] == data["users"] > 0
     ours = data["ours"]
-    assert ours["startup_s"] > 0 and ours["rss_after_catch_up_kb"] > ours["rss_empty_kb"] > 0
+    # figures, not their relation: at 300 users the index is smaller than the noise of the process's RSS
+    assert ours["startup_s"] > 0 and ours["rss_after_catch_up_kb"] > 0 and ours["rss_empty_kb"] > 0
     assert data["redis_seed"]["bytes_per_user_board"] > 0 and data["redis_restart"]["seconds"] > 0
     for search in ("users_ours", "users_redis", "around_ours", "around_redis"):
         steps = data[search]["steps"]

@@ -13,20 +13,15 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
-from schemas.boards import BoardProgress, Boards
+from schemas.boards import Boards
 from schemas.catalog import ActionCatalog
 from schemas.leaderboard import LeaderboardSnapshot
+from tests.fixtures.boards import board_files, live_partitions, standings_on
 from tests.fixtures.kafka import Topics, consume_until
 from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
-CATALOG = """
-win_match: 25
-daily_login: 5
-lap_ms: {min: 1, max: 3600000}
-level: {min: 0, max: 1000}
-"""
 BOARDS = """
 wins: {actions: [win_match], windows: [alltime, daily], timezone: Pacific/Auckland}
 fastest-lap: {actions: [lap_ms], aggregation: min, value: true, windows: [alltime, monthly],
@@ -34,15 +29,6 @@ fastest-lap: {actions: [lap_ms], aggregation: min, value: true, windows: [alltim
 best-level: {actions: [level], aggregation: max, value: true, windows: [alltime]}
 last-level: {actions: [level], aggregation: latest, value: true, windows: [alltime]}
 """
-
-
-def files(tmp_path: Path, boards: str | None) -> dict[str, str]:
-    (tmp_path / "actions.yaml").write_text(CATALOG)
-    env = {"SCOREBOARD_ACTIONS_FILE": str(tmp_path / "actions.yaml")}
-    if boards is not None:
-        (tmp_path / "boards.yaml").write_text(boards)
-        env["SCOREBOARD_BOARDS_FILE"] = str(tmp_path / "boards.yaml")
-    return env
 
 
 def latest(records: list[ConsumerRecord[bytes, bytes]], key: str) -> LeaderboardSnapshot | None:
@@ -64,7 +50,7 @@ async def test_each_board_counts_its_actions_with_its_aggregation_order_and_zone
     start_worker: Callable[..., Supervisor], tmp_path: Path,
 ) -> None:
     topics = await make_topics(partitions=3)
-    start_worker(topics, **files(tmp_path, BOARDS))
+    start_worker(topics, **board_files(tmp_path, BOARDS))
     src = topics.names.score_events
     plan: list[tuple[str, str, dict[str, object]]] = [
         ("ann", "win_match", {}), ("bob", "win_match", {}), ("bob", "win_match", {}), ("ann", "daily_login", {}),
@@ -117,10 +103,8 @@ async def test_a_board_added_later_is_filled_from_the_audit_log_while_events_flo
     what ranks ties — is the same on both, and so is the top."""
     later, start = await make_topics(partitions=3), await make_topics(partitions=3)
     board = "wins: {actions: [win_match], windows: [alltime, daily], timezone: Pacific/Auckland}\n"
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    worker = start_worker(later, data_dir=tmp_path / "a" / "data", **files(tmp_path / "a", None))
-    start_worker(start, data_dir=tmp_path / "b" / "data", name="from-start", **files(tmp_path / "b", board))
+    worker = start_worker(later, data_dir=tmp_path / "a" / "data", **board_files(tmp_path / "a", None))
+    start_worker(start, data_dir=tmp_path / "b" / "data", name="from-start", **board_files(tmp_path / "b", board))
     users = [f"u{i:03d}" for i in range(60)]
     base = datetime.now(UTC) - timedelta(seconds=30)
 
@@ -143,7 +127,7 @@ async def test_a_board_added_later_is_filled_from_the_audit_log_while_events_flo
     await consume_until(bootstrap, later.names.applied, lambda rs: len(rs) >= 1_501, timeout=120)
     worker.stop()
 
-    start_worker(later, data_dir=tmp_path / "a" / "data", **files(tmp_path / "a", board))
+    start_worker(later, data_dir=tmp_path / "a" / "data", **board_files(tmp_path / "a", board))
     for i in range(300):  # while it fills
         user = users[(i * 11) % len(users)]
         await both(event(2_000 + i, user, "win_match", f"b{i}"), user)
@@ -173,21 +157,11 @@ async def test_a_board_added_later_is_filled_from_the_audit_log_while_events_flo
 
 
 def _wins(records: list[ConsumerRecord[bytes, bytes]]) -> dict[str, tuple[int, int]]:
-    """Each user's (score, since) on the wins board, from the latest ``user-standings`` record per user."""
-    last: dict[bytes, bytes] = {r.key: r.value for r in records if r.key is not None and r.value is not None}
-    out = {}
-    for value in last.values():
-        standing = orjson.loads(value)
-        if "wins/alltime" in standing["boards"]:
-            held = standing["boards"]["wins/alltime"]
-            out[standing["user_id"]] = (held["score"], held["since"])
-    return out
+    return standings_on(records, "wins/alltime")
 
 
 def _live(records: list[ConsumerRecord[bytes, bytes]], board: str) -> set[int]:
-    last = {r.key: r.value for r in records if r.key is not None and r.value is not None}
-    progress = [BoardProgress.model_validate_json(v) for v in last.values()]
-    return {p.partition for p in progress if p.board == board and p.live}
+    return live_partitions(records, board)
 
 
 async def test_a_boards_period_is_sealed_with_its_own_final_in_its_order(
@@ -202,7 +176,7 @@ async def test_a_boards_period_is_sealed_with_its_own_final_in_its_order(
     grace = int((now - midnight).total_seconds()) + 20
     yesterday = midnight - timedelta(hours=6)
     day = (midnight - timedelta(days=1)).date().isoformat()
-    env = files(tmp_path, "fastest: {actions: [lap_ms], aggregation: min, value: true, windows: [daily]}\n")
+    env = board_files(tmp_path, "fastest: {actions: [lap_ms], aggregation: min, value: true, windows: [daily]}\n")
     start_worker(topics, SCOREBOARD_PERIOD_GRACE_S=str(grace), **env)
     src = topics.names.score_events
     laps = [("ann", 9_000), ("bob", 7_000), ("cat", 7_000), ("ann", 6_500), ("bob", 8_000)]
