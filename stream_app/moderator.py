@@ -224,7 +224,7 @@ class Moderator:
             return Answer("refused", str(exc), user_id)
         board = definition.key(window, command.period or definition.period(window, command.requested_at))
         prefix = f"{EVENT}{user_id}{EVENT_KEY_SEP}"
-        entries: list[tuple[int, LedgerEntry]] = []
+        entries: list[tuple[int, int, LedgerEntry]] = []
         for key, value in prefixed_items(self.store.table, partition, prefix):
             record = EventRecord.from_json(value)
             if record is None or now_ms - record.at_ms > self.horizon_ms:
@@ -232,13 +232,13 @@ class Moderator:
             scored = next((x for b, x in scores_of(record, self.boards) if b is definition), None)
             if scored is None or board not in definition.keys_at(record.occurred):
                 continue  # another board's
-            entries.append((record.occurred, LedgerEntry(
+            entries.append((record.occurred, record.offset, LedgerEntry(
                 event_id=key[len(prefix):], action_id=record.action_id, points=scored,
                 occurred_at=datetime.fromtimestamp(record.occurred / 1000, UTC),
                 reverted=record.reverted_by is not None)))
-        entries.sort(key=lambda item: item[0], reverse=True)
+        entries.sort(key=lambda item: (item[0], item[1]), reverse=True)  # same millisecond: the later record first
         limit = command.limit or DEFAULT_LEDGER
-        return Answer("applied", user_id=user_id, events=[entry for _, entry in entries[:limit]])
+        return Answer("applied", user_id=user_id, events=[entry for _, _, entry in entries[:limit]])
 
     def _answer(self, message: Any, command: ModerationCommand, answer: Answer) -> None:
         result = ModerationResult(command_id=command.command_id, partition=message.partition, status=answer.status,

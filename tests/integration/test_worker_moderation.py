@@ -74,8 +74,12 @@ async def results(bootstrap: str, topics: Topics, cmd: ModerationCommand, count:
     return mine(got)
 
 
-async def post(producer: AIOKafkaProducer, topics: Topics, user: str, action: str, event_id: str) -> None:
-    value = orjson.dumps({"user_id": user, "action_id": action, "event_id": event_id})
+async def post(producer: AIOKafkaProducer, topics: Topics, user: str, action: str, event_id: str,
+               occurred_at: str | None = None) -> None:
+    event = {"user_id": user, "action_id": action, "event_id": event_id}
+    if occurred_at is not None:
+        event["occurred_at"] = occurred_at
+    value = orjson.dumps(event)
     await producer.send_and_wait(topics.names.score_events, value, key=user.encode())
 
 
@@ -122,8 +126,9 @@ async def test_a_revert_is_exact_on_every_window_once_and_shows_in_the_ledger_an
 ) -> None:
     topics = await make_topics(partitions=3)
     start_worker(topics)
+    same_instant = datetime.now(UTC).isoformat()  # the ledger orders one millisecond's events by their offsets
     for event_id, action in [("r1", "win_match"), ("r2", "find_secret"), ("r3", "daily_login")]:
-        await post(producer, topics, "ann", action, event_id)
+        await post(producer, topics, "ann", action, event_id, same_instant)
     await post(producer, topics, "bob", "win_match", "b1")
     await consume_until(bootstrap, topics.names.leaderboard_updates, lambda rs: boards_are(rs, {"ann": 130, "bob": 25}))
 
@@ -143,7 +148,7 @@ async def test_a_revert_is_exact_on_every_window_once_and_shows_in_the_ledger_an
     await send(producer, topics, unknown)
     assert {r.status for r in await results(bootstrap, topics, unknown, count=3)} == {"not_here"}
 
-    await post(producer, topics, "ann", "daily_login", "r4")  # the next answer's new_score reflects the revert
+    await post(producer, topics, "ann", "daily_login", "r4", same_instant)  # the next answer's new_score reflects the revert
     applied_records = await consume_until(bootstrap, topics.names.applied,
                                           lambda rs: any(orjson.loads(r.value)["event_id"] == "r4" for r in rs))
     assert next(orjson.loads(r.value) for r in applied_records if orjson.loads(r.value)["event_id"] == "r4")[
