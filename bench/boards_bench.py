@@ -1,12 +1,13 @@
 """Bench 11, boards as data: worker events/s with 1 board and with 6, beside the bare consumer, in one run.
 
 The same events (bench 1's shape: at most :data:`EVENTS` of ``worker_events`` over ``worker_users``, 6 partitions,
-as the API writes them; fewer than bench 1, to keep ``make bench`` in its 15 minutes) are written to two topic
-sets. A worker with the default boards (``global`` only) applies the first; a worker with 6 boards (``global``,
-added to every file; a ``sum`` board of one action; a ``max`` board; three boards windowed daily, weekly and
-monthly in Pacific/Auckland, America/Los_Angeles and Europe/Berlin: 16 board keys against 3) applies the second. Each figure is bench 1's: events from the first to the
-last ``score-applied`` record (broker times), and the ``global`` board final on ``leaderboard-updates``; with the
-events per CPU-second of each worker. The target: the 6-board figure at least half the 1-board figure.
+as the API writes them; fewer than bench 1, to keep ``make bench`` in its 15 minutes) are written to two topic sets.
+A worker with the default boards (``global`` only) applies the first; a worker with 6 boards (``global``, added to
+every file; a ``sum`` board of one action; a ``max`` board; three boards windowed daily, weekly and monthly in
+Pacific/Auckland, America/Los_Angeles and Europe/Berlin: 16 board keys against 3) applies the second. Each figure is
+bench 1's: events from the first to the last ``score-applied`` record (broker times), and the ``global`` board final
+on ``leaderboard-updates``; with the events per CPU-second of each worker. The target: the 6-board figure at least
+half the 1-board figure.
 """
 
 from __future__ import annotations

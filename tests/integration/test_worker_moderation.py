@@ -148,7 +148,8 @@ async def test_a_revert_is_exact_on_every_window_once_and_shows_in_the_ledger_an
     await send(producer, topics, unknown)
     assert {r.status for r in await results(bootstrap, topics, unknown, count=3)} == {"not_here"}
 
-    await post(producer, topics, "ann", "daily_login", "r4", same_instant)  # the next answer's new_score reflects the revert
+    # the next answer's new_score reflects the revert
+    await post(producer, topics, "ann", "daily_login", "r4", same_instant)
     applied_records = await consume_until(bootstrap, topics.names.applied,
                                           lambda rs: any(orjson.loads(r.value)["event_id"] == "r4" for r in rs))
     assert next(orjson.loads(r.value) for r in applied_records if orjson.loads(r.value)["event_id"] == "r4")[
