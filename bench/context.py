@@ -36,6 +36,8 @@ class Sizes:
     e2e_clients: int
     e2e_users: int               # ≤ 10 (the Redis design's top 10), so every user is always on the board
     e2e_seconds: float
+    e2e_idle_rate: int           # events/s of bench 3's idle phase: what the pipeline costs, no coalescing
+    e2e_idle_seconds: float
     fanout_counts: tuple[int, ...]
     fanout_seconds: float
     fanout_rows: int
@@ -56,6 +58,7 @@ class Sizes:
 
 FULL = Sizes(worker_events=100_000, worker_users=10_000, ingest_start_rate=500, ingest_max_rate=20_000,
              ingest_step_s=4.0, e2e_rate=1000, e2e_clients=1000, e2e_users=10, e2e_seconds=12.0,
+             e2e_idle_rate=10, e2e_idle_seconds=11.0,
              fanout_counts=(1000, 2000, 5000, 10_000), fanout_seconds=6.0, fanout_rows=100, ryw_probes=200,
              standings_users=1_000_000, standings_flow_rate=1000, standings_start_rate=1000, standings_step_s=5.0,
              personal_clients=1000, personal_rate=10, personal_seconds=30.0,
@@ -63,6 +66,7 @@ FULL = Sizes(worker_events=100_000, worker_users=10_000, ingest_start_rate=500, 
              kstreams_seconds=10.0)
 SMOKE = Sizes(worker_events=600, worker_users=60, ingest_start_rate=50, ingest_max_rate=100,
               ingest_step_s=1.0, e2e_rate=50, e2e_clients=5, e2e_users=5, e2e_seconds=2.0,
+              e2e_idle_rate=5, e2e_idle_seconds=2.0,
               fanout_counts=(10, 20), fanout_seconds=2.0, fanout_rows=10, ryw_probes=5,
               standings_users=300, standings_flow_rate=20, standings_start_rate=50, standings_step_s=1.0,
               personal_clients=10, personal_rate=5, personal_seconds=2.0,

@@ -143,3 +143,15 @@ def test_bench_smoke_kstreams_runs_both_systems_on_the_same_events(bootstrap: st
     # tiny sizes: our worker may work off the backlog before its /readyz answers (CPU after it ~0); the JVM may not
     assert data["kstreams"]["events_per_cpu_s"] > 0 and data["kstreams"]["events"] > data["events"]
     assert len(result["rows"]) == 7 and result["rows"][0]["figure"].startswith("events per CPU-second")
+
+
+def test_bench_smoke_e2e_times_an_idle_phase_and_a_loaded_one(bootstrap: str, tmp_path: Path) -> None:
+    data = run_smoke(bootstrap, tmp_path, "e2e")["e2e"]
+    figures = data["data"]
+    for phase in ("idle", "scoreboard"):
+        timed = figures[phase]
+        assert timed["connected"] == timed["clients"] > 0
+        assert 0 < timed["p50_ms"] <= timed["p99_ms"] <= timed["max_ms"]
+        assert timed["events_never_seen"] == 0
+    assert figures["idle"]["load"]["offered"] == figures["idle_rate"] < figures["rate"]
+    assert {row["target"] for row in data["rows"]} >= {"≤ 20 ms", "≤ 50 ms", "≤ 300 ms", "≤ 3"}
