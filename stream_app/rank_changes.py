@@ -10,8 +10,8 @@ as below everyone) who are now below ``u`` or gone from the top, best previous r
 has ``new_rank`` ``None`` and passed nobody. Ranks are 1-based.
 
 Cost: O(K^2) in the worst case (for each moved user, one pass over the previous top above it), once per emitted
-board, so at most once per board per emit interval: at K = 100 about 0.4 ms for a shuffled top and 0.9 ms when all
-100 users are replaced (CPython 3.11, measured); an unchanged order costs 20 µs.
+board, so on average at most once per board per emit interval: at K = 100 about 0.4 ms for a shuffled top and
+0.9 ms when all 100 users are replaced (CPython 3.11, measured); an unchanged order costs 20 µs.
 """
 
 from __future__ import annotations

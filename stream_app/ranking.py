@@ -7,7 +7,8 @@ one-partition ``leaderboard-candidates`` topic, keyed ``<board>|<partition>``, w
 source offset applied in that partition) — and straight to stage 2 when this worker owns it.
 Stage 2, :class:`GlobalTopK`, consumes that topic: it keeps the latest list per source partition in the
 ``candidates`` table (replace, never add), merges, and when a board's global top-K changes emits it to
-``leaderboard-updates`` through :class:`Emitter`, at most once per board per interval, the last state always;
+``leaderboard-updates`` through :class:`Emitter`, on average at most once per board per interval (two in a row at
+most), the last state always;
 the users who moved in that top since the board it last sent go to ``rank-changes`` with it.
 """
 

@@ -34,8 +34,9 @@ class WorkerSettings(CommonSettings):
                                            ones are dead letters (period closed), and at end + grace the period's
                                            final standings go to ``leaderboard-final``. ``occurred_at`` further than
                                            this ahead of the broker's time is a dead letter too
-      SCOREBOARD_EMIT_INTERVAL_MS          at most one board emission per board per interval (``100``): every
-                                           emission goes to every SSE client, so this bounds the fan-out work
+      SCOREBOARD_EMIT_INTERVAL_MS          board emissions per board: on average at most one per interval, two in a
+                                           row at most (``100``): every emission goes to every SSE client, so this
+                                           bounds the fan-out work
       SCOREBOARD_WORKER_PRODUCE_TIMEOUT_S  how long a record the worker produces may wait for the broker (``120``);
                                            past it the send fails, no offset is committed past it and the worker
                                            stops, to be restarted from its last commit (nothing lost or doubled)

@@ -145,10 +145,13 @@ def test_bench_smoke_kstreams_runs_both_systems_on_the_same_events(bootstrap: st
     assert len(result["rows"]) == 7 and result["rows"][0]["figure"].startswith("events per CPU-second")
 
 
-def test_bench_smoke_e2e_times_an_idle_phase_and_a_loaded_one(bootstrap: str, tmp_path: Path) -> None:
+def test_bench_smoke_e2e_times_a_kafka_hop_an_idle_phase_and_a_loaded_one(bootstrap: str, tmp_path: Path) -> None:
     data = run_smoke(bootstrap, tmp_path, "e2e")["e2e"]
     figures = data["data"]
-    for phase in ("idle", "scoreboard"):
+    hop = figures["kafka_hop"]
+    assert hop["samples"] > 0 and 0 < hop["p50_ms"] <= hop["p99_ms"] <= hop["max_ms"]
+    assert figures["idle_one_client"]["clients"] == 1
+    for phase in ("idle_one_client", "idle", "scoreboard"):
         timed = figures[phase]
         assert timed["connected"] == timed["clients"] > 0
         assert 0 < timed["p50_ms"] <= timed["p99_ms"] <= timed["max_ms"]

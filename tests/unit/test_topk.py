@@ -105,21 +105,22 @@ async def test_emitter_coalesces_bursts_and_always_sends_the_last_state() -> Non
     emitter = Emitter(sink, interval_s=0.05)
     for i in range(50):
         await emitter.offer("alltime", [Entry("u", i, 0)])
-    assert len(sink.sent) == 1  # the first goes out at once, the burst waits for the interval
+    assert len(sink.sent) == 2  # the first two go out at once, the rest of the burst waits for the interval
     deadline = asyncio.get_running_loop().time() + 5
-    while len(sink.sent) < 2 and asyncio.get_running_loop().time() < deadline:
+    while len(sink.sent) < 3 and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.01)
     bodies = [orjson.loads(v) for _, v in sink.sent]
-    assert len(bodies) == 2 and bodies[-1]["data"][0]["score"] == 49
-    assert bodies[1]["version"] > bodies[0]["version"]
+    assert len(bodies) == 3 and [b["data"][0]["score"] for b in bodies] == [0, 1, 49]
+    assert bodies[0]["version"] < bodies[1]["version"] < bodies[2]["version"]
 
 
 async def test_emitter_never_sends_one_state_twice_when_an_offer_lands_as_the_interval_ends() -> None:
     """The interval's timer fires and, before its run starts, the next change arrives: one run, not two."""
     sink, now = _Sink(), {"t": 0.0}
     emitter = Emitter(sink, interval_s=0.1, clock=lambda: now["t"])
-    await emitter.offer("alltime", [Entry("u", 1, 0)])  # quiet before: out at once
-    await emitter.offer("alltime", [Entry("u", 2, 0)])  # inside the interval: waits for its end
+    await emitter.offer("alltime", [Entry("u", 0, 0)])  # quiet before: out at once
+    await emitter.offer("alltime", [Entry("u", 1, 0)])  # the burst's second: out at once too
+    await emitter.offer("alltime", [Entry("u", 2, 0)])  # the third inside the interval: waits for its end
     coalescer = emitter.coalescer
     now["t"] = 0.1
     coalescer.scheduled["alltime"].cancel()
@@ -132,7 +133,7 @@ async def test_emitter_never_sends_one_state_twice_when_an_offer_lands_as_the_in
         coalescer._fire("alltime")
         await asyncio.gather(*coalescer.tasks)
     states = [[row["score"] for row in orjson.loads(v)["data"]] for _, v in sink.sent]
-    assert states[0] == [1] and states[-1] == [3]
+    assert states[:2] == [[0], [1]] and states[-1] == [3]
     assert all(a != b for a, b in zip(states, states[1:], strict=False))  # no state twice in a row
     versions = [orjson.loads(v)["version"] for _, v in sink.sent]
     assert versions == sorted(set(versions))
