@@ -63,10 +63,11 @@ class Coalescer(Generic[K]):
         self.due: dict[K, float] = {}
         self.scheduled: dict[K, asyncio.TimerHandle] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        self.locks: dict[K, asyncio.Lock] = {}
 
     async def offer(self, key: K) -> None:
         if key in self.scheduled:
-            return  # a run is already due; it will see this latest state
+            return  # a run is already due and has not started: it will see this latest state
         now = self.clock()
         wait = self.due.get(key, -1e18) - self.interval - now
         if wait <= 0:
@@ -76,23 +77,32 @@ class Coalescer(Generic[K]):
             self.scheduled[key] = asyncio.get_running_loop().call_later(wait, self._fire, key)
 
     def _take(self, key: K, now: float) -> None:
-        """A run starts now (before its task does: an offer in between must wait for the next turn)."""
         self.due[key] = max(self.due.get(key, -1e18), now) + self.interval
 
     async def run(self, key: K) -> None:
-        try:
-            await self.action(key)
-        except NotReady:  # the producer stopped under a timer (shutdown): the next start re-sends every list
-            log.info("coalesced run for %r skipped: the producer is stopped (shutting down)", key)
-        except Exception:  # the next change runs it again with the whole state; never lose the agent over it
-            log.exception("coalesced run for %r failed", key)
+        """One run of the action; runs of one key never overlap (a board's records keep their order)."""
+        lock = self.locks.get(key)
+        if lock is None:
+            lock = self.locks[key] = asyncio.Lock()
+        async with lock:
+            try:
+                await self.action(key)
+            except NotReady:  # the producer stopped under a timer (shutdown): the next start re-sends every list
+                log.info("coalesced run for %r skipped: the producer is stopped (shutting down)", key)
+            except Exception:  # the next change runs it again with the whole state; never lose the agent over it
+                log.exception("coalesced run for %r failed", key)
 
     def _fire(self, key: K) -> None:
-        self.scheduled.pop(key, None)
-        self._take(key, self.clock())
-        task = asyncio.ensure_future(self.run(key))
+        task = asyncio.ensure_future(self._fired(key))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    async def _fired(self, key: K) -> None:
+        """The turn is taken when the run starts, not when its timer fired: the key stays scheduled until then, so
+        offers in between fold into this run, and a loop held past the turn cannot add a run beside it."""
+        self.scheduled.pop(key, None)
+        self._take(key, self.clock())
+        await self.run(key)
 
 
 class Emitter:

@@ -83,3 +83,49 @@ async def test_an_offer_after_a_quiet_interval_runs_at_once() -> None:
     clock.t = 5.0
     await coalescer.offer("b")
     assert runs == [0.0, 0.0, 5.0] and not coalescer.scheduled
+
+
+async def test_a_turn_is_taken_when_its_run_starts_so_a_held_loop_adds_no_third_run() -> None:
+    """The timer fires at its turn but the loop is held for 1.5 intervals before the run starts: offers meanwhile
+    fold into that run, and no span of one interval holds more than two runs (the breaker's case)."""
+    clock, runs = _Clock(), []
+
+    async def action(key: str) -> None:
+        runs.append(clock.t)
+
+    coalescer = Coalescer(0.1, action, clock=clock)
+    for _ in range(3):
+        await coalescer.offer("b")  # runs at 0 and 0; the third is scheduled for 0.1
+    clock.t = 0.1
+    coalescer.scheduled["b"].cancel()
+    coalescer._fire("b")  # the timer fires; its run has not started
+    clock.t = 0.25
+    await coalescer.offer("b")  # folded into the fired run, which has not started yet
+    await asyncio.gather(*coalescer.tasks)  # it starts now, at 0.25
+    clock.t = 0.34
+    await coalescer.offer("b")
+    clock.t = 0.345
+    await coalescer.offer("b")
+    coalescer.scheduled.pop("b").cancel()
+    assert runs == [0.0, 0.0, 0.25, 0.34]
+    assert all(sum(1 for t in runs if start <= t < start + 0.1) <= 2 for start in runs)
+
+
+async def test_runs_of_one_key_never_overlap() -> None:
+    started, release = [], asyncio.Event()
+
+    async def action(key: str) -> None:
+        started.append(key)
+        if len(started) == 1:
+            await release.wait()
+
+    coalescer = Coalescer(0.1, action, clock=_Clock())
+    first = asyncio.ensure_future(coalescer.offer("b"))
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(coalescer.offer("b"))  # the burst's second turn, while the first still sends
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert started == ["b"]  # it waits for the first run to end
+    release.set()
+    await asyncio.gather(first, second)
+    assert started == ["b", "b"]
