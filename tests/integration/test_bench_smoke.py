@@ -54,6 +54,8 @@ def test_bench_smoke_worker_and_redis_produce_figures(bootstrap: str, tmp_path: 
     assert data["bare_consumer"]["records"] == data["events"]
     # tiny sizes: the worker may apply everything in its first fetch, before its /readyz answers 200 (CPU after it ~0)
     assert data["worker_startup_s"] > 0 and data["applied_s"] > 0 and data["worker_cpu_cores"] >= 0
+    assert data["worker_cpu_s"] >= 0 and (data["events_per_cpu_s"] is None or data["events_per_cpu_s"] > 0)
+    assert "events per CPU-second of the worker process (ready to the final board)" in rows
     assert sum(data["applied_per_second"]) >= data["events"]
 
     redis = results["redis"]
