@@ -4,8 +4,10 @@ Options: ``--smoke`` (tiny sizes, seconds: checks that figures are produced, nev
 (repeatable: worker, ingest, e2e, fanout, flood, redis, ryw, consumer, standings, kstreams, boards), ``--bootstrap
 HOST:PORT`` (use a running broker instead of starting a private one), ``--profile`` (sample the services with
 py-spy: the worker in bench 1, the write API in bench 2, ``sse_server`` in benches 4 and 8; summaries go into the
-JSON), ``--users N`` (bench 8's population, default 1,000,000; 300 with ``--smoke``), ``--results-dir``,
-``--keep`` (logs). Exits non-zero when a bench could not produce its figures.
+JSON), ``--users N`` (bench 8's population, default 1,000,000; 300 with ``--smoke``), ``--repeat N`` (run each
+bench N times in a row: each figure is the median of its runs, with the lowest and highest beside it, and a target
+is met only when every run met it), ``--results-dir``, ``--keep`` (logs). Exits non-zero when a bench could not
+produce its figures.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from bench import (
 )
 from bench.context import FULL, SMOKE, Context
 from bench.procs import raise_fd_limit
-from bench.results import RESULTS_DIR, BenchResult, table, write
+from bench.results import RESULTS_DIR, BenchResult, combine, table, write
 from tools.kafka_local import LocalKafka
 
 BENCHES: dict[str, Callable[[Context], Awaitable[BenchResult]]] = {
@@ -61,24 +63,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bootstrap", help="use this running Kafka broker instead of starting one")
     parser.add_argument("--profile", action="store_true", help="profile the services with py-spy")
     parser.add_argument("--users", type=int, help="users seeded by the standings bench (default 1,000,000)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each bench: the median and the spread")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--keep", action="store_true", help="keep the run directory (service logs) at the end")
     return parser.parse_args(argv)
 
 
-async def run_all(ctx: Context, names: list[str], results_dir: Path) -> tuple[list[BenchResult], list[str]]:
+async def run_all(ctx: Context, names: list[str], results_dir: Path,
+                  repeat: int = 1) -> tuple[list[BenchResult], list[str]]:
     results: list[BenchResult] = []
     failed: list[str] = []
     for name in names:
         started = time.monotonic()
-        print(f"bench {name}: running ...", flush=True)
+        runs: list[BenchResult] = []
         try:
-            result = await BENCHES[name](ctx)
+            for turn in range(1, repeat + 1):
+                print(f"bench {name}: running{f' ({turn} of {repeat})' if repeat > 1 else ''} ...", flush=True)
+                runs.append(await BENCHES[name](ctx))
         except Exception:  # one bench failing must not hide the others' figures
             traceback.print_exc()
             print(f"bench {name}: FAILED after {time.monotonic() - started:.0f}s (logs in {ctx.run_dir})", flush=True)
             failed.append(name)
             continue
+        result = combine(runs)
         path = write(result, ctx.smoke, results_dir)
         results.append(result)
         print(f"bench {name}: done in {time.monotonic() - started:.0f}s -> {path}", flush=True)
@@ -99,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             broker = LocalKafka(run_dir / "kafka", heap="1G").start()
         bootstrap = args.bootstrap or broker.bootstrap  # type: ignore[union-attr]
         ctx = Context(bootstrap, SMOKE if args.smoke else FULL, run_dir, args.smoke, args.profile, users=args.users)
-        results, failed = asyncio.run(run_all(ctx, names, args.results_dir))
+        results, failed = asyncio.run(run_all(ctx, names, args.results_dir, max(1, args.repeat)))
     finally:
         if broker is not None:
             broker.stop()
