@@ -31,6 +31,8 @@ from typing import IO, Any
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
+from schemas.boards import Boards, BoardsError
+from schemas.catalog import ActionCatalog, CatalogError
 from schemas.runtime.kafka import BrokerRefused, client_options, plaintext
 from schemas.runtime.topic_admin import ensure_topics
 from schemas.settings import CommonSettings, describe_invalid
@@ -214,8 +216,13 @@ def main() -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         settings = CommonSettings()
+        # the services refuse a bad catalog or boards file at start; say so before a broker is started for them
+        Boards.load(settings.boards_file, ActionCatalog.load(settings.actions_file))
     except ValidationError as exc:
         print(f"make run: invalid settings: {describe_invalid(exc)}", file=sys.stderr)
+        return 2
+    except (CatalogError, BoardsError) as exc:
+        print(f"make run: configuration error: {exc}", file=sys.stderr)
         return 2
     with (run_dir / "stack.log").open("a", encoding="utf-8") as log:
         log.write(f"\n===== make run, {time.strftime('%Y-%m-%d %H:%M:%S %z')} =====\n")

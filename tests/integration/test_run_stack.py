@@ -102,3 +102,17 @@ def test_make_run_on_a_broker_already_answering_says_so_with_its_cluster_id(tmp_
         proc.signal_group(signal.SIGINT)
         assert proc.wait(90) and proc.returncode == 0
     assert port_answers("127.0.0.1", kafka_broker.port)  # the broker it did not start is left running
+
+
+def test_make_run_refuses_a_bad_boards_file_before_starting_a_broker(tmp_path: Path) -> None:
+    boards = tmp_path / "boards.yaml"
+    boards.write_text("wins:\n  actions: [no_such_action]\n")
+    port = free_port()
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SCOREBOARD_", "KAFKA_"))}
+    env = {**keep, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}", "SCOREBOARD_RUN_DIR": str(tmp_path / "data"),
+           "SCOREBOARD_BOARDS_FILE": str(boards)}
+    proc = Supervisor.module("tools.run_stack", env=env, name="make run", log_path=tmp_path / "run.log").spawn()
+    assert proc.wait(60) and proc.returncode == 2
+    said = (tmp_path / "run.log").read_text()
+    assert "make run: configuration error:" in said and "wins" in said and "no_such_action" in said
+    assert not (tmp_path / "data" / "kafka").exists() and not port_answers("127.0.0.1", port)
