@@ -3,8 +3,13 @@ when every run met it, and the table showing both."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import orjson
 import pytest
 
+import bench.__main__ as bench_main
+from bench.context import SMOKE, Context
 from bench.results import BenchResult, Row, combine, table
 
 pytestmark = pytest.mark.unit
@@ -34,3 +39,18 @@ def test_one_run_is_left_as_it_is_and_runs_of_another_shape_keep_the_last() -> N
     other = BenchResult("w", "Worker", [Row("1 worker", "events/s", 5, "ev/s")], {})
     mixed = combine([single, other])
     assert mixed.rows == other.rows and mixed.data["combined"] is False
+
+
+async def test_repeat_runs_a_bench_that_many_times_and_writes_the_combined_result(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    values = iter([30.0, 10.0, 20.0])
+
+    async def fake(ctx: Context) -> BenchResult:
+        return _run(next(values), 10, True)
+
+    monkeypatch.setitem(bench_main.BENCHES, "fake", fake)
+    ctx = Context("127.0.0.1:1", SMOKE, tmp_path, smoke=True)
+    results, failed = await bench_main.run_all(ctx, ["fake"], tmp_path / "results", repeat=3)
+    assert not failed and results[0].rows[0].value == 20 and results[0].rows[0].spread == (10, 30)
+    written = orjson.loads((tmp_path / "results" / "w.json").read_bytes())
+    assert written["data"]["repeat"] == 3 and written["rows"][0]["spread"] == [10, 30]
