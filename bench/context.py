@@ -56,14 +56,16 @@ class Sizes:
     kstreams_seconds: float
 
 
-FULL = Sizes(worker_events=100_000, worker_users=10_000, ingest_start_rate=500, ingest_max_rate=20_000,
-             ingest_step_s=4.0, e2e_rate=1000, e2e_clients=1000, e2e_users=10, e2e_seconds=12.0,
-             e2e_idle_rate=10, e2e_idle_seconds=11.0,
-             fanout_counts=(1000, 2000, 5000, 10_000), fanout_seconds=6.0, fanout_rows=100, ryw_probes=200,
-             standings_users=1_000_000, standings_flow_rate=1000, standings_start_rate=1000, standings_step_s=5.0,
-             personal_clients=1000, personal_rate=10, personal_seconds=30.0,
-             kstreams_events=100_000, kstreams_users=10_000, kstreams_latency_users=50, kstreams_rate=500,
-             kstreams_seconds=10.0)
+# trimmed so that `make bench` runs every bench three times within 15 minutes (issue 18): shorter steps and phases,
+# fewer events; bench 8 seeds 250,000 users (``--users 1000000`` for the full population)
+FULL = Sizes(worker_events=50_000, worker_users=10_000, ingest_start_rate=500, ingest_max_rate=20_000,
+             ingest_step_s=1.5, e2e_rate=1000, e2e_clients=1000, e2e_users=10, e2e_seconds=6.0,
+             e2e_idle_rate=10, e2e_idle_seconds=7.0,
+             fanout_counts=(1000, 2000, 5000, 10_000), fanout_seconds=2.5, fanout_rows=100, ryw_probes=40,
+             standings_users=250_000, standings_flow_rate=1000, standings_start_rate=1000, standings_step_s=1.5,
+             personal_clients=1000, personal_rate=10, personal_seconds=8.0,
+             kstreams_events=30_000, kstreams_users=10_000, kstreams_latency_users=50, kstreams_rate=500,
+             kstreams_seconds=5.0)
 SMOKE = Sizes(worker_events=600, worker_users=60, ingest_start_rate=50, ingest_max_rate=100,
               ingest_step_s=1.0, e2e_rate=50, e2e_clients=5, e2e_users=5, e2e_seconds=2.0,
               e2e_idle_rate=5, e2e_idle_seconds=2.0,
@@ -83,6 +85,13 @@ class Context:
     profile: bool = False
     users: int | None = None  # ``--users``: bench 8's population instead of ``sizes.standings_users``
     shared: dict[str, Any] = field(default_factory=dict)  # our figures, for bench 5's side-by-side rows
+    found: dict[str, float] = field(default_factory=dict)  # each step search's best rate, for the next run's start
+
+    def search_start(self, key: str, default: float) -> float:
+        """Where a step search starts: ``default``, or just under what the previous run of it found (a repeated
+        search then passes once, fails once and bisects, instead of climbing from the bottom again)."""
+        last = self.found.get(key)
+        return default if not last else max(1.0, round(last * 0.8))
 
     async def new_topics(self, partitions: int = PARTITIONS) -> tuple[str, TopicNames]:
         prefix = f"bench{uuid.uuid4().hex[:8]}-"

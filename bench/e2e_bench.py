@@ -28,9 +28,9 @@ from bench.swarm import Swarm
 ACTION, POINTS = "complete_level_1", 10  # from the shipped example catalog
 EMIT_INTERVAL_MS = 100  # the worker's default SCOREBOARD_EMIT_INTERVAL_MS, which the bench runs it with
 WARMUP_S = 1.0
-TAIL_S = 5.0
+TAIL_S = 2.5
 LOAD_CONNS = 32
-HOP_SAMPLES = 30  # bare Kafka hops timed at the idle rate (bench.kafka_hop)
+HOP_SAMPLES = 20  # bare Kafka hops timed at the idle rate (bench.kafka_hop)
 
 
 async def measure(ctx: Context, label: str, post_port: int, headers: dict[str, str], stream_port: int,

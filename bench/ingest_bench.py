@@ -24,25 +24,27 @@ from tools.supervisor import Supervisor
 
 ASYNC = {"X-API-KEY": API_KEY, "Prefer": "respond-async"}
 SYNC = {"X-API-KEY": API_KEY}
-WARMUP_S = 3.0
+WARMUP_S = 2.0
 
 
-async def search_server(ctx: Context, url: str, headers: dict[str, str], pids: list[int], expect: int,
-                        before_step: Any = None) -> dict[str, Any]:
+async def search_server(ctx: Context, key: str, url: str, headers: dict[str, str], pids: list[int],
+                        expect: int, before_step: Any = None) -> dict[str, Any]:
     port = int(url.rsplit(":", 1)[1])
     sizes = ctx.sizes
 
     async def step_at(rate: float) -> dict[str, Any]:
         return await stepsearch.run_step("127.0.0.1", port, rate, sizes.ingest_step_s, headers, pids,
-                                         warmup_s=0.5 if ctx.smoke else 1.0)
+                                         warmup_s=0.5)
 
     if not ctx.smoke:  # every server gets the same unmeasured warm-up: the search measures sustained rates, and a
         # first step that fails on start-up transients (fresh partitions, cold broker) would cap the search below it
         if before_step is not None:
             await before_step()
         await stepsearch.run_step("127.0.0.1", port, sizes.ingest_start_rate / 2, WARMUP_S, headers, pids, warmup_s=0)
-    return await stepsearch.search(step_at, sizes.ingest_start_rate, sizes.ingest_max_rate, expect,
-                                   before_step=before_step, bisections=0 if ctx.smoke else 2)
+    found = await stepsearch.search(step_at, ctx.search_start(key, sizes.ingest_start_rate), sizes.ingest_max_rate,
+                                    expect, before_step=before_step, bisections=0 if ctx.smoke else 2)
+    ctx.found[key] = found["best_rate"]
+    return found
 
 
 def settle_worker(url: str, timeout: float = 120.0) -> Any:
@@ -68,7 +70,7 @@ async def run_bare(ctx: Context) -> dict[str, Any]:
         bare, url = await ctx.start_http(stack, "bare-fastapi", ["-m", "bench.baselines.bare_fastapi", str(port)],
                                          ctx.env(""), port)
         print("  bare FastAPI (202, no Kafka):", flush=True)
-        return await search_server(ctx, url, ASYNC, [bare.pid], 202)
+        return await search_server(ctx, "ingest bare", url, ASYNC, [bare.pid], 202)
 
 
 async def run_api(ctx: Context, sync: bool) -> dict[str, Any]:
@@ -88,7 +90,8 @@ async def run_api(ctx: Context, sync: bool) -> dict[str, Any]:
             await settle()
         spy = await profiling.start(api.pid, ctx.run_dir / f"api-{'200' if sync else '202'}-profile.txt") \
             if ctx.profile else None
-        found = await search_server(ctx, url, SYNC if sync else ASYNC, pids, 200 if sync else 202, settle)
+        found = await search_server(ctx, f"ingest {200 if sync else 202}", url, SYNC if sync else ASYNC, pids,
+                                    200 if sync else 202, settle)
         if spy is not None:
             found["api_profile"] = await profiling.stop(spy)
         return found

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench.latency import percentile
+from bench.latency import summary
 from schemas.runtime.kafka import plaintext
 from schemas.runtime.topic_admin import ensure_topics
 from schemas.topics import TopicSpec
@@ -50,10 +50,4 @@ async def measure_hop(bootstrap: str, rate: float, count: int, timeout: float = 
     finally:
         await consumer.stop()
         await producer.stop()
-    delays.sort()
-    return {"samples": len(delays), "rate": rate, "p50_ms": _ms(percentile(delays, 0.5)),
-            "p99_ms": _ms(percentile(delays, 0.99)), "max_ms": delays[-1] * 1000 if delays else None}
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else seconds * 1000
+    return {**summary(delays, count), "rate": rate}

@@ -43,7 +43,8 @@ async def run(ctx: Context) -> BenchResult:
         server, app, url = await _start(ctx, stack)
         port = int(url.rsplit(":", 1)[1])
         print("  classic design (FastAPI + Redis, 200 after ZINCRBY):", flush=True)
-        ingest = await ingest_bench.search_server(ctx, url, ingest_bench.SYNC, [app.pid, server.pid], 200)
+        ingest = await ingest_bench.search_server(ctx, "redis ingest", url, ingest_bench.SYNC,
+                                                  [app.pid, server.pid], 200)
         await server.delete(SCORES)  # an empty board again; the version keeps growing, as versions must
         async with httpx.AsyncClient(base_url=url, headers=ingest_bench.SYNC) as client:  # a board to connect to
             seeded = await client.post("/scores", json={"user_id": "seed", "action_id": "daily_login"})

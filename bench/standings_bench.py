@@ -2,7 +2,8 @@
 
 One run, on fresh topics, our read replica and the Redis design side by side:
 1. ``sse_server`` on the empty topics: its RSS with an empty rank index (then stopped).
-2. ``users`` (default 1,000,000; ``--users``) records produced straight to ``user-standings`` (the public
+2. ``users`` (default 250,000 so that ``make bench`` runs it three times in 15 minutes; ``--users 1000000`` for
+   issue 12's population) records produced straight to ``user-standings`` (the public
    compacted topic the worker writes), each with a username and a score on ``alltime`` and the current
    ``daily:`` and ``weekly:`` boards; the same users go into Redis as three sorted sets (``ZADD``) and a hash
    of names (``HSET``), the Redis design's memory being ``used_memory`` after - before. Redis's start-up
@@ -66,6 +67,7 @@ LOOKUP_SAMPLE = 20_000
 RADIUS = 5
 MAX_RATE = 20_000
 DELIVERY_BOUND_MS = 1000.0
+STARTUP_S_PER_MILLION = 60.0  # the start-up target scales with the population (a rebuild reads every record)
 
 
 def load() -> str:
@@ -217,7 +219,7 @@ async def lookup_search(ctx: Context, label: str, url: str, path: str, pids: lis
     async def step_at(rate: float) -> dict[str, Any]:
         conns = min(stepsearch.CONNS, max(8, int(rate / 5)))
         cfg = {"host": "127.0.0.1", "port": port, "path": path, "method": "GET", "rate": rate,
-               "seconds": sizes.standings_step_s, "warmup_s": 0.5 if ctx.smoke else 1.0, "conns": conns,
+               "seconds": sizes.standings_step_s, "warmup_s": 0.5, "conns": conns,
                "users": users, "user_prefix": SEED_PREFIX, "sample": min(LOOKUP_SAMPLE, users), "seed": 8}
         cpu_before = {pid: cpu_seconds(pid) for pid in pids}
         started = time.monotonic()
@@ -233,9 +235,10 @@ async def lookup_search(ctx: Context, label: str, url: str, path: str, pids: lis
     print(f"  {label} ({path}), load {load()}:", flush=True)
     spy = await profiling.start(profile_pid, ctx.run_dir / f"{label.replace(' ', '-')}-profile.txt") \
         if profile_pid is not None else None
-    start = sizes.standings_start_rate
+    start = ctx.search_start(label, sizes.standings_start_rate)
     found = await stepsearch.search(step_at, start, start * 1.2 if ctx.smoke else MAX_RATE, 200,
                                     bisections=0 if ctx.smoke else 2)
+    ctx.found[label] = found["best_rate"]
     if spy is not None:
         found["profile"] = await profiling.stop(spy)
     found["load"] = load()
@@ -430,6 +433,7 @@ def result(data: dict[str, Any]) -> BenchResult:
                    mine["best_rate"], "req/s", "Redis design", theirs["best_rate"], f"≥ {target:,}",
                    mine["best_rate"] >= target)
 
+    startup_bound = STARTUP_S_PER_MILLION * users / 1_000_000  # issue 12: 60 s for 1,000,000 users
     per_plain = data["client_rss_plain"]["kib_per_client"] * 1.024  # KiB -> KB, as bench 4
     per_personal = data["client_rss_personal"]["kib_per_client"] * 1.024
     rows = [
@@ -437,8 +441,8 @@ def result(data: dict[str, Any]) -> BenchResult:
             "Redis used_memory", data["redis_seed"]["bytes_per_user_board"], "≤ 200",
             ours["bytes_per_user_board"] <= 200),
         Row("8 standings", f"start-up to /readyz from user-standings, {where} (load {ours['startup_load']})",
-            ours["startup_s"], "s", "Redis RDB reload", data["redis_restart"]["seconds"], "≤ 60",
-            ours["startup_s"] <= 60),
+            ours["startup_s"], "s", "Redis RDB reload", data["redis_restart"]["seconds"],
+            f"≤ {startup_bound:.0f} (60 per 1,000,000 users)", ours["startup_s"] <= startup_bound),
         rate_row("users", 3000),
         rate_row("around", 2000),
         Row("8 standings", f"personal stream p99 delivery, {personal['personal_connected']:,} clients, "

@@ -54,3 +54,32 @@ async def test_repeat_runs_a_bench_that_many_times_and_writes_the_combined_resul
     assert not failed and results[0].rows[0].value == 20 and results[0].rows[0].spread == (10, 30)
     written = orjson.loads((tmp_path / "results" / "w.json").read_bytes())
     assert written["data"]["repeat"] == 3 and written["rows"][0]["spread"] == [10, 30]
+
+
+async def test_repeats_are_passes_over_every_bench_and_a_failing_bench_leaves_the_later_passes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    order: list[str] = []
+
+    async def good(ctx: Context) -> BenchResult:
+        order.append("good")
+        return _run(10, 10, True)
+
+    async def bad(ctx: Context) -> BenchResult:
+        order.append("bad")
+        raise RuntimeError("no figures")
+
+    monkeypatch.setitem(bench_main.BENCHES, "good", good)
+    monkeypatch.setitem(bench_main.BENCHES, "bad", bad)
+    ctx = Context("127.0.0.1:1", SMOKE, tmp_path, smoke=True)
+    results, failed = await bench_main.run_all(ctx, ["good", "bad"], tmp_path / "results", repeat=3)
+    assert order == ["good", "bad", "good", "good"]  # one pass after the other; "bad" is not run again
+    assert failed == ["bad"] and len(results) == 1 and results[0].data["repeat"] == 3
+
+
+def test_a_repeated_step_search_starts_just_under_what_the_last_one_found(tmp_path: Path) -> None:
+    ctx = Context("127.0.0.1:1", SMOKE, tmp_path, smoke=True)
+    assert ctx.search_start("ingest 202", 500) == 500
+    ctx.found["ingest 202"] = 4000.0
+    assert ctx.search_start("ingest 202", 500) == 3200
+    ctx.found["ingest 200"] = 0.0  # nothing passed last time: from the default again
+    assert ctx.search_start("ingest 200", 500) == 500

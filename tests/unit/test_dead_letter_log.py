@@ -8,16 +8,9 @@ import pytest
 
 from stream_app.dlq import DeadLetterLog
 from stream_app.metrics import dead_letter_kind
+from tests.fixtures.clock import FakeClock
 
 pytestmark = pytest.mark.unit
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def lines(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -28,7 +21,7 @@ def test_a_flood_of_dead_letters_is_a_few_lines_with_counts_by_kind_and_samples(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING)
-    clock = Clock()
+    clock = FakeClock(100.0)
     dead = DeadLetterLog(dead_letter_kind, interval_s=10, samples=2, clock=clock)
     for n in range(10_000):
         clock.now += 0.001  # 10 s in all
@@ -44,7 +37,7 @@ def test_a_flood_of_dead_letters_is_a_few_lines_with_counts_by_kind_and_samples(
 
 def test_after_a_quiet_interval_the_next_dead_letter_is_said_at_once(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
-    clock = Clock()
+    clock = FakeClock(100.0)
     dead = DeadLetterLog(dead_letter_kind, interval_s=10, clock=clock)
     dead.add("a", "value is not JSON")
     clock.now += 11
@@ -55,7 +48,7 @@ def test_after_a_quiet_interval_the_next_dead_letter_is_said_at_once(caplog: pyt
 
 def test_a_summary_waits_for_the_end_of_its_interval(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
-    clock = Clock()
+    clock = FakeClock(100.0)
     dead = DeadLetterLog(dead_letter_kind, interval_s=10, clock=clock)
     for where in "abc":
         dead.add(where, "value is not JSON")
