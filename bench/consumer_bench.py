@@ -30,7 +30,11 @@ from schemas.runtime.kafka import assign_all_partitions
 RATE = 300
 USERS = 1000
 MODES = ("same-loop", "thread")
-SECONDS = 6.0
+SECONDS = 10.0
+# sent but not timed: for ~2 s after /readyz the worker still reads leaderboard-final and leaderboard-updates
+# (sealing finals, the last board versions), and the events of those seconds wait ~1.5 s (measured 2026-12-02;
+# an open readiness problem, see docs/performance.md); this bench compares the steady path of the two consumers
+WARMUP_S = 3.0
 
 
 async def one_run(ctx: Context, mode: str, rate: int, seconds: float) -> dict[str, Any]:
@@ -67,8 +71,10 @@ async def one_run(ctx: Context, mode: str, rate: int, seconds: float) -> dict[st
             future.add_done_callback(lambda f, e=event_id: sent.__setitem__(e, f.result().timestamp))
         await asyncio.wait_for(reader, 60 + seconds)
         cpu = cpu_seconds(worker.pid) - cpu_before
-        lags = [(applied[e] - t) / 1000 for e, t in sent.items() if e in applied]
-        figures = summary(lags, total)
+        # the first WARMUP_S of records meet a worker that has just started (see WARMUP_S): not counted
+        timed = {e: t for e, t in sent.items() if int(e.rsplit("-", 1)[1]) >= rate * WARMUP_S}
+        lags = [(applied[e] - t) / 1000 for e, t in timed.items() if e in applied]
+        figures = summary(lags, len(timed))
         figures.update(mode=mode, worker_cpu_s=cpu, seconds=seconds, rate=rate)
         print(f"    {mode}: p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, "
               f"worker CPU {cpu:.1f} s", flush=True)
