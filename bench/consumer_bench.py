@@ -30,7 +30,7 @@ from schemas.runtime.kafka import assign_all_partitions
 RATE = 300
 USERS = 1000
 MODES = ("same-loop", "thread")
-SECONDS = 10.0
+SECONDS = 8.0
 # sent but not timed: for ~2 s after /readyz the worker still reads leaderboard-final and leaderboard-updates
 # (sealing finals, the last board versions), and the events of those seconds wait ~1.5 s (measured 2026-12-02;
 # an open readiness problem, see docs/performance.md); this bench compares the steady path of the two consumers

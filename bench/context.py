@@ -58,11 +58,11 @@ class Sizes:
 
 # trimmed so that `make bench` runs every bench three times within 15 minutes (issue 18): shorter steps and phases,
 # fewer events; bench 8 seeds 250,000 users (``--users 1000000`` for the full population)
-FULL = Sizes(worker_events=50_000, worker_users=10_000, ingest_start_rate=500, ingest_max_rate=20_000,
-             ingest_step_s=1.5, e2e_rate=1000, e2e_clients=1000, e2e_users=10, e2e_seconds=6.0,
+FULL = Sizes(worker_events=50_000, worker_users=10_000, ingest_start_rate=1000, ingest_max_rate=20_000,
+             ingest_step_s=1.0, e2e_rate=1000, e2e_clients=1000, e2e_users=10, e2e_seconds=5.0,
              e2e_idle_rate=10, e2e_idle_seconds=7.0,
-             fanout_counts=(1000, 2000, 5000, 10_000), fanout_seconds=2.5, fanout_rows=100, ryw_probes=40,
-             standings_users=250_000, standings_flow_rate=1000, standings_start_rate=1000, standings_step_s=1.5,
+             fanout_counts=(1000, 5000, 10_000), fanout_seconds=2.5, fanout_rows=100, ryw_probes=30,
+             standings_users=250_000, standings_flow_rate=1000, standings_start_rate=2000, standings_step_s=1.0,
              personal_clients=1000, personal_rate=10, personal_seconds=8.0,
              kstreams_events=30_000, kstreams_users=10_000, kstreams_latency_users=50, kstreams_rate=500,
              kstreams_seconds=5.0)

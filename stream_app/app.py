@@ -176,7 +176,8 @@ def create_app(settings: WorkerSettings, catalog: ActionCatalog, boards: Boards 
     register_moderation(app, handlers, topics.moderation, moderator, stage1, ingestor.lock)  # 1b -> 2
     # 1c: a board not live in a partition (added to the boards file later) is filled there from the audit log
     fill = BoardFill(ingestor, boards, lambda: fill_consumer(client_options(settings)), settings.topics.board_status,
-                     stage1.processed, generation)
+                     stage1.processed, generation,
+                     live_position=lambda p: app.consumer.position(TP(settings.topics.score_events, p)))
     ingestor.gate = moderator.gate = fill
     register_fill_timer(app, settings.topics.score_events, fill, stage1)
     register_boards(app, handlers, topics.candidates, stage2)  # every worker's lists -> 3

@@ -16,7 +16,10 @@ Exactly once across crashes: each user's state remembers the last offset the fil
 in the same value as the scores; the marker is written after the users of each chunk, so a restart resumes from
 the marker and skips what a user already has. A **changed definition** is a new board: its keys are stripped from
 every user of the partition and it is filled again. Progress goes to ``board-status`` (``GET /leaderboards``).
-The ``global`` board of a deployment from before boards were data is adopted as live, not filled again.
+The ``global`` board of a deployment from before boards were data is adopted as live, not filled again; and a
+board the live path meets at a partition's first record (offset 0: a new deployment whose events came before its
+first worker) is live there from offset 0, since nothing precedes it (the fill waits while the live path has not
+read the partition yet, so the two never race for it).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -77,12 +80,14 @@ class BoardFill(BoardGate):
     """The ingestor's gate (which boards the live path applies) and the filler of the boards that are not live."""
 
     def __init__(self, ingestor: Ingestor, boards: Boards, consumer_factory: Any, status_topic: Any,
-                 processed: dict[int, int], generation: Any) -> None:
+                 processed: dict[int, int], generation: Any,
+                 live_position: Callable[[int], Awaitable[int | None]] | None = None) -> None:
         self.ingestor = ingestor
         self.boards = boards
         self.consumer_factory = consumer_factory  # () -> a started group-less AIOKafkaConsumer
         self.status_topic = status_topic
         self.processed = processed  # partition -> the offset after the last record the live path handled
+        self.live_position = live_position  # partition -> the live consumer's fetch position (None: unknown)
         self.generation = generation
         self.loaded_in: dict[int, object] = {}
         self.markers: dict[int, dict[str, Marker]] = {}
@@ -101,9 +106,29 @@ class BoardFill(BoardGate):
         from_ = self.all_live_from.get(partition)
         if from_ is not None and offset >= from_:
             return counting
+        if offset == 0:
+            self._live_from_start(partition)
         markers = self.markers[partition]
         return tuple((b, x) for b, x in counting
                      if (m := markers.get(b.name)) is not None and m.live is not None and offset >= m.live)
+
+    async def _live_path_at_start(self, partition: int) -> bool:
+        """Whether the live path has neither handled nor fetched a record of the partition: it will begin at the
+        partition's first record, where every board goes live with nothing to fill."""
+        if self.live_position is None or partition in self.processed:
+            return False
+        return await self.live_position(partition) in (None, 0)
+
+    def _live_from_start(self, partition: int) -> None:
+        """The live path is at the partition's first record: nothing precedes it, so every pending board the fill
+        has not started applying is live from offset 0 (a new deployment with a boards file, or a board added
+        before any event: no fill, no hand-over). A board the fill already took records for stays with the fill."""
+        for board in self.pending(partition):
+            marker = self.markers[partition].get(board.name)
+            if marker is None or marker.at == 0:
+                self._mark(partition, board, Marker(board.fingerprint, 0, 0), 0)
+                log.info("boards: %s is live in partition %d from its first record (nothing to fill)",
+                         board.name, partition)
 
     def _load(self, partition: int) -> None:
         store = self.ingestor.store
@@ -199,6 +224,8 @@ class BoardFill(BoardGate):
             self.consumer.assign([tp])
         end = (await self.consumer.end_offsets([tp]))[tp]
         marker = self.markers[partition].get(board.name)
+        if marker is None and end > 0 and await self._live_path_at_start(partition):
+            return True  # not now: the live path will make it live from offset 0 (see _live_from_start)
         if marker is None:
             self._strip(partition, board)
             marker = Marker(board.fingerprint)

@@ -88,3 +88,29 @@ async def test_a_revert_beside_a_fill_takes_the_event_off_the_new_board_once(
                                   lambda rs: "ann" in standings_on(rs, "wins/alltime"), timeout=60)
     everything = await read_to_end(bootstrap, topics.names.user_standings)
     assert standings_on(everything, "wins/alltime")["ann"][0] == 25 == standings_on(records, "alltime")["ann"][0]
+
+
+async def test_a_new_deployment_with_events_waiting_has_every_board_live_from_the_first_record(
+    bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
+    start_worker: Callable[..., Supervisor], tmp_path: Path,
+) -> None:
+    """Events wait on ``score-events`` before the first worker ever starts, with a boards file: nothing precedes
+    the live path, so every board is live in each partition from offset 0 — no fill from the audit log and no
+    hand-over (the fill used to read each partition again under the apply lock) — and counts each event once."""
+    topics = await make_topics(partitions=2)
+    src = topics.names.score_events
+    for i in range(60):
+        user = f"u{i % 6}"
+        await producer.send(src, win(user, f"e{i}"), key=user.encode())
+    await producer.flush()
+    worker = start_worker(topics, data_dir=tmp_path / "data", **board_files(tmp_path / "a", WINS))
+    want = {f"u{n}": 250 for n in range(6)}
+    records = await consume_until(
+        bootstrap, topics.names.user_standings,
+        lambda rs: {u: s for u, (s, _) in standings_on(rs, "wins/alltime").items()} == want)
+    assert {u: s for u, (s, _) in standings_on(records, "alltime").items()} == want
+    status = await consume_until(bootstrap, topics.names.board_status,
+                                 lambda rs: live_partitions(rs, "wins") == {0, 1})
+    assert all(progress.at == 0 for progress in fill_of(status, "wins").values())
+    assert "filling wins" not in worker.output()
+    assert worker.output().count("wins is live in partition") == 2
