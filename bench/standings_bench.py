@@ -237,7 +237,7 @@ async def lookup_search(ctx: Context, label: str, url: str, path: str, pids: lis
         if profile_pid is not None else None
     start = ctx.search_start(label, sizes.standings_start_rate)
     found = await stepsearch.search(step_at, start, start * 1.2 if ctx.smoke else MAX_RATE, 200,
-                                    bisections=0 if ctx.smoke else 2)
+                                    bisections=ctx.bisections(label))
     ctx.found[label] = found["best_rate"]
     if spy is not None:
         found["profile"] = await profiling.stop(spy)

@@ -45,8 +45,8 @@ class UserState(NamedTuple):
         return MappingProxyType({}) if self.banned else self.boards
 
     def to_json(self) -> dict[str, Any]:
-        raw: dict[str, Any] = {"o": self.offset, "n": self.username,
-                               "b": {k: [s, t] for k, (s, t) in self.boards.items()}}
+        # the (score, since) tuples as they are: orjson writes a tuple as a JSON array, the stored bytes unchanged
+        raw: dict[str, Any] = {"o": self.offset, "n": self.username, "b": dict(self.boards)}
         if self.banned:
             raw["x"] = 1
         if self.mod_offset >= 0:
@@ -60,7 +60,7 @@ class UserState(NamedTuple):
         if not raw:
             return cls()
         fill = raw.get("f")
-        return cls(int(raw["o"]), raw.get("n"), {k: (int(v[0]), int(v[1])) for k, v in raw["b"].items()},
+        return cls(int(raw["o"]), raw.get("n"), {k: (v[0], v[1]) for k, v in raw["b"].items()},
                    bool(raw.get("x")), int(raw.get("m", -1)),
                    MappingProxyType({}) if not fill else {str(k): int(v) for k, v in fill.items()})
 

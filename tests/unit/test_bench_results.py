@@ -83,3 +83,13 @@ def test_a_repeated_step_search_starts_just_under_what_the_last_one_found(tmp_pa
     assert ctx.search_start("ingest 202", 500) == 3200
     ctx.found["ingest 200"] = 0.0  # nothing passed last time: from the default again
     assert ctx.search_start("ingest 200", 500) == 500
+
+
+def test_a_repeated_step_search_bisects_once_and_a_smoke_search_never(tmp_path: Path) -> None:
+    full = Context("127.0.0.1:1", SMOKE, tmp_path, smoke=False)
+    assert full.bisections("ingest 202") == 2
+    full.found["ingest 202"] = 4000.0
+    assert full.bisections("ingest 202") == 1
+    full.found["ingest 200"] = 0.0  # nothing passed last time: searched from the default, bisected twice
+    assert full.bisections("ingest 200") == 2
+    assert Context("127.0.0.1:1", SMOKE, tmp_path, smoke=True).bisections("ingest 202") == 0
