@@ -60,12 +60,12 @@ class Sizes:
 # fewer events; bench 8 seeds 250,000 users (``--users 1000000`` for the full population)
 FULL = Sizes(worker_events=50_000, worker_users=10_000, ingest_start_rate=1000, ingest_max_rate=20_000,
              ingest_step_s=1.0, e2e_rate=1000, e2e_clients=1000, e2e_users=10, e2e_seconds=5.0,
-             e2e_idle_rate=10, e2e_idle_seconds=7.0,
-             fanout_counts=(1000, 5000, 10_000), fanout_seconds=2.5, fanout_rows=100, ryw_probes=30,
+             e2e_idle_rate=10, e2e_idle_seconds=6.0,
+             fanout_counts=(1000, 5000, 10_000), fanout_seconds=2.5, fanout_rows=100, ryw_probes=25,
              standings_users=250_000, standings_flow_rate=1000, standings_start_rate=2000, standings_step_s=1.0,
-             personal_clients=1000, personal_rate=10, personal_seconds=8.0,
+             personal_clients=1000, personal_rate=10, personal_seconds=6.0,
              kstreams_events=30_000, kstreams_users=10_000, kstreams_latency_users=50, kstreams_rate=500,
-             kstreams_seconds=5.0)
+             kstreams_seconds=4.0)
 SMOKE = Sizes(worker_events=600, worker_users=60, ingest_start_rate=50, ingest_max_rate=100,
               ingest_step_s=1.0, e2e_rate=50, e2e_clients=5, e2e_users=5, e2e_seconds=2.0,
               e2e_idle_rate=5, e2e_idle_seconds=2.0,
@@ -88,10 +88,16 @@ class Context:
     found: dict[str, float] = field(default_factory=dict)  # each step search's best rate, for the next run's start
 
     def search_start(self, key: str, default: float) -> float:
-        """Where a step search starts: ``default``, or just under what the previous run of it found (a repeated
-        search then passes once, fails once and bisects, instead of climbing from the bottom again)."""
+        """Where a step search starts: ``default``, or just under the lowest figure its earlier runs found (a
+        repeated search then passes once, fails once and bisects, instead of climbing from the bottom again; the
+        lowest, so that one lucky run does not start the next above what the server sustains)."""
         last = self.found.get(key)
         return default if not last else max(1.0, round(last * 0.8))
+
+    def record_found(self, key: str, rate: float) -> None:
+        """A step search's figure, kept as the lowest passing one so far (a run where nothing passed keeps it)."""
+        held = self.found.get(key)
+        self.found[key] = rate if not held else (min(held, rate) if rate else held)
 
     def bisections(self, key: str) -> int:
         """Bisection steps of a step search: none in ``--smoke``; two the first time, one when the search starts

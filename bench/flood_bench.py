@@ -25,7 +25,7 @@ from bench.procs import rss_kb
 from bench.results import BenchResult, Row
 from bench.swarm import Swarm
 
-SETTLE_S = 5.0  # after the last stream is gone: the server's malloc_trim runs on a 1 s tick
+SETTLE_S = 3.0  # after the last stream is gone: the server's malloc_trim runs on a 1 s tick (three ticks)
 
 
 async def open_streams(url: str) -> float:

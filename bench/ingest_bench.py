@@ -43,7 +43,7 @@ async def search_server(ctx: Context, key: str, url: str, headers: dict[str, str
         await stepsearch.run_step("127.0.0.1", port, sizes.ingest_start_rate / 2, WARMUP_S, headers, pids, warmup_s=0)
     found = await stepsearch.search(step_at, ctx.search_start(key, sizes.ingest_start_rate), sizes.ingest_max_rate,
                                     expect, before_step=before_step, bisections=ctx.bisections(key))
-    ctx.found[key] = found["best_rate"]
+    ctx.record_found(key, found["best_rate"])
     return found
 
 

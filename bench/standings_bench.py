@@ -238,7 +238,7 @@ async def lookup_search(ctx: Context, label: str, url: str, path: str, pids: lis
     start = ctx.search_start(label, sizes.standings_start_rate)
     found = await stepsearch.search(step_at, start, start * 1.2 if ctx.smoke else MAX_RATE, 200,
                                     bisections=ctx.bisections(label))
-    ctx.found[label] = found["best_rate"]
+    ctx.record_found(label, found["best_rate"])
     if spy is not None:
         found["profile"] = await profiling.stop(spy)
     found["load"] = load()

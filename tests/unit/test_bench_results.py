@@ -93,3 +93,13 @@ def test_a_repeated_step_search_bisects_once_and_a_smoke_search_never(tmp_path: 
     full.found["ingest 200"] = 0.0  # nothing passed last time: searched from the default, bisected twice
     assert full.bisections("ingest 200") == 2
     assert Context("127.0.0.1:1", SMOKE, tmp_path, smoke=True).bisections("ingest 202") == 0
+
+
+def test_a_step_search_keeps_the_lowest_figure_its_runs_found(tmp_path: Path) -> None:
+    ctx = Context("127.0.0.1:1", SMOKE, tmp_path, smoke=False)
+    ctx.record_found("users", 4000.0)
+    ctx.record_found("users", 6000.0)  # a lucky run does not raise the next start
+    assert ctx.search_start("users", 2000) == 3200
+    ctx.record_found("users", 0.0)  # nothing passed: the last figure stays
+    ctx.record_found("users", 3000.0)
+    assert ctx.found["users"] == 3000.0
