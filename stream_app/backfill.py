@@ -124,8 +124,10 @@ class BoardFill(BoardGate):
         has not started applying is live from offset 0 (a new deployment with a boards file, or a board added
         before any event: no fill, no hand-over). A board the fill already took records for stays with the fill."""
         for board in self.pending(partition):
-            marker = self.markers[partition].get(board.name)
-            if marker is None or marker.at == 0:
+            stored = Marker.from_json(self.ingestor.store.get(partition, FILL + board.name))
+            # never stored, or a fill of this very definition that has applied nothing yet (it stripped the board
+            # first); an earlier definition's marker means users may hold its keys: stripped and filled instead
+            if stored is None or (stored.fingerprint == board.fingerprint and stored.at == 0):
                 self._mark(partition, board, Marker(board.fingerprint, 0, 0), 0)
                 log.info("boards: %s is live in partition %d from its first record (nothing to fill)",
                          board.name, partition)
@@ -182,11 +184,14 @@ class BoardFill(BoardGate):
                 await consumer.stop()
             return
         for partition, board in work:
+            # asked outside the apply lock (it may wait for the live consumer's position); a live path that fetches
+            # meanwhile only makes this tick wait once more
+            at_start = await self._live_path_at_start(partition)
             while time.monotonic() < deadline and still():
                 async with self.ingestor.lock:
                     if self.loaded_in.get(partition) != self.generation():
                         self._load(partition)
-                    done = await self._chunk(partition, board)
+                    done = await self._chunk(partition, board, at_start)
                 if done:
                     break
 
@@ -211,10 +216,14 @@ class BoardFill(BoardGate):
             if added:
                 await self.ingestor.batches.send()
 
-    async def _chunk(self, partition: int, board: Board) -> bool:
-        """Apply one chunk of the partition to ``board``; True once the board is live there."""
+    async def _chunk(self, partition: int, board: Board, at_start: bool = False) -> bool:
+        """Apply one chunk of the partition to ``board``; True once the board is live there (or, with no marker
+        while the live path is ``at_start``, left for it to make live from offset 0)."""
         from aiokafka import TopicPartition
 
+        marker = self.markers[partition].get(board.name)
+        if marker is not None and marker.live is not None:
+            return True  # made live since the tick listed it: by the live path at offset 0, between two chunks
         store = self.ingestor.store
         topic = self.ingestor.topics.score_events.get_topic_name()
         tp = TopicPartition(topic, partition)
@@ -223,8 +232,7 @@ class BoardFill(BoardGate):
         if tp not in self.consumer.assignment():
             self.consumer.assign([tp])
         end = (await self.consumer.end_offsets([tp]))[tp]
-        marker = self.markers[partition].get(board.name)
-        if marker is None and end > 0 and await self._live_path_at_start(partition):
+        if marker is None and end > 0 and at_start:
             return True  # not now: the live path will make it live from offset 0 (see _live_from_start)
         if marker is None:
             self._strip(partition, board)

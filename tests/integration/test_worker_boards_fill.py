@@ -114,3 +114,123 @@ async def test_a_new_deployment_with_events_waiting_has_every_board_live_from_th
     assert all(progress.at == 0 for progress in fill_of(status, "wins").values())
     assert "filling wins" not in worker.output()
     assert worker.output().count("wins is live in partition") == 2
+
+
+TWO_NEW = "wins: {actions: [win_match], windows: [alltime]}\nwins2: {actions: [win_match], windows: [alltime]}\n"
+
+
+async def test_a_board_made_live_from_offset_0_between_two_chunks_of_a_tick_is_not_filled_again(
+    bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker's own BoardFill and Ingestor on the real broker (the fill's consumer), with a dict in place of the
+    RocksDB table and the record batches dropped, so that the live batch can be put exactly between two chunks of
+    one tick (a regression of the breaker's finding). A new deployment with two boards and ann's 3 events waiting;
+    the live consumer has fetched them (position 3) and its batch waits for the apply lock while the fill holds it
+    for ``wins``: the fill starts ``wins`` (the live path has fetched), then the batch runs at offset 0 and makes
+    ``wins2`` (no marker yet) live from 0. The same tick then goes on to ``wins2`` from the work list it made
+    before: ann must stand at 75 on every board."""
+    import asyncio
+    from types import SimpleNamespace
+
+    import stream_app.backfill as backfill
+    from schemas.boards import Boards
+    from schemas.catalog import ActionCatalog
+    from schemas.runtime.kafka import plaintext
+    from stream_app.backfill import FILL, BoardFill, FillRecord, Marker, fill_consumer
+    from stream_app.ingest import Ingestor
+    from stream_app.record_batches import RecordBatches
+    from stream_app.rules import DAY_MS, RecordRules
+    from stream_app.scoring import UserState
+    from stream_app.settings import WorkerSettings
+    from stream_app.tables import USER
+
+    topics = await make_topics(partitions=1)
+    src = topics.names.score_events
+    for i in range(3):
+        await producer.send_and_wait(src, win("ann", f"a{i}"), key=b"ann")
+    fetched = [FillRecord(r) for r in await read_to_end(bootstrap, src)]  # what the live consumer handed over
+
+    class Store:
+        def __init__(self) -> None:
+            self.data: dict[tuple[int, str], object] = {}
+            self.table = self
+
+        def get(self, partition: int, key: str) -> object:
+            return self.data.get((partition, key))
+
+        def write(self, partition: int, items: list[tuple[str, object]]) -> None:
+            for key, value in items:
+                if value is None:
+                    self.data.pop((partition, key), None)
+                else:
+                    self.data[(partition, key)] = orjson.loads(orjson.dumps(value))
+
+    class Batches:
+        partition_for = staticmethod(RecordBatches.partition_for)
+
+        def add(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        async def send(self) -> None:
+            pass
+
+        async def partition_count(self, topic: str) -> int:
+            return 1
+
+    async def dead_letter(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"dead letter {args}")
+
+    monkeypatch.setattr(backfill, "partition_items", lambda table, partition, prefix: [
+        (k, v) for (p, k), v in table.data.items() if p == partition and k.startswith(prefix)])
+    files = board_files(tmp_path / "a", TWO_NEW)
+    catalog = ActionCatalog.load(files["SCOREBOARD_ACTIONS_FILE"])
+    boards = Boards.load(files["SCOREBOARD_BOARDS_FILE"], catalog)
+    settings = WorkerSettings(kafka_bootstrap_servers=bootstrap, topic_prefix=topics.prefix, data_dir=tmp_path)
+    store = Store()
+    worker_topics = SimpleNamespace(score_events=SimpleNamespace(get_topic_name=lambda: src),
+                                    standings=topics.names.user_standings,
+                                    applied=SimpleNamespace(name=topics.names.applied))
+    ingestor = Ingestor(store, Batches(), worker_topics,  # type: ignore[arg-type]
+                        RecordRules(catalog, settings.period_retention_days * DAY_MS, settings.period_grace_s * 1000,
+                                    boards),
+                        SimpleNamespace(send=dead_letter, count=0), settings)  # type: ignore[arg-type]
+    processed: dict[int, int] = {}  # stage1.processed
+    live_batch: list[asyncio.Future[None]] = []
+
+    async def apply_and_rank() -> None:  # register_ingest's handler, as the app runs it
+        async with ingestor.lock:
+            await ingestor.process(fetched)
+            processed[0] = fetched[-1].offset + 1  # stage1.handled
+
+    fetched_yet = False
+
+    async def position(partition: int) -> int:  # app.consumer.position(score-events[partition])
+        if not fetched_yet:
+            return 0
+        if not live_batch:  # the fetch just landed: its batch now waits for the lock the fill holds
+            live_batch.append(asyncio.ensure_future(apply_and_rank()))
+        return len(fetched)
+
+    fill = BoardFill(ingestor, boards, lambda: fill_consumer(plaintext(bootstrap)), topics.names.board_status,
+                     processed, lambda: 1, live_position=position)
+    ingestor.gate = fill
+    try:
+        await fill.tick([0])  # the live consumer has not fetched yet: every board waits
+        assert fill.pending(0) == [boards.get("wins"), boards.get("wins2")]
+        fetched_yet = True
+        await fill.tick([0])  # the app's budget (0.3 s)
+        await live_batch[0]
+        for _ in range(10):
+            if not fill.pending(0):
+                break
+            await fill.tick([0])
+    finally:
+        if fill.consumer is not None:
+            await fill.consumer.stop()
+    state = UserState.from_json(store.get(0, USER + "ann"))
+    markers = {b.name: Marker.from_json(store.get(0, FILL + b.name)) for b in boards}
+    assert all(m is not None and m.live is not None for m in markers.values()), markers
+    assert not fill.pending(0)
+    assert {b: state.boards[b][0] for b in ("alltime", "wins/alltime", "wins2/alltime")} == {
+        "alltime": 75, "wins/alltime": 75, "wins2/alltime": 75}
