@@ -19,7 +19,8 @@ every user of the partition and it is filled again. Progress goes to ``board-sta
 The ``global`` board of a deployment from before boards were data is adopted as live, not filled again; and a
 board the live path meets at a partition's first record (offset 0: a new deployment whose events came before its
 first worker) is live there from offset 0, since nothing precedes it (the fill waits while the live path has not
-read the partition yet, so the two never race for it).
+read the partition yet; a board the live path makes live between two chunks of a tick is seen by the next chunk,
+which applies nothing to it).
 """
 
 from __future__ import annotations
@@ -183,15 +184,18 @@ class BoardFill(BoardGate):
                 consumer, self.consumer = self.consumer, None
                 await consumer.stop()
             return
+        at_start: dict[int, bool] = {}
         for partition, board in work:
-            # asked outside the apply lock (it may wait for the live consumer's position); a live path that fetches
-            # meanwhile only makes this tick wait once more
-            at_start = await self._live_path_at_start(partition)
+            # asked once per partition and only for a board with no marker (the only case it decides), outside the
+            # apply lock (it may wait for the live consumer's position); a live path that fetches meanwhile only
+            # makes this tick wait once more
+            if partition not in at_start and board.name not in self.markers[partition]:
+                at_start[partition] = await self._live_path_at_start(partition)
             while time.monotonic() < deadline and still():
                 async with self.ingestor.lock:
                     if self.loaded_in.get(partition) != self.generation():
                         self._load(partition)
-                    done = await self._chunk(partition, board, at_start)
+                    done = await self._chunk(partition, board, at_start.get(partition, False))
                 if done:
                     break
 

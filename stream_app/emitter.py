@@ -108,8 +108,8 @@ class Coalescer(Generic[K]):
 
 class Emitter:
     """Emits boards to ``leaderboard-updates``, coalesced per board id (see :class:`Coalescer`), and with each board
-    the users who moved in its top to ``rank-changes`` (one record per user, key ``user_id``; see
-    :mod:`stream_app.rank_changes`), under the version of that board.
+    the users who moved in its top to ``rank-changes`` (one record per user, key ``user_id``, all of one board's
+    moves in one set of record batches; see :mod:`stream_app.rank_changes`), under the version of that board.
 
     A move is a difference between two boards this emitter sent itself in one consumer generation (``sent``,
     ``sent_in``). The first board of a board id after a start or a rebalance has no such predecessor (this process
@@ -151,8 +151,8 @@ class Emitter:
         self.emitted(board)
         if baseline is not None and self.rank_changes is not None:
             version = self.version[board]  # the board's, just set by ``encode``
-            for move in diff_tops([e.user_id for e in baseline], [e.user_id for e in top]):
-                await self.rank_changes.send(key=move.user_id.encode(), value=encode_move(board, move, version))
+            moves = diff_tops([e.user_id for e in baseline], [e.user_id for e in top])
+            await self.rank_changes.send_all([(m.user_id.encode(), encode_move(board, m, version)) for m in moves])
 
     def forget(self, board: str) -> None:
         """A board past the retention (tombstoned): nothing about it is kept."""

@@ -14,12 +14,14 @@ from aiokafka.structs import ConsumerRecord
 from schemas.leaderboard import LeaderboardSnapshot
 from schemas.standings import RankChange
 from stream_app.rank_changes import diff_tops
+from stream_app.record_batches import RecordBatches
 from tests.fixtures.kafka import Topics, consume_until
 from tools.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
 Records = list[ConsumerRecord[bytes, bytes]]
+PARTITIONS = 3
 Move = tuple[str, str, int | None, int | None, tuple[str, ...], int]  # board, user, old, new, passed, version
 
 
@@ -50,6 +52,8 @@ def moves(records: Records) -> list[Move]:
         assert r.value is not None
         c = RankChange.model_validate_json(r.value)
         assert r.key == c.user_id.encode()
+        # a record batch per partition: each record where the producer's default partitioner would put it
+        assert r.partition == RecordBatches.partition_for(r.key, PARTITIONS)
         out.append((c.board, c.user_id, c.old_rank, c.new_rank, tuple(c.passed), c.version))
     return sorted(out, key=repr)
 
@@ -58,7 +62,7 @@ async def test_an_overtake_and_an_entry_into_a_full_top_emit_one_record_per_move
     bootstrap: str, make_topics: Callable[..., Awaitable[Topics]], producer: AIOKafkaProducer,
     start_worker: Callable[..., Supervisor],
 ) -> None:
-    topics = await make_topics(partitions=3)
+    topics = await make_topics(partitions=PARTITIONS)
     start_worker(topics, SCOREBOARD_TOP_K="2", SCOREBOARD_EMIT_INTERVAL_MS="50")
     names = topics.names
     sent = 0
@@ -70,9 +74,9 @@ async def test_an_overtake_and_an_entry_into_a_full_top_emit_one_record_per_move
         await producer.send_and_wait(names.score_events, value, key=user.encode())
 
     async def board_is(want: list[str]) -> Records:
-        def done(rs: Records) -> bool:
-            alltime = boards(rs).get("alltime")
-            return bool(alltime) and users(alltime[-1]) == want
+        def done(rs: Records) -> bool:  # every window's board (all-time, the day, the week) shows it
+            emitted = boards(rs)
+            return len(emitted) == 3 and all(users(snaps[-1]) == want for snaps in emitted.values())
         return await consume_until(bootstrap, names.leaderboard_updates, done)
 
     await post("ann", "win_match")  # ann 25

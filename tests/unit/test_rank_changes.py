@@ -93,6 +93,9 @@ class _Sink:
     async def send(self, key: bytes, value: bytes) -> None:
         self.sent.append((key, value))
 
+    async def send_all(self, records: list[tuple[bytes, bytes]]) -> None:
+        self.sent.extend(records)
+
 
 def test_a_move_is_encoded_exactly_as_the_contract_model_dumps() -> None:
     fast = encode_move("daily:2026-12-01", RankMove("bob", None, 1, ["ann", "cat"]), 17)
