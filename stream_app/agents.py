@@ -7,8 +7,8 @@
   ledgers), whose changes feed stage 1 too.
 - boards: ``leaderboard-candidates`` in batches -> stage 2 (:class:`~stream_app.ranking.GlobalTopK`).
 - ``scoreboard.partitions`` timer: indexes newly assigned partitions from the table (after recovery) and re-sends
-  their lists, drops revoked ones, prunes expired periods, and moves the watermark of partitions with nothing left
-  to apply.
+  their lists, drops revoked ones, prunes expired periods, moves the watermark of partitions with nothing left
+  to apply, and flushes the lists waiting for their count round (:mod:`stream_app.count_rounds`).
 - ``scoreboard.periods`` timer: when a day or week begins, stage 2's owner emits its empty board at once; it also
   seals the periods that are due and removes boards past the retention (:mod:`stream_app.seal`).
 - ``scoreboard.lag`` timer: samples the consumer lag of each partition for ``/metrics`` (:mod:`stream_app.metrics`).
@@ -103,6 +103,8 @@ def register_partition_timer(app: Any, source_topic: str, table: Any, stage1: Lo
                     await stage1.idle(partition, now_ms)
             except Exception:  # a watermark late by a tick seals a period a tick later; never the worker's end
                 log.exception("boards: could not tell whether partition %d is caught up", partition)
+        if stage1.counts.ready():  # count-only lists wait for their round; no later change may come to send them
+            await stage1.coalescer.offer(None)
 
     return app.timer(interval=0.5, name="scoreboard.partitions")(follow_partitions)
 

@@ -2,7 +2,8 @@
 
 Stage 1, :class:`LocalTopK`, runs beside the ingest agent: per owned partition and board an index over all users
 (rebuilt from the ``state`` table when a partition is assigned); changed lists are flushed together at most once
-per half interval: when a partition's local top-K of a board changed, the whole local list goes to the
+per half interval (a list whose only change is its player count, once a second: :mod:`stream_app.count_rounds`):
+when a partition's local top-K of a board changed, the whole local list goes to the
 one-partition ``leaderboard-candidates`` topic, keyed ``<board>|<partition>``, with a sequence number (the highest
 source offset applied in that partition) — and straight to stage 2 when this worker owns it.
 Stage 2, :class:`GlobalTopK`, consumes that topic: it keeps the latest list per source partition in the
@@ -23,6 +24,7 @@ import orjson
 
 from schemas.boards import Boards
 from schemas.catalog import ActionCatalog
+from stream_app.count_rounds import CountRounds
 from stream_app.emitter import Coalescer, Emitter
 from stream_app.ingest import UserChange
 from stream_app.record_batches import RecordBatches
@@ -69,7 +71,8 @@ class LocalTopK:
     def __init__(self, batches: RecordBatches, candidates_topic: str, top_k: int,
                  retention: timedelta, interval_s: float, local: LocalSink | None = None,
                  load: Callable[[int], Iterable[tuple[str, Any]]] | None = None,
-                 generation: Callable[[], object] = lambda: None, boards: Boards | None = None) -> None:
+                 generation: Callable[[], object] = lambda: None, boards: Boards | None = None,
+                 counts: CountRounds | None = None) -> None:
         self.batches = batches
         self.boards = boards if boards is not None else Boards.default(ActionCatalog({}))  # None: global only
         self.generation = generation
@@ -88,6 +91,7 @@ class LocalTopK:
         self.last_sent: dict[tuple[int, str], tuple[list[Entry], int]] = {}
         self.dirty: set[tuple[int, str]] = set()
         self.coalescer: Coalescer[None] = Coalescer(interval_s, self.flush)
+        self.counts = counts if counts is not None else CountRounds()  # count-only lists: once a second at most
 
     def rebuild(self, partition: int, items: Any) -> None:
         """Index every user of ``partition`` from the table's (key, value) pairs; lists are all sent afresh."""
@@ -123,6 +127,7 @@ class LocalTopK:
         self.processed.pop(partition, None)
         for key in [k for k in self.last_sent if k[0] == partition]:
             del self.last_sent[key]
+        self.counts.drop(partition)
 
     def prune_expired(self) -> None:
         now = _now()
@@ -200,13 +205,19 @@ class LocalTopK:
             self.dirty.add((change.partition, board))
 
     async def flush(self, _: None = None) -> None:
-        """Send the lists of every changed (partition, board) whose local top-K or player count changed, then the
-        partitions' watermarks (after the lists, in the same partition: a watermark never overtakes them)."""
-        keys, self.dirty = sorted(self.dirty), set()
-        await self._publish([item for key in keys if (item := self._list(key, force=False)) is not None])
+        """Send the lists of every changed (partition, board) whose local top-K changed, or whose player count
+        changed when its partition's count round is due (:mod:`stream_app.count_rounds`), then the partitions'
+        watermarks (after the lists, in the same partition: a watermark never overtakes them)."""
+        ready = self.counts.start()
+        keys, self.dirty = sorted(self.dirty | ready), set()
+        lists = [item for key in keys if (item := self._list(key, force=False)) is not None]
+        self.counts.finish()
+        await self._publish(lists)
 
     async def _send_watermarks(self) -> None:
-        moved = {p: ms for p, ms in self.watermark.items() if self.watermark_sent.get(p) != ms and p in self.indexes}
+        held = self.counts.held()  # a list still waits with its count: the partition's watermark waits too
+        moved = {p: ms for p, ms in self.watermark.items()
+                 if self.watermark_sent.get(p) != ms and p in self.indexes and p not in held}
         for partition, ms in sorted(moved.items()):
             self.batches.add(self.candidates_topic, 0, watermark_key(partition).encode(),
                              orjson.dumps({"watermark": ms, "partition": partition}))
@@ -222,8 +233,13 @@ class LocalTopK:
         if index is None:
             return None
         top = index.top(self.top_k)
-        if not force and self.last_sent.get(key) == (top, len(index)):
+        sent = self.last_sent.get(key)
+        if not force and sent == (top, len(index)):
+            self.counts.sent(key)
             return None
+        if not force and sent is not None and sent[0] == top and self.counts.holds(key):
+            return None  # only the count moved: it goes with the partition's next count round
+        self.counts.sent(key)
         self.last_sent[key] = (top, len(index))
         return LocalList(board, partition, self.seq.get(partition, -1), top, len(index))
 
