@@ -85,6 +85,8 @@ def register_partition_timer(app: Any, source_topic: str, table: Any, stage1: Lo
     async def follow_partitions() -> None:
         if app.rebalancing or app.in_recovery:
             return
+        if stage1.counts.ready():  # count-only lists wait for their round; no later change may come to send them
+            await stage1.coalescer.offer(None)
         for partition in stage1.stale():  # after a rebalance every partition is indexed again and re-sends
             stage1.drop(partition)
         owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == source_topic}
@@ -103,8 +105,6 @@ def register_partition_timer(app: Any, source_topic: str, table: Any, stage1: Lo
                     await stage1.idle(partition, now_ms)
             except Exception:  # a watermark late by a tick seals a period a tick later; never the worker's end
                 log.exception("boards: could not tell whether partition %d is caught up", partition)
-        if stage1.counts.ready():  # count-only lists wait for their round; no later change may come to send them
-            await stage1.coalescer.offer(None)
 
     return app.timer(interval=0.5, name="scoreboard.partitions")(follow_partitions)
 

@@ -1,4 +1,4 @@
-"""Stage 1's player counts: a list whose only change is its count goes out at most once a second per partition.
+"""Stage 1's player counts: a list whose only change is more players goes at most once a second per partition.
 
 Each local list carries how many players its partition has on the board (stage 2 sums them into a final's
 ``total_players``). A new player changes that count without moving the local top-K, so at a steady flow of new
@@ -7,15 +7,17 @@ times a second per partition and board through ``leaderboard-candidates`` and ag
 table's changelog. Measured (bench 2's load at 1,500 ev/s, 200 after apply, 10,000 users on fresh topics): 1,063
 of 1,071 lists flushed in 4 s were count-only, and those two topics were 57 % of the bytes the broker wrote.
 
-So a count-only list goes with its partition's *count round*: at once when the partition's last round is
-``every_s`` old or more, else it waits for the next one (the partition timer starts it when no change does), and
-every list of the partition that waits goes in that round. A list whose top changed goes at once, with its count,
-as before; nothing a reader sees waits (live boards take no counts from here, and stage 2 emits a board only when
-its rows change).
+So a list whose only change is a higher count goes with its partition's *count round*: at once when the
+partition's last round is ``every_s`` old or more, else it waits for the next one (the partition timer starts it
+when no change does), and every list of the partition that waits goes in that round. A list whose top changed
+goes at once, with its count, as before, and so does a lower count (a player banned below the top: rare, and a
+final must not count them). Nothing a reader sees waits: live boards take no counts from here, and stage 2 emits
+a board only when its rows change.
 
-Finals stay exact: a partition's watermark is held back while any of its lists waits (:meth:`held`), and the seal
-needs every partition's watermark past a period's end (:mod:`stream_app.seal`), so a final counts every player;
-it may be sealed up to a round later. After a restart or a rebalance every list is sent afresh, count included.
+Finals stay exact: a partition's watermark is held back while any of its lists waits (:meth:`held`; stage 1 also
+holds it for a list changed since its last flush), and the seal needs every partition's watermark past a
+period's end (:mod:`stream_app.seal`), so a final counts every player; it may be sealed up to a round later.
+After a restart or a rebalance every list is sent afresh, count included.
 """
 
 from __future__ import annotations

@@ -210,12 +210,19 @@ class LocalTopK:
         watermarks (after the lists, in the same partition: a watermark never overtakes them)."""
         ready = self.counts.start()
         keys, self.dirty = sorted(self.dirty | ready), set()
-        lists = [item for key in keys if (item := self._list(key, force=False)) is not None]
-        self.counts.finish()
+        try:
+            lists = [item for key in keys if (item := self._list(key, force=False)) is not None]
+        except Exception:
+            self.dirty.update(keys)  # tried again by the next flush; their partitions' watermarks wait meanwhile
+            raise
+        finally:
+            self.counts.finish()
         await self._publish(lists)
 
     async def _send_watermarks(self) -> None:
-        held = self.counts.held()  # a list still waits with its count: the partition's watermark waits too
+        # a list not sent yet (waiting for its count round, or changed since the last flush: a resend of another
+        # partition runs between flushes) holds its partition's watermark back
+        held = self.counts.held() | {partition for partition, _ in self.dirty}
         moved = {p: ms for p, ms in self.watermark.items()
                  if self.watermark_sent.get(p) != ms and p in self.indexes and p not in held}
         for partition, ms in sorted(moved.items()):
@@ -237,8 +244,8 @@ class LocalTopK:
         if not force and sent == (top, len(index)):
             self.counts.sent(key)
             return None
-        if not force and sent is not None and sent[0] == top and self.counts.holds(key):
-            return None  # only the count moved: it goes with the partition's next count round
+        if not force and sent is not None and sent[0] == top and len(index) > sent[1] and self.counts.holds(key):
+            return None  # only new players below the top: they go with the partition's next count round
         self.counts.sent(key)
         self.last_sent[key] = (top, len(index))
         return LocalList(board, partition, self.seq.get(partition, -1), top, len(index))

@@ -9,7 +9,9 @@ from typing import Any, cast
 
 import orjson
 import pytest
+from faust.types import TP
 
+from stream_app.agents import register_partition_timer
 from stream_app.count_rounds import CountRounds
 from stream_app.ingest import UserChange
 from stream_app.ranking import LocalTopK
@@ -135,3 +137,79 @@ def test_a_dropped_partition_forgets_what_waited() -> None:
     assert rounds.held() == {0}
     rounds.drop(0)
     assert rounds.held() == set() and rounds.start() == set()
+
+
+async def test_fewer_players_go_at_once_inside_a_round() -> None:
+    """A ban below the top lowers the count: a final sealed right after must not count the banned player."""
+    stage1, sent, _ = _stage1()
+    await _score(stage1, 1, "ann", 50)
+    await _score(stage1, 2, "bob", 40)
+    await _score(stage1, 3, "cat", 10)  # count only: the round goes at once
+    sent.take()
+    stage1.handled([_event(4, 4_000)])
+    await stage1.on_changes([UserChange(0, "cat", UserState(4, None, {}), frozenset({"alltime"}))])  # cat leaves
+    records = sent.take()
+    assert _lists(records) == [("alltime", ["ann", "bob"], 2)] and _watermarks(records) == [4_000]
+
+
+async def test_a_resend_of_one_partition_never_moves_the_watermark_of_another_with_lists_unsent() -> None:
+    """Between two flushes (the coalescer holds a run back) a partition's lists may have changed; the partition
+    timer's resend of another partition sends watermarks, but not that one's."""
+    stage1, sent, _ = _stage1()
+    stage1.rebuild(1, [])
+    stage1.coalescer.offer = _no_run  # type: ignore[method-assign]  # the flush is held back by the rate limit
+    await _score(stage1, 1, "ann", 50)  # partition 0 changed, not flushed
+    stage1.handled([SimpleNamespace(partition=1, offset=9, timestamp=9.0)])
+    await stage1.resend(1)
+    assert _watermarks(sent.take()) == [9_000]  # partition 1's only
+    await stage1.flush()
+    records = sent.take()
+    assert _lists(records) == [("alltime", ["ann"], 1)] and _watermarks(records) == [1_000]
+
+
+async def _no_run(_: None) -> None:
+    return None
+
+
+async def _not_caught_up(_: Any) -> bool:
+    return False
+
+
+async def test_a_flush_that_fails_keeps_its_lists_and_their_watermarks_for_the_next() -> None:
+    stage1, sent, _ = _stage1()
+    stage1.coalescer.offer = _no_run  # type: ignore[method-assign]
+    await _score(stage1, 1, "ann", 50)
+    index = stage1.indexes[0]["alltime"]
+    top = index.top
+
+    def broken(k: int) -> Any:
+        raise RuntimeError("a bug")
+
+    index.top = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        await stage1.flush()
+    assert sent.take() == [] and stage1.dirty == {(0, "alltime")}
+    index.top = top  # type: ignore[method-assign]
+    await stage1.flush()
+    records = sent.take()
+    assert _lists(records) == [("alltime", ["ann"], 1)] and _watermarks(records) == [1_000]
+
+
+async def test_the_partition_timer_sends_the_lists_whose_round_is_due() -> None:
+    """No change may come after the last new player: the worker's partition timer starts the round."""
+    stage1, sent, clock = _stage1()
+    await _score(stage1, 1, "ann", 50)
+    await _score(stage1, 2, "bob", 40)
+    await _score(stage1, 3, "cat", 10)  # opens a round
+    await _score(stage1, 4, "dan", 5)  # waits
+    sent.take()
+    app = SimpleNamespace(rebalancing=False, in_recovery=False, timer=lambda interval, name: lambda f: f,
+                          assignor=SimpleNamespace(assigned_actives=lambda: {TP("score-events", 0)}),
+                          consumer=SimpleNamespace(caught_up=_not_caught_up))
+    tick = register_partition_timer(app, "score-events", table=None, stage1=stage1)
+    await tick()
+    assert _lists(sent.take()) == []  # not due yet
+    clock.now += 1.0
+    await tick()
+    records = sent.take()
+    assert _lists(records) == [("alltime", ["ann", "bob"], 4)] and _watermarks(records) == [4_000]
